@@ -1,0 +1,63 @@
+"""What a number needs next to it to be interpreted: library versions and the Python build.
+
+pyperf already records the CPU, the host, the OS and the Python version of every run; this adds
+what pyperf does not know about.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+import sysconfig
+from functools import cache
+from importlib import metadata
+
+import bench
+from bench.workloads import SPEC_VERSION
+
+LIBRARIES = ("pyperf", "greenlet", "gevent", "psutil")
+
+
+def library_version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def gil_enabled() -> bool:
+    is_enabled = getattr(sys, "_is_gil_enabled", None)
+    return True if is_enabled is None else bool(is_enabled())
+
+
+def python_build() -> str:
+    """Implementation, version and the build options that change concurrency costs."""
+    flags = []
+    if sysconfig.get_config_var("Py_GIL_DISABLED"):
+        flags.append("free-threading")
+    if sysconfig.get_config_var("Py_DEBUG"):
+        flags.append("debug")
+    if sysconfig.get_config_var("Py_ENABLE_SHARED"):
+        flags.append("shared")
+    jit = getattr(sys, "_jit", None)
+    if jit is not None and jit.is_enabled():
+        flags.append("jit")
+    suffix = f" ({', '.join(flags)})" if flags else ""
+    return f"{platform.python_implementation()} {platform.python_version()}{suffix}"
+
+
+@cache
+def environment_metadata(start_method: str) -> dict[str, str | int]:
+    result: dict[str, str | int] = {
+        f"{name}_version": library_version(name) for name in LIBRARIES
+    }
+    result.update(
+        {
+            "concbench_version": bench.__version__,
+            "spec_version": SPEC_VERSION,
+            "python_build": python_build(),
+            "python_gil": "enabled" if gil_enabled() else "disabled",
+            "mp_start_method": start_method,
+        }
+    )
+    return result

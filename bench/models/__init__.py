@@ -1,0 +1,1 @@
+"""One module per concurrency model; see ``bench.registry`` for what a module declares."""

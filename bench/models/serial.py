@@ -1,0 +1,94 @@
+"""serial: the baseline, plain function calls with no concurrency (the "subroutine").
+
+- pingpong: the two tasks are a caller and a callee; one call plus its return is two one-way
+  switches.
+- producer_consumer: each producer's put is a direct call of a consumer (round-robin over the
+  consumers); the call is the hand-off, so there is no buffer and no backpressure to apply.
+  Sentinels are not needed: the calls simply end.
+- fan_out: the coordinator runs the N tasks one after another; ``sleep`` uses ``time.sleep``.
+- spawn: a task is a function call that returns.
+- memory: exempt, there are no tasks to park.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+from bench.meters import Meter, Outcome
+from bench.workloads import FanOut, PingPong, ProducerConsumer, Spawn, merge_tallies, tally
+
+REQUIRES: tuple[str, ...] = ()
+LIGHTWEIGHT = False
+PRIMITIVES = {
+    "pingpong": "function call and return",
+    "producer_consumer": "direct call of the consumer, no buffer",
+    "fan_out": "sequential calls; time.sleep",
+    "spawn": "function call",
+}
+
+
+def _pong(token: int) -> int:
+    return token + 1
+
+
+def pingpong(spec: PingPong, meter: Meter) -> Outcome:
+    pong = _pong
+    token = 0
+    meter.start()
+    for _ in range(spec.rounds):
+        token = pong(token + 1)
+    meter.stop()
+    return Outcome(token, (token,))
+
+
+class _Consumer:
+    def __init__(self, spec: ProducerConsumer) -> None:
+        self.consume = spec.consume
+        self.values: list[int] = []
+
+    def put(self, item: tuple[int, bytes]) -> None:
+        self.values.append(self.consume(item))
+
+
+def producer_consumer(spec: ProducerConsumer, meter: Meter) -> Outcome:
+    from bench.workloads import PAYLOAD
+
+    consumers = [_Consumer(spec) for _ in range(spec.consumers)]
+    targets = itertools.cycle([consumer.put for consumer in consumers])
+    producers = [spec.items_of(p) for p in range(spec.producers)]
+    meter.start()
+    # Producers take turns item by item, as a fair scheduler would interleave them.
+    for batch in itertools.zip_longest(*producers):
+        for number in batch:
+            if number is not None:
+                next(targets)((number, PAYLOAD))
+    meter.stop()
+    checksum = merge_tallies(tally(consumer.values) for consumer in consumers)
+    return Outcome(checksum[0], checksum)
+
+
+def fan_out(spec: FanOut, meter: Meter) -> Outcome:
+    result, sleeps, delay = spec.result, spec.sleeps, spec.delay
+
+    def task(number: int) -> int:
+        if sleeps:
+            time.sleep(delay)
+        return result(number)
+
+    meter.start()
+    results = [task(number) for number in range(spec.tasks)]
+    meter.stop()
+    return Outcome(len(results), tally(results))
+
+
+def _trivial(number: int) -> int:
+    return number + 1
+
+
+def spawn(spec: Spawn, meter: Meter) -> Outcome:
+    trivial = _trivial
+    meter.start()
+    results = [trivial(number) for number in range(spec.tasks)]
+    meter.stop()
+    return Outcome(len(results), tally(results))

@@ -1,0 +1,320 @@
+"""Workload specs: what every model must do, and the checksum that proves it did.
+
+A spec is an immutable value; its ``params`` string is canonical (declared field order, ``k=v``
+joined by commas) so that results from different runs and machines match by name. ``reference()``
+is computed here, independently of any model, and every run is checked against it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+# Bump when a change makes old results incomparable (and say so in CHANGELOG.md).
+SPEC_VERSION = 1
+
+Checksum = tuple[int, ...]
+Scope = Literal["all", "lightweight"]
+
+# A small payload travels with each producer-consumer item, so that models that copy or
+# serialise items (processes) pay for it as a real pipeline would.
+PAYLOAD = bytes(range(32))
+
+
+def cpu_work(seed: int, iterations: int) -> int:
+    """A fixed, small pure-Python computation (an LCG), the same in every model."""
+    acc = seed
+    for _ in range(iterations):
+        acc = (acc * 1103515245 + 12345) & 0x7FFFFFFF
+    return acc
+
+
+def tally(values: Iterable[int]) -> Checksum:
+    """Order-independent checksum of a multiset: (count, sum, sum of squares).
+
+    A lost or duplicated value changes the count or the sums; two errors that cancel in all
+    three at once would need a coincidence no model bug produces.
+    """
+    count = total = squares = 0
+    for value in values:
+        count += 1
+        total += value
+        squares += value * value
+    return (count, total, squares)
+
+
+def merge_tallies(parts: Iterable[Checksum]) -> Checksum:
+    count = total = squares = 0
+    for part_count, part_total, part_squares in parts:
+        count += part_count
+        total += part_total
+        squares += part_squares
+    return (count, total, squares)
+
+
+class SpecError(ValueError):
+    """A workload parameter is invalid; the message names it and what is allowed."""
+
+
+def _positive(spec: object, *names: str, limit: int = 10_000_000) -> None:
+    for name in names:
+        value = getattr(spec, name)
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= limit:
+            raise SpecError(f"{name} must be an integer from 1 to {limit:,}, got {value!r}")
+
+
+def _choice(spec: object, name: str, allowed: tuple[str, ...]) -> None:
+    value = getattr(spec, name)
+    if value not in allowed:
+        raise SpecError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Spec:
+    """Base of all workload specs."""
+
+    workload: ClassVar[str]
+    metric: ClassVar[str]
+    unit: ClassVar[Literal["second", "byte"]] = "second"
+
+    @property
+    def params(self) -> str:
+        return ",".join(f"{f.name}={getattr(self, f.name)}" for f in dataclasses.fields(self))
+
+    @property
+    def ops(self) -> int:
+        """Operations one run performs: the count a per-operation value is divided by."""
+        raise NotImplementedError
+
+    def reference(self) -> Checksum:
+        raise NotImplementedError
+
+    @classmethod
+    def from_params(cls, params: str) -> Spec:
+        """Parse a canonical ``k=v,...`` string back into a spec (the inverse of ``params``)."""
+        types = {f.name: f.type for f in dataclasses.fields(cls)}
+        values: dict[str, object] = {}
+        for item in filter(None, params.split(",")):
+            key, sep, raw = item.partition("=")
+            if not sep or key not in types:
+                raise SpecError(f"{cls.workload}: unknown parameter {key!r}; valid: {', '.join(types)}")
+            if types[key] in ("int", int):
+                try:
+                    values[key] = int(raw)
+                except ValueError:
+                    raise SpecError(f"{key} must be an integer, got {raw!r}") from None
+            elif types[key] in ("float", float):
+                try:
+                    values[key] = float(raw)
+                except ValueError:
+                    raise SpecError(f"{key} must be a number, got {raw!r}") from None
+            else:
+                values[key] = raw
+        try:
+            return cls(**values)  # type: ignore[arg-type]
+        except TypeError as exc:
+            raise SpecError(f"{cls.workload}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class PingPong(Spec):
+    """Two tasks pass an integer token back and forth; each receiver hands back token + 1.
+
+    One round is two one-way switches. The token itself counts the hand-offs, so the final
+    token is both the operation count and the checksum, and the hot loop carries no extra work.
+    """
+
+    workload: ClassVar[str] = "pingpong"
+    metric: ClassVar[str] = "seconds per one-way switch"
+    rounds: int = 2000
+
+    def __post_init__(self) -> None:
+        _positive(self, "rounds")
+
+    @property
+    def ops(self) -> int:
+        return 2 * self.rounds
+
+    def reference(self) -> Checksum:
+        return (2 * self.rounds,)
+
+
+@dataclass(frozen=True)
+class ProducerConsumer(Spec):
+    """P producers put M items ``(i, PAYLOAD)`` into one bounded FIFO of capacity Q; C consumers
+    take them and each computes ``consume(item)``. Producer p puts the items i with
+    ``i % P == p``, in increasing order. After the producers finish, exactly C sentinels
+    (``None``) shut the consumers down. The checksum is the tally of consumed values.
+    """
+
+    workload: ClassVar[str] = "producer_consumer"
+    metric: ClassVar[str] = "seconds per item"
+    producers: int = 1
+    consumers: int = 1
+    capacity: int = 64
+    items: int = 4000
+    work: str = "none"
+    cpu_iterations: int = 100
+
+    def __post_init__(self) -> None:
+        _positive(self, "producers", "consumers", "capacity", "items")
+        _positive(self, "cpu_iterations", limit=1_000_000)
+        _choice(self, "work", ("none", "cpu"))
+        if self.producers > self.items:
+            raise SpecError(f"producers ({self.producers}) must not exceed items ({self.items})")
+
+    @property
+    def ops(self) -> int:
+        return self.items
+
+    def items_of(self, producer: int) -> range:
+        """The item numbers producer ``producer`` puts, in order."""
+        return range(producer, self.items, self.producers)
+
+    def consume(self, item: tuple[int, bytes]) -> int:
+        """A consumer's per-item work; its result goes into the consumer's tally."""
+        number, payload = item
+        if self.work == "cpu":
+            return cpu_work(number, self.cpu_iterations) + len(payload)
+        return number + len(payload)
+
+    def reference(self) -> Checksum:
+        return tally(self.consume((i, PAYLOAD)) for i in range(self.items))
+
+
+@dataclass(frozen=True)
+class FanOut(Spec):
+    """A coordinator launches N tasks; task i does one unit of work and returns ``result(i)``;
+    the coordinator gathers all N results. ``work=cpu`` computes; ``work=sleep`` waits
+    ``delay_ms`` through the model's own non-blocking sleep. Launching is part of the timing.
+    """
+
+    workload: ClassVar[str] = "fan_out"
+    metric: ClassVar[str] = "seconds per task"
+    tasks: int = 100
+    work: str = "cpu"
+    delay_ms: float = 1.0
+    cpu_iterations: int = 100
+
+    def __post_init__(self) -> None:
+        _positive(self, "tasks", limit=1_000_000)
+        _positive(self, "cpu_iterations", limit=1_000_000)
+        _choice(self, "work", ("cpu", "sleep"))
+        if not 0 <= self.delay_ms <= 60_000:
+            raise SpecError(f"delay_ms must be from 0 to 60000, got {self.delay_ms!r}")
+
+    @property
+    def ops(self) -> int:
+        return self.tasks
+
+    @property
+    def sleeps(self) -> bool:
+        return self.work == "sleep"
+
+    @property
+    def delay(self) -> float:
+        """The sleep of one task, in seconds."""
+        return self.delay_ms / 1000.0
+
+    def result(self, number: int) -> int:
+        """What task ``number`` returns (after its sleep, for ``work=sleep``)."""
+        if self.work == "cpu":
+            return cpu_work(number, self.cpu_iterations)
+        return number
+
+    def reference(self) -> Checksum:
+        return tally(self.result(i) for i in range(self.tasks))
+
+
+@dataclass(frozen=True)
+class Spawn(Spec):
+    """Create, start and finish N trivial tasks; task i returns ``i + 1``. Creation is timed."""
+
+    workload: ClassVar[str] = "spawn"
+    metric: ClassVar[str] = "seconds per task"
+    tasks: int = 100
+
+    def __post_init__(self) -> None:
+        _positive(self, "tasks", limit=1_000_000)
+
+    @property
+    def ops(self) -> int:
+        return self.tasks
+
+    def reference(self) -> Checksum:
+        return tally(i + 1 for i in range(self.tasks))
+
+
+@dataclass(frozen=True)
+class Memory(Spec):
+    """Park N tasks on one shared event; measure the unique memory they add, then release them.
+
+    Task i returns ``i`` once released. The count of tasks parked at the moment of measurement
+    is what the memory delta is divided by.
+    """
+
+    workload: ClassVar[str] = "memory"
+    metric: ClassVar[str] = "bytes per parked task"
+    unit: ClassVar[Literal["second", "byte"]] = "byte"
+    tasks: int = 100
+
+    def __post_init__(self) -> None:
+        _positive(self, "tasks", limit=1_000_000)
+
+    @property
+    def ops(self) -> int:
+        return self.tasks
+
+    def reference(self) -> Checksum:
+        return tally(range(self.tasks))
+
+
+SPECS: dict[str, type[Spec]] = {
+    cls.workload: cls for cls in (PingPong, ProducerConsumer, FanOut, Spawn, Memory)
+}
+
+# The default matrix: every model runs the "all" sizes; the large sizes are for the models that
+# declare themselves lightweight (a thread or process per task at 10,000 tasks would spend the
+# whole time budget on one cell).
+DEFAULT_MATRIX: tuple[tuple[Spec, Scope], ...] = (
+    (PingPong(rounds=2000), "all"),
+    (ProducerConsumer(producers=1, consumers=1, capacity=1), "all"),
+    (ProducerConsumer(producers=1, consumers=1, capacity=64), "all"),
+    (ProducerConsumer(producers=4, consumers=4, capacity=64), "all"),
+    (ProducerConsumer(producers=1, consumers=1, capacity=64, work="cpu"), "all"),
+    (ProducerConsumer(producers=4, consumers=4, capacity=64, work="cpu"), "all"),
+    (FanOut(tasks=100, work="cpu"), "all"),
+    (FanOut(tasks=100, work="sleep"), "all"),
+    (FanOut(tasks=10_000, work="cpu"), "lightweight"),
+    (FanOut(tasks=10_000, work="sleep"), "lightweight"),
+    (Spawn(tasks=100), "all"),
+    (Spawn(tasks=10_000), "lightweight"),
+    (Memory(tasks=100), "all"),
+    (Memory(tasks=10_000), "lightweight"),
+)
+
+# Tiny sizes for smoke tests of the whole pipeline (``--matrix smoke``). They exercise the edge
+# cases: a capacity of 1, more consumers than producers, item counts that do not divide evenly
+# between producers, and an odd number of tasks. Their numbers mean nothing.
+SMOKE_MATRIX: tuple[tuple[Spec, Scope], ...] = (
+    (PingPong(rounds=5), "all"),
+    (ProducerConsumer(producers=1, consumers=1, capacity=1, items=7), "all"),
+    (
+        ProducerConsumer(
+            producers=2, consumers=3, capacity=2, items=11, work="cpu", cpu_iterations=3
+        ),
+        "all",
+    ),
+    (ProducerConsumer(producers=3, consumers=1, capacity=1, items=10), "all"),
+    (FanOut(tasks=5, work="cpu", cpu_iterations=3), "all"),
+    (FanOut(tasks=5, work="sleep", delay_ms=1.0), "all"),
+    (Spawn(tasks=5), "all"),
+    (Memory(tasks=5), "all"),
+)
+
+MATRICES: dict[str, tuple[tuple[Spec, Scope], ...]] = {
+    "default": DEFAULT_MATRIX,
+    "smoke": SMOKE_MATRIX,
+}

@@ -1,0 +1,1 @@
+"""Measuring entry points: the pyperf runner (``python -m runners.run``) and its probes."""

@@ -1,0 +1,169 @@
+"""The runner end to end: real pyperf workers, tiny sizes, --debug-single-value."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pyperf
+import pytest
+
+from bench.cells import plan
+from bench.registry import all_models, get_model, model_names
+from bench.workloads import SMOKE_MATRIX, SPECS
+
+ROOT = Path(__file__).resolve().parent.parent
+REQUIRED_METADATA = (
+    "model", "workload", "params", "metric", "primitive", "ops_per_run",
+    "pyperf_version", "greenlet_version", "gevent_version", "psutil_version",
+    "python_build", "python_gil", "mp_start_method", "spec_version", "cpu_model_name",
+)  # fmt: skip
+PROFILE_METADATA = (
+    "cpu_user_per_op", "cpu_system_per_op", "ctx_voluntary_per_op", "ctx_involuntary_per_op",
+    "peak_rss_tree", "profile_runs",
+)  # fmt: skip
+
+
+def run(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "runners.run", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def available_model_names() -> list[str]:
+    return [model.name for model in all_models() if model.unavailable_reason() is None]
+
+
+@pytest.mark.timeout(300)
+def test_smoke_matrix_end_to_end_writes_every_cell(tmp_path: Path) -> None:
+    output = tmp_path / "smoke.json"
+    result = run("--debug-single-value", "--matrix", "smoke", "--no-profile", "-o", str(output))
+    assert result.returncode == 0, result.stderr
+    suite = pyperf.BenchmarkSuite.load(str(output))
+    models = [get_model(name) for name in available_model_names()]
+    expected = {cell.name: cell for cell in plan(models, list(SPECS), SMOKE_MATRIX)}
+    assert set(suite.get_benchmark_names()) == set(expected)
+    for bench in suite:
+        cell = expected[bench.get_name()]
+        meta = bench.get_metadata()
+        for key in REQUIRED_METADATA:
+            assert key in meta, (bench.get_name(), key)
+        assert meta["model"] == cell.model.name
+        assert meta["params"] == cell.spec.params
+        if cell.spec.unit == "second":
+            # the value is divided by exactly the operations one run performs
+            assert bench.get_inner_loops() == cell.spec.ops
+            assert bench.get_unit() == "second"
+        else:
+            assert bench.get_unit() == "byte"
+    # the summary table names every model that ran
+    header = next(line for line in result.stdout.splitlines() if line.startswith("cell "))
+    for name in available_model_names():
+        assert name in header
+    # pyperf's own tools read the file
+    stats = subprocess.run(
+        [sys.executable, "-m", "pyperf", "stats", str(output)], capture_output=True, check=False
+    )
+    assert stats.returncode == 0
+    compare = subprocess.run(
+        [sys.executable, "-m", "pyperf", "compare_to", str(output), str(output)],
+        capture_output=True,
+        check=False,
+    )
+    assert compare.returncode == 0
+
+
+@pytest.mark.timeout(120)
+def test_profile_pass_records_counters_per_operation(tmp_path: Path) -> None:
+    output = tmp_path / "profile.json"
+    result = run(
+        "--debug-single-value", "--matrix", "smoke", "--models", "serial,threads",
+        "--workloads", "fan_out", "-o", str(output),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    suite = pyperf.BenchmarkSuite.load(str(output))
+    for bench in suite:
+        meta = bench.get_metadata()
+        for key in PROFILE_METADATA:
+            assert key in meta, (bench.get_name(), key)
+        assert meta["peak_rss_tree"] > 1_000_000
+    sleepers = [b for b in suite if "work=sleep" in b.get_name()]
+    # every sleeping task blocks at least once, in any model
+    assert all(b.get_metadata()["ctx_voluntary_per_op"] >= 0.9 for b in sleepers)
+    assert "Context switches per operation" in result.stdout
+
+
+def test_existing_output_is_never_overwritten(tmp_path: Path) -> None:
+    output = tmp_path / "mine.json"
+    output.write_text("precious")
+    result = run("--debug-single-value", "--models", "serial", "-o", str(output), timeout=60)
+    assert result.returncode != 0
+    assert output.read_text() == "precious"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--models", "serial,fibers"), "unknown model 'fibers'; valid: "),
+        (("--workloads", "pingpong,teleport"), "unknown workload 'teleport'; valid: "),
+        (("--start-method", "teleport"), "unknown start method 'teleport'; valid: "),
+    ],
+)
+def test_unknown_names_are_a_one_line_error(args: tuple[str, ...], message: str) -> None:
+    result = run(*args, timeout=60)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_list_names_every_model_and_workload() -> None:
+    result = run("--list", timeout=60)
+    assert result.returncode == 0, result.stderr
+    for name in model_names():
+        assert f"  {name} " in result.stdout
+    for workload in SPECS:
+        assert f"  {workload}: " in result.stdout
+
+
+def test_a_model_missing_its_library_is_unavailable_with_a_reason(monkeypatch) -> None:
+    model = get_model("serial")
+    monkeypatch.setattr(model.module, "REQUIRES", ("no_such_library_for_concbench",), raising=False)
+    reason = model.unavailable_reason()
+    assert reason is not None and "no_such_library_for_concbench" in reason
+
+
+def test_worker_command_carries_the_resolved_cell_list() -> None:
+    from runners.run import _worker_args
+
+    cmd: list[str] = []
+
+    class Args:
+        models = ["serial", "threads"]
+        workloads = ["pingpong"]
+        start_method = "spawn"
+        matrix = "smoke"
+
+    _worker_args(cmd, Args())  # type: ignore[arg-type]
+    assert cmd == [
+        "--models", "serial,threads", "--workloads", "pingpong",
+        "--start-method", "spawn", "--matrix", "smoke",
+    ]  # fmt: skip
+
+
+def test_json_is_pyperf_format_version(tmp_path: Path) -> None:
+    output = tmp_path / "one.json"
+    result = run(
+        "--debug-single-value", "--models", "serial", "--workloads", "spawn",
+        "--matrix", "smoke", "--no-profile", "-o", str(output), timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    data = json.loads(output.read_text())
+    assert "version" in data and "benchmarks" in data
