@@ -48,9 +48,7 @@ def python_build() -> str:
 
 @cache
 def environment_metadata(start_method: str) -> dict[str, str | int]:
-    result: dict[str, str | int] = {
-        f"{name}_version": library_version(name) for name in LIBRARIES
-    }
+    result: dict[str, str | int] = {f"{name}_version": library_version(name) for name in LIBRARIES}
     result.update(
         {
             "concbench_version": bench.__version__,

@@ -26,7 +26,8 @@ def set_start_method(name: str) -> None:
     global _selected
     if name not in available_methods():
         raise ValueError(
-            f"start method {name!r} is not available here; choose from {', '.join(available_methods())}"
+            f"start method {name!r} is not available here; "
+            f"choose from {', '.join(available_methods())}"
         )
     _selected = name
 

@@ -44,7 +44,8 @@ ZERO = Counters(0.0, 0.0, 0, 0)
 
 
 def descendants() -> list[psutil.Process]:
-    return psutil.Process().children(recursive=True)
+    children: list[psutil.Process] = psutil.Process().children(recursive=True)
+    return children
 
 
 def _linux_thread_switches(pid: int) -> tuple[int, int]:
@@ -115,7 +116,7 @@ def tree_counters(*, scan_first: bool) -> Counters:
 
 def tree_uss() -> int:
     """Unique set size (bytes) of this process plus every live descendant."""
-    total = psutil.Process().memory_full_info().uss
+    total: int = psutil.Process().memory_full_info().uss
     for proc in descendants():
         try:
             total += proc.memory_full_info().uss

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from types import ModuleType
-from typing import Callable
 
 import bench.models
 from bench.meters import Meter, Outcome

@@ -20,8 +20,9 @@ class StorageError(RuntimeError):
 
 
 def default_output(results_dir: Path = RESULTS_DIR) -> Path:
-    """``results/<python>-<host>-<timestamp>.json``, unique even for runs started the same second."""
-    python = f"{platform.python_implementation().lower()}{sys.version_info[0]}.{sys.version_info[1]}"
+    """``results/<python>-<host>-<timestamp>.json``, unique even within one second."""
+    major, minor = sys.version_info[:2]
+    python = f"{platform.python_implementation().lower()}{major}.{minor}"
     if getattr(sys, "_is_gil_enabled", lambda: True)() is False:
         python += "t"
     host = socket.gethostname().split(".")[0] or "host"
@@ -66,7 +67,9 @@ class ResultFile:
         if not benchmarks:
             return
         suite = pyperf.BenchmarkSuite(benchmarks)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
+        )
         os.close(fd)
         os.unlink(tmp)
         try:

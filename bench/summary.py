@@ -88,9 +88,11 @@ def _model_order(models: Iterable[str]) -> list[str]:
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    line = lambda row: "  ".join(  # noqa: E731
-        cell.ljust(widths[i]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(row)
-    ).rstrip()
+
+    def line(row: list[str]) -> str:
+        cells = (c.ljust(widths[i]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(row))
+        return "  ".join(cells).rstrip()
+
     return [line(header), line(["-" * w for w in widths]), *(line(row) for row in rows)]
 
 
@@ -151,17 +153,11 @@ def render_all(benchmarks: list[pyperf.Benchmark], gaps: list[Gap]) -> str:
     timed = [b for b in benchmarks if b.get_unit() == "second"]
     lines = render(benchmarks, gaps, title="Mean of all values (± standard deviation as % of mean)")
     if any("cpu_per_op" in b.get_metadata() for b in timed):
-        lines += [""] + render(
-            timed,
-            [],
-            _profile_text("cpu_per_op", format_duration),
-            title="CPU time per operation, user + system, whole process tree (profile pass)",
-        )
-        lines += [""] + render(
-            timed,
-            [],
-            _profile_text("ctx_switches_per_op", lambda v: f"{v:.3g}"),
-            title="Context switches per operation, voluntary + involuntary (profile pass)",
-        )
+        cpu = _profile_text("cpu_per_op", format_duration)
+        switches = _profile_text("ctx_switches_per_op", lambda v: f"{v:.3g}")
+        cpu_title = "CPU time per operation, user + system, whole process tree (profile pass)"
+        switch_title = "Context switches per operation, voluntary + involuntary (profile pass)"
+        lines += ["", *render(timed, [], cpu, title=cpu_title)]
+        lines += ["", *render(timed, [], switches, title=switch_title)]
     legend = "· = not in the matrix (large sizes run on lightweight models only)"
     return "\n".join([*lines, "", legend])

@@ -99,7 +99,9 @@ class Spec:
         for item in filter(None, params.split(",")):
             key, sep, raw = item.partition("=")
             if not sep or key not in types:
-                raise SpecError(f"{cls.workload}: unknown parameter {key!r}; valid: {', '.join(types)}")
+                raise SpecError(
+                    f"{cls.workload}: unknown parameter {key!r}; valid: {', '.join(types)}"
+                )
             if types[key] in ("int", int):
                 try:
                     values[key] = int(raw)
@@ -113,7 +115,7 @@ class Spec:
             else:
                 values[key] = raw
         try:
-            return cls(**values)  # type: ignore[arg-type]
+            return cls(**values)
         except TypeError as exc:
             raise SpecError(f"{cls.workload}: {exc}") from None
 

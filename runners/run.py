@@ -15,7 +15,6 @@ import json
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import psutil
@@ -79,7 +78,8 @@ def make_runner() -> pyperf.Runner:
         "--start-method",
         default=mpcontext.default_method(),
         help=f"multiprocessing start method of the processes model "
-        f"(default: {mpcontext.default_method()}; here: {', '.join(mpcontext.available_methods())})",
+        f"(default: {mpcontext.default_method()}; "
+        f"here: {', '.join(mpcontext.available_methods())})",
     )
     group.add_argument(
         "--memory-samples",
@@ -284,7 +284,9 @@ def run_manager(runner: pyperf.Runner, args: argparse.Namespace) -> int:
     args.models = [model.name for model in available]
 
     cells = plan(available, args.workloads, MATRICES[args.matrix])
-    unavailable_cells = plan([m for m in requested if m not in available], args.workloads, MATRICES[args.matrix])
+    unavailable_cells = plan(
+        [m for m in requested if m not in available], args.workloads, MATRICES[args.matrix]
+    )
     gaps += [
         Gap(c.spec.workload, c.spec.params, c.model.name, "unavailable") for c in unavailable_cells
     ]

@@ -73,11 +73,17 @@ class _Liar:
         meter.start()
         meter.stop()
         reference = spec.reference()
-        return Outcome(spec.ops + self.ops_delta, (reference[0] + self.checksum_delta, *reference[1:]))
+        return Outcome(
+            spec.ops + self.ops_delta, (reference[0] + self.checksum_delta, *reference[1:])
+        )
 
 
-@pytest.mark.parametrize(("ops_delta", "checksum_delta", "message"), [(1, 0, "operations"), (0, 1, "checksum")])
-def test_wrong_count_or_checksum_is_an_error(monkeypatch, ops_delta, checksum_delta, message) -> None:
+@pytest.mark.parametrize(
+    ("ops_delta", "checksum_delta", "message"), [(1, 0, "operations"), (0, 1, "checksum")]
+)
+def test_wrong_count_or_checksum_is_an_error(
+    monkeypatch, ops_delta, checksum_delta, message
+) -> None:
     cell = next(c for c in CELLS if c.model.name == "serial" and c.spec.workload == "spawn")
     monkeypatch.setattr(cell.model.module, "spawn", _Liar(ops_delta, checksum_delta))
     with pytest.raises(CellError, match=message):
@@ -86,6 +92,8 @@ def test_wrong_count_or_checksum_is_an_error(monkeypatch, ops_delta, checksum_de
 
 def test_a_model_that_skips_its_meter_is_an_error(monkeypatch) -> None:
     cell = next(c for c in CELLS if c.model.name == "serial" and c.spec.workload == "spawn")
-    monkeypatch.setattr(cell.model.module, "spawn", lambda spec, meter: Outcome(spec.ops, spec.reference()))
+    monkeypatch.setattr(
+        cell.model.module, "spawn", lambda spec, meter: Outcome(spec.ops, spec.reference())
+    )
     with pytest.raises(MeterMisuse):
         run_cell(cell, Clock())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -145,13 +146,10 @@ def test_worker_command_carries_the_resolved_cell_list() -> None:
 
     cmd: list[str] = []
 
-    class Args:
-        models = ["serial", "threads"]
-        workloads = ["pingpong"]
-        start_method = "spawn"
-        matrix = "smoke"
-
-    _worker_args(cmd, Args())  # type: ignore[arg-type]
+    args = argparse.Namespace(
+        models=["serial", "threads"], workloads=["pingpong"], start_method="spawn", matrix="smoke"
+    )
+    _worker_args(cmd, args)
     assert cmd == [
         "--models", "serial,threads", "--workloads", "pingpong",
         "--start-method", "spawn", "--matrix", "smoke",
