@@ -52,7 +52,11 @@ def plan(
     workloads: list[str],
     matrix: tuple[tuple[Spec, str], ...] = DEFAULT_MATRIX,
 ) -> list[Cell]:
-    """Cells of the matrix for these models and workloads, workload-major, in matrix order."""
+    """Cells of the matrix for these models and workloads, workload-major, in matrix order.
+
+    A matrix entry's scope says which models run it: "all", only the models that declare
+    themselves ``LIGHTWEIGHT``, or only the others ("heavyweight").
+    """
     cells = []
     for spec, scope in matrix:
         if spec.workload not in workloads:
@@ -61,6 +65,8 @@ def plan(
             if not model.supports(spec.workload):
                 continue
             if scope == "lightweight" and not model.lightweight:
+                continue
+            if scope == "heavyweight" and model.lightweight:
                 continue
             cells.append(Cell(model, spec))
     return cells

@@ -3,7 +3,7 @@
 A model calls ``meter.start()`` once its tasks are set up and ``meter.stop()`` when the work
 the cell claims to measure is done; set-up and tear-down stay outside. The same model code is
 measured for time (Clock), for time plus resource counters (ProfilingClock) and for memory
-(UssMeter), so every measurement covers exactly the same region.
+(MemoryMeter), so every measurement covers exactly the same region.
 """
 
 from __future__ import annotations
@@ -89,20 +89,29 @@ class ProfilingClock(Clock):
         self.counters = proctree.tree_counters(scan_first=False) - self._before
 
 
-class UssMeter(_OneShot):
-    """Unique memory (USS) the process tree gained over the region, after a full collection."""
+class MemoryMeter(_OneShot):
+    """Memory the process tree gained over the region, after a full collection.
 
-    def __init__(self) -> None:
+    The default measure is USS, the memory private to the process. A model whose tasks are
+    processes started by fork asks for PSS instead: after a fork the parent's pages become
+    shared with its children and leave its USS, so the tree's USS would fall by the parent's
+    size although nothing was freed; summed over the tree, PSS counts each page once.
+    """
+
+    def __init__(self, measure: str = "uss") -> None:
         super().__init__()
+        if measure not in ("uss", "pss"):
+            raise ValueError(f"memory measure must be uss or pss, got {measure!r}")
+        self.measure = measure
         self._before = 0
         self.delta = 0
 
     def start(self) -> None:
         self._enter()
         gc.collect()
-        self._before = proctree.tree_uss()
+        self._before = proctree.tree_memory(self.measure)
 
     def stop(self) -> None:
         self._leave()
         gc.collect()
-        self.delta = proctree.tree_uss() - self._before
+        self.delta = proctree.tree_memory(self.measure) - self._before

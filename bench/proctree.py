@@ -114,12 +114,16 @@ def tree_counters(*, scan_first: bool) -> Counters:
     return own + _descendants_counters()
 
 
-def tree_uss() -> int:
-    """Unique set size (bytes) of this process plus every live descendant."""
-    total: int = psutil.Process().memory_full_info().uss
+def tree_memory(measure: str = "uss") -> int:
+    """Memory (bytes) of this process plus every live descendant, summed.
+
+    ``uss``: pages private to each process. ``pss``: each page divided among the processes that
+    map it, so that the sum over a tree counts a page shared by its members once.
+    """
+    total: int = getattr(psutil.Process().memory_full_info(), measure)
     for proc in descendants():
         try:
-            total += proc.memory_full_info().uss
+            total += getattr(proc.memory_full_info(), measure)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
     return total

@@ -1,7 +1,8 @@
 """Model discovery: every public module in ``bench/models`` is a concurrency model.
 
 A model module declares ``REQUIRES`` (importable names it needs), ``LIGHTWEIGHT`` (whether it
-runs the large sizes of the default matrix), ``PRIMITIVES`` (workload -> the primitive it uses,
+runs the large sizes of the default matrix), optionally ``MEMORY_MEASURE`` ("uss", the
+default, or "pss"; see ``bench.meters.MemoryMeter``), ``PRIMITIVES`` (workload -> the primitive it uses,
 recorded with every result) and one function per workload it supports:
 ``def <workload>(spec, meter) -> Outcome``. Model modules import nothing heavy at module level,
 because pyperf re-executes the runner in every worker process.
@@ -42,6 +43,11 @@ class Model:
     def function(self, workload: str) -> ModelFunction:
         func: ModelFunction = getattr(self.module, workload)
         return func
+
+    @property
+    def memory_measure(self) -> str:
+        """How the memory workload reads the tree: "uss" unless the module says "pss"."""
+        return str(getattr(self.module, "MEMORY_MEASURE", "uss"))
 
     def primitive(self, workload: str) -> str:
         primitives: dict[str, str] = getattr(self.module, "PRIMITIVES", {})

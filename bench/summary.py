@@ -159,5 +159,8 @@ def render_all(benchmarks: list[pyperf.Benchmark], gaps: list[Gap]) -> str:
         switch_title = "Context switches per operation, voluntary + involuntary (profile pass)"
         lines += ["", *render(timed, [], cpu, title=cpu_title)]
         lines += ["", *render(timed, [], switches, title=switch_title)]
-    legend = "· = not in the matrix (large sizes run on lightweight models only)"
+    legend = (
+        "· = not in the matrix: 10,000-task sizes run on the lightweight models only, and "
+        "100-task memory on the others"
+    )
     return "\n".join([*lines, "", legend])

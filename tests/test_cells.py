@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench.cells import Cell, CellError, plan, run_cell
-from bench.meters import Clock, MeterMisuse, Outcome, ProfilingClock, UssMeter
+from bench.meters import Clock, MeterMisuse, Outcome, ProfilingClock, MemoryMeter
 from bench.registry import all_models
 from bench.workloads import SPECS, Spec
 from tests.conftest import TINY_MATRIX
@@ -18,13 +18,15 @@ def _available_models():
 CELLS = plan(_available_models(), list(SPECS), TINY_MATRIX)
 
 
-def _meter_for(spec: Spec):
-    return UssMeter() if spec.unit == "byte" else Clock()
+def _meter_for(cell: Cell) -> Clock | MemoryMeter:
+    if cell.spec.unit == "byte":
+        return MemoryMeter(cell.model.memory_measure)
+    return Clock()
 
 
 @pytest.mark.parametrize("cell", CELLS, ids=[cell.name for cell in CELLS])
 def test_cell_returns_reference_checksum(cell: Cell) -> None:
-    meter = _meter_for(cell.spec)
+    meter = _meter_for(cell)
     outcome = run_cell(cell, meter)
     assert outcome.ops == cell.spec.ops
     assert tuple(outcome.checksum) == cell.spec.reference()
@@ -34,7 +36,7 @@ def test_cell_returns_reference_checksum(cell: Cell) -> None:
 def test_cell_is_repeatable_in_one_process(cell: Cell) -> None:
     # pyperf calls a cell many times per worker: a second run must not see state of the first.
     for _ in range(2):
-        run_cell(cell, _meter_for(cell.spec))
+        run_cell(cell, _meter_for(cell))
 
 
 def test_every_model_supports_every_workload_except_serial_memory() -> None:

@@ -142,7 +142,7 @@ def test_a_model_missing_its_library_is_unavailable_with_a_reason(monkeypatch) -
 
 
 def test_worker_command_carries_the_resolved_cell_list() -> None:
-    from runners.run import _worker_args
+    from runners.manager import _worker_args
 
     cmd: list[str] = []
 

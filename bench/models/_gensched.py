@@ -1,0 +1,289 @@
+"""A small round-robin scheduler for generator tasks: the runtime of the generators model.
+
+A task is a generator that yields requests and is resumed with their values::
+
+    yield fifo.put(item)        # parks while the FIFO is full (backpressure)
+    item = yield fifo.get()     # parks while it is empty
+    yield event.wait()          # parks until the event is set
+    yield sleep(seconds)        # parks on the timer heap until its deadline
+    result = yield task.join()  # parks until the task has returned
+
+The scheduler hands each request to its ``trap``. A request that can complete at once resumes the
+same task right away with its value, the way ``await queue.put(item)`` on a non-full asyncio queue
+does not yield to the loop; otherwise the trap parks the task on a waiter list or the timer heap,
+and whoever completes the request later puts the task back on the ready queue with its value.
+
+The scheduler blocks in one place only, ``_wait``, when no task is ready but timers are pending.
+An I/O extension would wait there on a selector with the same timeout (``None`` when no timer is
+pending), make the tasks whose file objects became ready runnable, and keep ``run`` going while
+such waiters exist.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import time
+from collections import deque
+from collections.abc import Generator
+from typing import Any, Final, Generic, TypeVar
+
+T = TypeVar("T")
+ItemT = TypeVar("ItemT")
+
+TaskBody = Generator["Request", Any, T]
+
+
+class _Parked:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "PARKED"
+
+
+# What a trap returns after parking the task: distinct from every resume value (None included).
+PARKED: Final = _Parked()
+
+
+class Request:
+    """What a task yields to the scheduler."""
+
+    __slots__ = ()
+
+    def trap(self, scheduler: Scheduler, task: Task[Any]) -> object:
+        """Complete the request and return the task's resume value, or park the task and
+        return PARKED."""
+        raise NotImplementedError
+
+
+class Task(Generic[T]):
+    """A generator scheduled by a Scheduler, with its result once it has returned."""
+
+    __slots__ = ("_result", "body", "done", "joiners", "resume_value")
+
+    def __init__(self, body: TaskBody[T]) -> None:
+        self.body = body
+        self.resume_value: Any = None
+        self.done = False
+        # Created on the first join only: a parked task in the memory workload carries no list.
+        self.joiners: list[Task[Any]] | None = None
+        self._result: T
+
+    @property
+    def result(self) -> T:
+        if not self.done:
+            raise RuntimeError("the task has not returned yet")
+        return self._result
+
+    def finish(self, result: T) -> None:
+        self._result = result
+        self.done = True
+
+    def join(self) -> Request:
+        return _Join(self)
+
+
+class Scheduler:
+    """Runs tasks round-robin: each pass steps every task that was ready when the pass began."""
+
+    def __init__(self) -> None:
+        self._ready: deque[Task[Any]] = deque()
+        # (deadline, sequence, task): the sequence keeps equal deadlines in FIFO order and
+        # keeps heapq from ever comparing tasks.
+        self._timers: list[tuple[float, int, Task[Any]]] = []
+        self._sequence = itertools.count()
+
+    def spawn(self, body: TaskBody[T]) -> Task[T]:
+        task = Task(body)
+        self._ready.append(task)
+        return task
+
+    def resume(self, task: Task[Any], value: object) -> None:
+        """Make a parked task runnable; it receives ``value`` as the result of its request."""
+        task.resume_value = value
+        self._ready.append(task)
+
+    def park_until(self, deadline: float, task: Task[Any]) -> None:
+        heapq.heappush(self._timers, (deadline, next(self._sequence), task))
+
+    @property
+    def pending_timers(self) -> int:
+        return len(self._timers)
+
+    def run(self) -> None:
+        """Run until no task is ready and no timer is pending. Tasks parked on a FIFO, an event
+        or a join stay parked; a later ``run`` continues them once something resumed them."""
+        ready = self._ready
+        timers = self._timers
+        step = self._step
+        while ready or timers:
+            if timers:
+                if not ready:
+                    self._wait(timers[0][0] - time.monotonic())
+                self._wake_due_timers()
+            for _ in range(len(ready)):
+                step(ready.popleft())
+
+    def _wait(self, timeout: float) -> None:
+        """Block until the next deadline: the only place the scheduler blocks."""
+        if timeout > 0:
+            time.sleep(timeout)
+
+    def _wake_due_timers(self) -> None:
+        timers = self._timers
+        ready = self._ready
+        now = time.monotonic()
+        while timers and timers[0][0] <= now:
+            ready.append(heapq.heappop(timers)[2])
+
+    def _step(self, task: Task[Any]) -> None:
+        send = task.body.send
+        value = task.resume_value
+        task.resume_value = None
+        try:
+            while True:
+                value = send(value).trap(self, task)
+                if value is PARKED:
+                    return
+        except StopIteration as stop:
+            self._finish(task, stop.value)
+
+    def _finish(self, task: Task[Any], result: object) -> None:
+        task.finish(result)
+        joiners = task.joiners
+        if joiners:
+            task.joiners = None
+            for joiner in joiners:
+                self.resume(joiner, result)
+
+
+class Event:
+    """A one-shot event; ``set`` may be called from a task or from code outside the scheduler."""
+
+    __slots__ = ("_scheduler", "_wait_request", "is_set", "waiters")
+
+    def __init__(self, scheduler: Scheduler) -> None:
+        self._scheduler = scheduler
+        self.is_set = False
+        self.waiters: list[Task[Any]] = []
+        self._wait_request = _Wait(self)
+
+    def wait(self) -> Request:
+        return self._wait_request
+
+    def set(self) -> None:
+        self.is_set = True
+        waiters, self.waiters = self.waiters, []
+        resume = self._scheduler.resume
+        for waiter in waiters:
+            resume(waiter, None)
+
+
+class Fifo(Generic[ItemT]):
+    """A bounded FIFO: ``put`` parks its task while the FIFO holds ``capacity`` items."""
+
+    __slots__ = ("_get_request", "capacity", "getters", "items", "putters")
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity must be at least 1, got {capacity}")
+        self.capacity = capacity
+        self.items: deque[ItemT] = deque()
+        # Getters wait only while the FIFO is empty, putters only while it is full.
+        self.getters: deque[Task[Any]] = deque()
+        self.putters: deque[tuple[Task[Any], ItemT]] = deque()
+        self._get_request = _Get(self)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def put(self, item: ItemT) -> Request:
+        return _Put(self, item)
+
+    def get(self) -> Request:
+        return self._get_request
+
+
+def sleep(seconds: float) -> Request:
+    return _Sleep(seconds)
+
+
+class _Put(Request, Generic[ItemT]):
+    __slots__ = ("fifo", "item")
+
+    def __init__(self, fifo: Fifo[ItemT], item: ItemT) -> None:
+        self.fifo = fifo
+        self.item = item
+
+    def trap(self, scheduler: Scheduler, task: Task[Any]) -> object:
+        fifo = self.fifo
+        if fifo.getters:
+            # Getters wait only on an empty FIFO, so the longest-waiting one is next in order.
+            scheduler.resume(fifo.getters.popleft(), self.item)
+            return None
+        if len(fifo.items) < fifo.capacity:
+            fifo.items.append(self.item)
+            return None
+        fifo.putters.append((task, self.item))
+        return PARKED
+
+
+class _Get(Request, Generic[ItemT]):
+    __slots__ = ("fifo",)
+
+    def __init__(self, fifo: Fifo[ItemT]) -> None:
+        self.fifo = fifo
+
+    def trap(self, scheduler: Scheduler, task: Task[Any]) -> object:
+        fifo = self.fifo
+        items = fifo.items
+        if items:
+            item = items.popleft()
+            if fifo.putters:
+                # A slot just opened: the longest-waiting putter's item goes in, and it resumes.
+                putter, pending = fifo.putters.popleft()
+                items.append(pending)
+                scheduler.resume(putter, None)
+            return item
+        fifo.getters.append(task)
+        return PARKED
+
+
+class _Wait(Request):
+    __slots__ = ("event",)
+
+    def __init__(self, event: Event) -> None:
+        self.event = event
+
+    def trap(self, scheduler: Scheduler, task: Task[Any]) -> object:
+        if self.event.is_set:
+            return None
+        self.event.waiters.append(task)
+        return PARKED
+
+
+class _Sleep(Request):
+    __slots__ = ("seconds",)
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def trap(self, scheduler: Scheduler, task: Task[Any]) -> object:
+        scheduler.park_until(time.monotonic() + self.seconds, task)
+        return PARKED
+
+
+class _Join(Request):
+    __slots__ = ("target",)
+
+    def __init__(self, target: Task[Any]) -> None:
+        self.target = target
+
+    def trap(self, scheduler: Scheduler, task: Task[Any]) -> object:
+        target = self.target
+        if target.done:
+            return target.result
+        if target.joiners is None:
+            target.joiners = []
+        target.joiners.append(task)
+        return PARKED

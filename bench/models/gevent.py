@@ -1,0 +1,232 @@
+"""gevent: greenlets run by gevent's hub, with gevent's own primitives (never monkey-patching).
+
+- pingpong: the coordinator greenlet and one spawned greenlet wake each other through a pair of
+  ``gevent.event.Event``; the token is a variable the two share (greenlets switch only when they
+  block, so it needs no lock).
+- producer_consumer: producers and consumers are spawned greenlets parked on an Event (the start
+  gate). The bounded FIFO is ``gevent.queue.Queue(maxsize=capacity)``: its ``put`` blocks a
+  producer while the queue is full, which is the backpressure. Once every producer has finished,
+  the coordinator puts one ``None`` sentinel per consumer.
+- fan_out: one ``gevent.spawn`` per task, results gathered with ``Greenlet.get()``; the sleep is
+  ``gevent.sleep``.
+- spawn: ``gevent.spawn`` of a trivial function, gathered with ``Greenlet.get()``.
+- memory: N spawned greenlets parked on one shared Event.
+
+The hub (gevent's per-thread event loop) is created and warmed up before every measured region
+and then kept, as a gevent program keeps it for its whole life; no greenlet outlives a call.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+from bench.meters import Meter, Outcome
+from bench.workloads import (
+    PAYLOAD,
+    Checksum,
+    FanOut,
+    Memory,
+    PingPong,
+    ProducerConsumer,
+    Spawn,
+    merge_tallies,
+    tally,
+)
+
+REQUIRES: tuple[str, ...] = ("gevent",)
+LIGHTWEIGHT = True
+PRIMITIVES = {
+    "pingpong": "two gevent.event.Event signals, token in a shared variable",
+    "producer_consumer": "gevent.queue.Queue(maxsize); Event start gate",
+    "fan_out": "gevent.spawn + Greenlet.get(); gevent.sleep",
+    "spawn": "gevent.spawn + Greenlet.get()",
+    "memory": "greenlets parked on one gevent.event.Event",
+}
+
+
+def _noop() -> None:
+    return None
+
+
+def _warm_up_hub(gevent: ModuleType) -> None:
+    """Start the hub and run one greenlet through spawn, start and join, outside any region."""
+    gevent.spawn(_noop).get()
+
+
+def _kill_on_error(gevent: ModuleType, greenlets: list[Any]) -> None:
+    # Only reached when a greenlet failed: the others must not outlive the call.
+    gevent.killall(greenlets)
+
+
+def pingpong(spec: PingPong, meter: Meter) -> Outcome:
+    import gevent
+    from gevent.event import Event
+
+    # Event pairs are the lightest idiomatic gevent hand-off measured here (per one-way switch:
+    # Event ~2.0 us, Queue/SimpleQueue pairs ~2.3 us, Channel pairs ~2.6 us, a fresh
+    # AsyncResult per hand-off ~2.8 us). Lighter still is hub.Waiter driven by loop callbacks,
+    # but that is gevent's internal plumbing, not what gevent code is written with.
+    rounds = spec.rounds
+    token = 0
+    to_ponger, to_pinger = Event(), Event()
+
+    def ponger() -> None:
+        nonlocal token
+        wait, clear, reply = to_ponger.wait, to_ponger.clear, to_pinger.set
+        for _ in range(rounds):
+            wait()
+            clear()
+            token += 1
+            reply()
+
+    ponger_greenlet = gevent.spawn(ponger)
+    # Yielding once starts the hub and runs the ponger until it parks on its event.
+    gevent.sleep(0)
+    wait, clear, send = to_pinger.wait, to_pinger.clear, to_ponger.set
+    try:
+        meter.start()
+        for _ in range(rounds):
+            token += 1
+            send()
+            wait()
+            clear()
+        meter.stop()
+        ponger_greenlet.get()
+    except BaseException:
+        _kill_on_error(gevent, [ponger_greenlet])
+        raise
+    return Outcome(token, (token,))
+
+
+def producer_consumer(spec: ProducerConsumer, meter: Meter) -> Outcome:
+    import gevent
+    from gevent.event import Event
+    from gevent.queue import Queue
+
+    fifo = Queue(maxsize=spec.capacity)
+    gate = Event()
+    consume = spec.consume
+
+    def produce(numbers: range) -> None:
+        put = fifo.put
+        gate.wait()
+        for number in numbers:
+            put((number, PAYLOAD))
+
+    def consume_until_sentinel() -> Checksum:
+        get = fifo.get
+        count = total = squares = 0
+        gate.wait()
+        while (item := get()) is not None:
+            value = consume(item)
+            count += 1
+            total += value
+            squares += value * value
+        return (count, total, squares)
+
+    spawn = gevent.spawn
+    producers = [spawn(produce, spec.items_of(p)) for p in range(spec.producers)]
+    consumers = [spawn(consume_until_sentinel) for _ in range(spec.consumers)]
+    everyone = producers + consumers
+    # Spawned greenlets start in spawn order when the hub runs: one yield parks them all.
+    gevent.sleep(0)
+    try:
+        meter.start()
+        gate.set()
+        for producer in producers:
+            producer.get()
+        # put() returned, so every item is in the FIFO before the sentinels follow them.
+        for _ in consumers:
+            fifo.put(None)
+        parts: list[Checksum] = [consumer.get() for consumer in consumers]
+        meter.stop()
+    except BaseException:
+        _kill_on_error(gevent, everyone)
+        raise
+    checksum = merge_tallies(parts)
+    return Outcome(checksum[0], checksum)
+
+
+def fan_out(spec: FanOut, meter: Meter) -> Outcome:
+    import gevent
+
+    result, sleeps, delay = spec.result, spec.sleeps, spec.delay
+    sleep, spawn = gevent.sleep, gevent.spawn
+
+    def task(number: int) -> int:
+        if sleeps:
+            sleep(delay)
+        return result(number)
+
+    _warm_up_hub(gevent)
+    greenlets: list[Any] = []
+    try:
+        meter.start()
+        greenlets = [spawn(task, number) for number in range(spec.tasks)]
+        results: list[int] = [greenlet.get() for greenlet in greenlets]
+        meter.stop()
+    except BaseException:
+        _kill_on_error(gevent, greenlets)
+        raise
+    return Outcome(len(results), tally(results))
+
+
+def _trivial(number: int) -> int:
+    return number + 1
+
+
+def spawn(spec: Spawn, meter: Meter) -> Outcome:
+    import gevent
+
+    start, trivial = gevent.spawn, _trivial
+    _warm_up_hub(gevent)
+    greenlets: list[Any] = []
+    try:
+        meter.start()
+        greenlets = [start(trivial, number) for number in range(spec.tasks)]
+        results: list[int] = [greenlet.get() for greenlet in greenlets]
+        meter.stop()
+    except BaseException:
+        _kill_on_error(gevent, greenlets)
+        raise
+    return Outcome(len(results), tally(results))
+
+
+def memory(spec: Memory, meter: Meter) -> Outcome:
+    import gevent
+    from gevent.event import Event
+
+    release = Event()
+    parked = 0
+
+    def parked_task(number: int) -> int:
+        nonlocal parked
+        parked += 1
+        release.wait()
+        return number
+
+    # Warm-up: one greenlet parks on an event of its own and finishes, so the first use of the
+    # hub, Greenlet and Event.wait is not charged to the N tasks.
+    warm_release = Event()
+    warm = gevent.spawn(warm_release.wait)
+    gevent.sleep(0)
+    warm_release.set()
+    warm.get()
+
+    spawn = gevent.spawn
+    greenlets: list[Any] = []
+    try:
+        meter.start()
+        greenlets = [spawn(parked_task, number) for number in range(spec.tasks)]
+        # The hub starts greenlets in spawn order, before it resumes this one: after one yield
+        # every task has run up to release.wait(). The tasks' own count proves it.
+        gevent.sleep(0)
+        meter.stop()
+        parked_when_measured = parked
+        release.set()
+        results: list[int] = [greenlet.get() for greenlet in greenlets]
+    except BaseException:
+        _kill_on_error(gevent, greenlets)
+        raise
+    return Outcome(parked_when_measured, tally(results))

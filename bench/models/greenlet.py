@@ -1,0 +1,215 @@
+"""greenlet: raw ``greenlet.switch()`` with explicit hand-offs, the seed article's second version.
+
+- pingpong: the main greenlet and one partner greenlet switch the token back and forth; each
+  ``switch`` is a one-way switch. No hub is involved.
+- producer_consumer: producers and consumers are greenlets under a small hub
+  (``bench.models._greensched``): a loop greenlet with a ready queue and a timer heap. A producer
+  puts into one bounded FIFO whose ``put`` parks the producer and switches to the hub while the
+  FIFO is full (the backpressure); a consumer's ``get`` parks it while the FIFO is empty. A
+  coordinator greenlet joins the producers, puts the sentinels, joins the consumers and merges
+  their tallies. A put or get that need not wait does not switch at all.
+- fan_out: the main greenlet spawns N task greenlets on the hub, runs the hub until it is idle and
+  reads the results; ``sleep`` parks a greenlet on the hub's timer heap, and the hub calls
+  ``time.sleep`` only when no greenlet is ready.
+- spawn: a task is a new greenlet (a greenlet subclass that keeps its result) put on the hub's
+  ready queue, switched into by the hub and run to completion, its result read back.
+- memory: N task greenlets each count themselves as parked and wait on one shared event; a parked
+  greenlet keeps its saved slice of the C stack, its Python frame and a slot in the waiter list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import greenlet
+
+from bench.meters import Meter, Outcome
+from bench.models._greensched import Event, Fifo, Hub, Task
+from bench.workloads import (
+    PAYLOAD,
+    Checksum,
+    FanOut,
+    Memory,
+    PingPong,
+    ProducerConsumer,
+    Spawn,
+    merge_tallies,
+    tally,
+)
+
+REQUIRES: tuple[str, ...] = ("greenlet",)
+LIGHTWEIGHT = True
+PRIMITIVES = {
+    "pingpong": "greenlet.switch() between the main greenlet and one partner",
+    "producer_consumer": "greenlets on a small hub; bounded FIFO whose put/get park and switch",
+    "fan_out": "greenlets on a small hub; sleep on its timer heap",
+    "spawn": "greenlet created, switched into by a small hub and run to completion",
+    "memory": "greenlet parked on a hub event",
+}
+
+Item = tuple[int, bytes] | None
+
+
+def _ponger(switch_to_partner: Callable[..., int]) -> None:
+    token = switch_to_partner()
+    while True:
+        token = switch_to_partner(token + 1)
+
+
+def pingpong(spec: PingPong, meter: Meter) -> Outcome:
+    ponger = greenlet.greenlet(_ponger)
+    ponger.switch(greenlet.getcurrent().switch)  # started: parked in its first switch
+    switch = ponger.switch
+    rounds = range(spec.rounds)
+    token = 0
+    meter.start()
+    for _ in rounds:
+        token = switch(token + 1)
+    meter.stop()
+    ponger.throw()  # GreenletExit ends it and returns here
+    return Outcome(token, (token,))
+
+
+def _producer(fifo: Fifo[Item], numbers: range, gate: Event) -> None:
+    gate.wait()
+    put = fifo.put
+    payload = PAYLOAD
+    for number in numbers:
+        put((number, payload))
+
+
+def _consumer(
+    fifo: Fifo[Item], consume: Callable[[tuple[int, bytes]], int], gate: Event
+) -> Checksum:
+    gate.wait()
+    get = fifo.get
+    count = total = squares = 0
+    while (item := get()) is not None:
+        value = consume(item)
+        count += 1
+        total += value
+        squares += value * value
+    return (count, total, squares)
+
+
+def _coordinator(
+    hub: Hub,
+    fifo: Fifo[Item],
+    producers: list[Task[None]],
+    consumers: list[Task[Checksum]],
+    gate: Event,
+) -> Checksum:
+    gate.wait()
+    for producer in producers:
+        hub.join(producer)
+    for _ in consumers:
+        fifo.put(None)
+    return merge_tallies([hub.join(consumer) for consumer in consumers])
+
+
+def producer_consumer(spec: ProducerConsumer, meter: Meter) -> Outcome:
+    hub = Hub()
+    try:
+        gate = Event(hub)
+        fifo: Fifo[Item] = Fifo(hub, spec.capacity)
+        producers = [
+            hub.spawn(_producer, fifo, spec.items_of(p), gate) for p in range(spec.producers)
+        ]
+        consumers = [hub.spawn(_consumer, fifo, spec.consume, gate) for _ in range(spec.consumers)]
+        coordinator = hub.spawn(_coordinator, hub, fifo, producers, consumers, gate)
+        hub.run()  # every greenlet runs up to the gate and parks there
+        meter.start()
+        gate.set()
+        hub.run()
+        checksum = coordinator.result
+        meter.stop()
+    finally:
+        hub.close()
+    return Outcome(checksum[0], checksum)
+
+
+def _fan_out_task(
+    hub: Hub, number: int, result: Callable[[int], int], sleeps: bool, delay: float
+) -> int:
+    if sleeps:
+        hub.sleep(delay)
+    return result(number)
+
+
+def _warm_up(hub: Hub) -> None:
+    """Run one greenlet through a timer so the hub is started and warm before the region."""
+    hub.spawn(_fan_out_task, hub, 0, int, True, 0.0)
+    hub.run()
+
+
+def fan_out(spec: FanOut, meter: Meter) -> Outcome:
+    hub = Hub()
+    try:
+        _warm_up(hub)
+        spawn_task = hub.spawn
+        result, sleeps, delay = spec.result, spec.sleeps, spec.delay
+        numbers = range(spec.tasks)
+        meter.start()
+        tasks = [
+            spawn_task(_fan_out_task, hub, number, result, sleeps, delay) for number in numbers
+        ]
+        hub.run()
+        results = [task.result for task in tasks]
+        meter.stop()
+    finally:
+        hub.close()
+    return Outcome(len(results), tally(results))
+
+
+def _trivial(number: int) -> int:
+    return number + 1
+
+
+def spawn(spec: Spawn, meter: Meter) -> Outcome:
+    hub = Hub()
+    try:
+        _warm_up(hub)
+        spawn_task = hub.spawn
+        trivial = _trivial
+        numbers = range(spec.tasks)
+        meter.start()
+        tasks = [spawn_task(trivial, number) for number in numbers]
+        hub.run()
+        results = [task.result for task in tasks]
+        meter.stop()
+    finally:
+        hub.close()
+    return Outcome(len(results), tally(results))
+
+
+def _parked(number: int, event: Event, parked: list[int]) -> int:
+    parked[0] += 1
+    event.wait()
+    return number
+
+
+def memory(spec: Memory, meter: Meter) -> Outcome:
+    hub = Hub()
+    try:
+        event = Event(hub)
+        parked = [0]
+        warm_up_event = Event(hub)
+        warm_up = [hub.spawn(_parked, number, warm_up_event, [0]) for number in range(2)]
+        hub.run()
+        warm_up_event.set()
+        hub.run()
+        if not all(task.done for task in warm_up):
+            raise RuntimeError("warm-up greenlets did not finish")
+        spawn_task = hub.spawn
+        numbers = range(spec.tasks)
+        meter.start()
+        tasks = [spawn_task(_parked, number, event, parked) for number in numbers]
+        hub.run()  # returns once every greenlet is parked on the event
+        meter.stop()
+        parked_when_measured = parked[0]
+        event.set()
+        hub.run()
+        results = [task.result for task in tasks]
+    finally:
+        hub.close()
+    return Outcome(parked_when_measured, tally(results))

@@ -1,0 +1,459 @@
+"""processes: one OS process per task, started by ``multiprocessing`` with the selected start
+method (``bench.mpcontext``: fork, forkserver or spawn).
+
+- pingpong: the coordinator and one partner process exchange an 8-byte token over two one-way
+  ``multiprocessing.Pipe`` connections (``send_bytes``/``recv_bytes``).
+- producer_consumer: every producer and every consumer is a process; the bounded FIFO is
+  ``multiprocessing.Queue(maxsize=capacity)``, whose ``put`` blocks while capacity items are in
+  flight (the backpressure). They park on a ``multiprocessing.Event`` start gate. A producer
+  flushes its queue's feeder thread before it reports done, so the sentinels the coordinator
+  puts afterwards cannot overtake its items; each consumer sends its tally back through a pipe.
+- fan_out: a ``Pool`` of ``os.cpu_count()`` worker processes, created and warmed before the
+  measured region; the region is ``Pool.map`` over the N tasks; ``sleep`` uses ``time.sleep``.
+- spawn: create, start and join one process per task; task i sends i + 1 back through a pipe.
+- memory: N processes parked on one ``multiprocessing.Event``; the meter reads the memory of the
+  whole process tree as the sum of its PSS (proportional set size).
+
+Everything a child runs is a module-level function, so that spawn and forkserver children can
+import it. No feeder or pool thread outlives a call, so the next fork never happens while this
+process has other threads. A child that dies makes the coordinator raise instead of hang.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import struct
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from multiprocessing.connection import Connection
+from multiprocessing.context import BaseContext
+from multiprocessing.process import BaseProcess
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Event, Semaphore
+from typing import TYPE_CHECKING, Any
+
+from bench.mpcontext import context
+from bench.workloads import (
+    PAYLOAD,
+    Checksum,
+    FanOut,
+    Memory,
+    PingPong,
+    ProducerConsumer,
+    Spawn,
+    merge_tallies,
+    tally,
+)
+
+if TYPE_CHECKING:
+    from bench.meters import Meter, Outcome
+
+REQUIRES: tuple[str, ...] = ()
+LIGHTWEIGHT = False
+# Summed over the tree, PSS counts the pages a forked child still shares with its parent once;
+# USS would drop them from the parent and undercount (see bench.meters.MemoryMeter).
+MEMORY_MEASURE = "pss"
+PRIMITIVES = {
+    "pingpong": "two one-way multiprocessing.Pipe()s, send_bytes/recv_bytes of an 8-byte token",
+    "producer_consumer": (
+        "multiprocessing.Queue(maxsize=capacity) between producer and consumer processes; "
+        "multiprocessing.Event start gate"
+    ),
+    "fan_out": (
+        "Pool(os.cpu_count()).map with its default chunksize (N / (4 x workers), rounded up); "
+        "time.sleep"
+    ),
+    "spawn": "multiprocessing Process create + start + join; result back through a pipe",
+    "memory": "processes blocked on one multiprocessing.Event",
+}
+
+# How often a coordinator waiting on its children checks that none of them has died.
+_LIVENESS_POLL_SECONDS = 0.5
+# The longest a pool may take to start and initialise its workers before we give up.
+_POOL_START_TIMEOUT_SECONDS = 60.0
+_TOKEN = struct.Struct("<Q")
+
+Tally = tuple[int, int, int]
+Item = tuple[int, bytes]
+
+
+class ChildFailed(RuntimeError):
+    """A child process died before doing its part of the workload."""
+
+
+def _outcome(ops: int, checksum: Checksum) -> Outcome:
+    # Imported here rather than at module level: every spawn or forkserver child imports this
+    # module, and bench.meters pulls in psutil, which would add to each child's start-up and
+    # memory a cost that belongs to the harness, not to the model.
+    from bench.meters import Outcome
+
+    return Outcome(ops, checksum)
+
+
+def _context() -> BaseContext:
+    ctx = context()
+    if ctx.get_start_method() == "forkserver":
+        # The server imports this module once, so that the children it forks start with it
+        # loaded, as a forkserver is meant to be used. Only a hint: it takes effect when the
+        # server starts (the first start with this method). "__main__" is left out on purpose:
+        # CPython ignored it until gh-126631 (fixed in 2025, backported to 3.13), so with it
+        # every child would re-import the main module on some versions and not on others.
+        ctx.set_forkserver_preload([__name__])
+    return ctx
+
+
+def _new_process(
+    ctx: BaseContext, target: Callable[..., None], args: tuple[Any, ...], name: str
+) -> BaseProcess:
+    # typeshed's BaseContext omits the Process attribute every concrete context has.
+    process_class: type[BaseProcess] = ctx.Process  # type: ignore[attr-defined]
+    # daemon: should the coordinator itself die, its children go with it.
+    return process_class(target=target, args=args, name=name, daemon=True)
+
+
+def _raise_if_failed(children: list[BaseProcess]) -> None:
+    for child in children:
+        if child.exitcode not in (None, 0):
+            raise ChildFailed(f"{child.name} exited with code {child.exitcode}")
+
+
+@contextmanager
+def _supervised(children: list[BaseProcess]) -> Iterator[None]:
+    """On any failure, terminate and join the children started so far: none outlives the call.
+
+    When the failure is a symptom of a child that died (a pipe at EOF, say), raise ChildFailed.
+    """
+    try:
+        yield
+    except BaseException as error:
+        terminated = [child for child in children if child.is_alive()]
+        for child in terminated:
+            child.terminate()
+        for child in children:
+            child.join()
+        if isinstance(error, Exception) and not isinstance(error, ChildFailed):
+            # A child that had died by itself keeps its own exit code even if we terminated it.
+            _raise_if_failed(
+                [
+                    child
+                    for child in children
+                    if not (child in terminated and child.exitcode == -signal.SIGTERM)
+                ]
+            )
+        raise
+
+
+def _acquire(semaphore: Semaphore, times: int, children: list[BaseProcess]) -> None:
+    for _ in range(times):
+        while not semaphore.acquire(timeout=_LIVENESS_POLL_SECONDS):
+            _raise_if_failed(children)
+
+
+def _wait(event: Event, children: list[BaseProcess]) -> None:
+    while not event.wait(timeout=_LIVENESS_POLL_SECONDS):
+        _raise_if_failed(children)
+
+
+class _ResultPipe:
+    """Many children send small results to the coordinator, which never waits on a dead child.
+
+    A ``SimpleQueue`` would do the same but offers no timed receive to check the children with.
+    """
+
+    def __init__(self, ctx: BaseContext) -> None:
+        self._reader, self._writer = ctx.Pipe(duplex=False)
+        self._write_lock = ctx.Lock()
+
+    def send(self, value: object) -> None:
+        with self._write_lock:
+            self._writer.send(value)
+
+    def receive(self, count: int, children: list[BaseProcess]) -> list[Any]:
+        poll, recv = self._reader.poll, self._reader.recv
+        values = []
+        for _ in range(count):
+            while not poll(_LIVENESS_POLL_SECONDS):
+                _raise_if_failed(children)
+            values.append(recv())
+        return values
+
+    def close(self) -> None:
+        self._reader.close()
+        self._writer.close()
+
+
+def _pingpong_partner(inbox: Connection, outbox: Connection, rounds: int) -> None:
+    recv, send = inbox.recv_bytes, outbox.send_bytes
+    pack, unpack = _TOKEN.pack, _TOKEN.unpack
+    send(b"")  # ready
+    for _ in range(rounds):
+        (token,) = unpack(recv())
+        send(pack(token + 1))
+
+
+def pingpong(spec: PingPong, meter: Meter) -> Outcome:
+    ctx = _context()
+    # Two one-way pipes rather than one duplex Pipe: on Linux an OS pipe hands off faster than
+    # the socketpair a duplex Pipe is built on (about 5.5 against 8.5 us per switch).
+    partner_inbox, to_partner = ctx.Pipe(duplex=False)
+    from_partner, partner_outbox = ctx.Pipe(duplex=False)
+    rounds = spec.rounds
+    children: list[BaseProcess] = []
+    with _supervised(children):
+        partner = _new_process(
+            ctx, _pingpong_partner, (partner_inbox, partner_outbox, rounds), "pingpong-partner"
+        )
+        partner.start()
+        children.append(partner)
+        # Without our copies of the partner's ends, a dead partner means EOFError, not a hang.
+        partner_inbox.close()
+        partner_outbox.close()
+        send, recv = to_partner.send_bytes, from_partner.recv_bytes
+        pack, unpack = _TOKEN.pack, _TOKEN.unpack
+        recv()  # the partner runs and is about to wait for the first token
+        token = 0
+        meter.start()
+        for _ in range(rounds):
+            send(pack(token + 1))
+            (token,) = unpack(recv())
+        meter.stop()
+        partner.join()
+    to_partner.close()
+    from_partner.close()
+    return _outcome(token, (token,))
+
+
+def _produce(
+    fifo: Queue[Item | None], numbers: range, parked: Semaphore, gate: Event, done: Semaphore
+) -> None:
+    put, payload = fifo.put, PAYLOAD
+    parked.release()
+    gate.wait()
+    for number in numbers:
+        put((number, payload))
+    # put() hands the item to this process's feeder thread; flush the items into the pipe
+    # before reporting done, or the sentinels put after that could overtake them.
+    fifo.close()
+    fifo.join_thread()
+    done.release()
+
+
+def _consume(
+    spec: ProducerConsumer,
+    fifo: Queue[Item | None],
+    parked: Semaphore,
+    gate: Event,
+    tallies: _ResultPipe,
+) -> None:
+    get, consume_item = fifo.get, spec.consume
+    count = total = squares = 0
+    parked.release()
+    gate.wait()
+    while (item := get()) is not None:
+        value = consume_item(item)
+        count += 1
+        total += value
+        squares += value * value
+    tallies.send((count, total, squares))
+
+
+def _put_sentinels(fifo: Queue[Item | None], count: int, children: list[BaseProcess]) -> None:
+    for _ in range(count):
+        while True:
+            try:
+                fifo.put(None, timeout=_LIVENESS_POLL_SECONDS)
+                break
+            except queue.Full:
+                _raise_if_failed(children)
+
+
+def producer_consumer(spec: ProducerConsumer, meter: Meter) -> Outcome:
+    ctx = _context()
+    fifo: Queue[Item | None] = ctx.Queue(maxsize=spec.capacity)
+    gate = ctx.Event()
+    parked = ctx.Semaphore(0)
+    producers_done = ctx.Semaphore(0)
+    tallies = _ResultPipe(ctx)
+    children: list[BaseProcess] = []
+    try:
+        with _supervised(children):
+            for p in range(spec.producers):
+                producer = _new_process(
+                    ctx,
+                    _produce,
+                    (fifo, spec.items_of(p), parked, gate, producers_done),
+                    f"producer-{p}",
+                )
+                producer.start()
+                children.append(producer)
+            for c in range(spec.consumers):
+                consumer = _new_process(
+                    ctx, _consume, (spec, fifo, parked, gate, tallies), f"consumer-{c}"
+                )
+                consumer.start()
+                children.append(consumer)
+            _acquire(parked, len(children), children)
+            meter.start()
+            gate.set()
+            _acquire(producers_done, spec.producers, children)
+            _put_sentinels(fifo, spec.consumers, children)
+            parts: list[Tally] = tallies.receive(spec.consumers, children)
+            meter.stop()
+            for child in children:
+                child.join()
+    except BaseException:
+        # The sentinels may be stuck in our feeder thread with nobody left to read them.
+        fifo.cancel_join_thread()
+        raise
+    finally:
+        fifo.close()
+        fifo.join_thread()
+        tallies.close()
+    checksum = merge_tallies(parts)
+    return _outcome(checksum[0], checksum)
+
+
+# Set in each pool worker by _init_fan_out_worker; the tasks then carry only their number.
+_fan_out_spec: FanOut | None = None
+
+
+def _init_fan_out_worker(spec: FanOut, ready: Semaphore) -> None:
+    global _fan_out_spec
+    _fan_out_spec = spec
+    ready.release()
+
+
+def _fan_out_task(number: int) -> int:
+    spec = _fan_out_spec
+    assert spec is not None, "pool worker was not initialised"
+    if spec.sleeps:
+        time.sleep(spec.delay)
+    return spec.result(number)
+
+
+def fan_out(spec: FanOut, meter: Meter) -> Outcome:
+    ctx = _context()
+    workers = os.cpu_count() or 1
+    ready = ctx.Semaphore(0)
+    pool = ctx.Pool(workers, initializer=_init_fan_out_worker, initargs=(spec, ready))
+    try:
+        # Every worker started and initialised, and the task round trip exercised once.
+        deadline = time.monotonic() + _POOL_START_TIMEOUT_SECONDS
+        for _ in range(workers):
+            if not ready.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                raise ChildFailed("the pool's workers did not start")
+        pool.map(_fan_out_task, range(workers), chunksize=1)
+        meter.start()
+        results = pool.map(_fan_out_task, range(spec.tasks))
+        meter.stop()
+    except BaseException:
+        pool.terminate()
+        pool.join()
+        raise
+    pool.close()
+    pool.join()
+    return _outcome(len(results), tally(results))
+
+
+def _spawned_task(number: int, results: _ResultPipe) -> None:
+    results.send(number + 1)
+
+
+def spawn(spec: Spawn, meter: Meter) -> Outcome:
+    ctx = _context()
+    results = _ResultPipe(ctx)
+    children: list[BaseProcess] = []
+    try:
+        with _supervised(children):
+            # Warm-up: one child through the same path, so that a forkserver is already running
+            # and the first measured start does not pay for it.
+            warm_up = _new_process(ctx, _spawned_task, (-1, results), "spawn-warm-up")
+            warm_up.start()
+            children.append(warm_up)
+            results.receive(1, children)
+            warm_up.join()
+            children.clear()
+            meter.start()
+            for number in range(spec.tasks):
+                child = _new_process(ctx, _spawned_task, (number, results), f"task-{number}")
+                child.start()
+                children.append(child)
+            values: list[int] = results.receive(spec.tasks, children)
+            for child in children:
+                child.join()
+            meter.stop()
+    finally:
+        results.close()
+    return _outcome(len(values), tally(values))
+
+
+class _ParkingLot:
+    """Where memory tasks park: each counts itself in, the last one in signals the coordinator,
+    and one event releases them all."""
+
+    def __init__(self, ctx: BaseContext, expected: int) -> None:
+        self._expected = expected
+        self._parked = ctx.Value("i", 0)
+        self._all_parked = ctx.Event()
+        self._released = ctx.Event()
+
+    def park(self) -> None:
+        with self._parked.get_lock():
+            self._parked.value += 1
+            if self._parked.value == self._expected:
+                self._all_parked.set()
+        self._released.wait()
+
+    def wait_until_full(self, children: list[BaseProcess]) -> None:
+        _wait(self._all_parked, children)
+
+    def parked(self) -> int:
+        with self._parked.get_lock():
+            count: int = self._parked.value
+        return count
+
+    def release(self) -> None:
+        self._released.set()
+
+
+def _parked_task(number: int, lot: _ParkingLot, results: _ResultPipe) -> None:
+    lot.park()
+    results.send(number)
+
+
+def memory(spec: Memory, meter: Meter) -> Outcome:
+    ctx = _context()
+    results = _ResultPipe(ctx)
+    children: list[BaseProcess] = []
+    try:
+        with _supervised(children):
+            # Warm-up: one child through the whole park/release cycle on a lot of its own, so
+            # that a forkserver is running and shared memory is set up before the measurement.
+            warm_up_lot = _ParkingLot(ctx, 1)
+            warm_up_lot.release()
+            warm_up = _new_process(ctx, _parked_task, (-1, warm_up_lot, results), "memory-warm-up")
+            warm_up.start()
+            children.append(warm_up)
+            results.receive(1, children)
+            warm_up.join()
+            children.clear()
+
+            lot = _ParkingLot(ctx, spec.tasks)
+            meter.start()
+            for number in range(spec.tasks):
+                child = _new_process(ctx, _parked_task, (number, lot, results), f"task-{number}")
+                child.start()
+                children.append(child)
+            lot.wait_until_full(children)
+            meter.stop()
+            parked_at_stop = lot.parked()
+            lot.release()
+            values: list[int] = results.receive(spec.tasks, children)
+            for child in children:
+                child.join()
+    finally:
+        results.close()
+    return _outcome(parked_at_stop, tally(values))

@@ -1,0 +1,204 @@
+"""threads: one OS thread per task, synchronised with ``threading`` primitives.
+
+- pingpong: the coordinator and one partner thread; a pair of plain locks used as binary
+  semaphores hands the token (a shared variable) back and forth.
+- producer_consumer: every producer and every consumer is a thread; the bounded FIFO is
+  ``queue.Queue(maxsize=capacity)``, whose blocking ``put`` on a full queue is the backpressure.
+  They park on a ``threading.Event`` start gate; the coordinator puts the sentinels once every
+  producer has reported done, and each consumer hands its tally back through a
+  ``queue.SimpleQueue``.
+- fan_out: one thread per task, started inside the measured region; task i stores its result at
+  index i and the coordinator gathers them by joining the threads; ``sleep`` uses ``time.sleep``.
+- spawn: create, start and join one thread per task.
+- memory: N threads parked on one ``threading.Event``.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+
+from bench.meters import Meter, Outcome
+from bench.workloads import (
+    PAYLOAD,
+    FanOut,
+    Memory,
+    PingPong,
+    ProducerConsumer,
+    Spawn,
+    merge_tallies,
+    tally,
+)
+
+REQUIRES: tuple[str, ...] = ()
+LIGHTWEIGHT = False
+PRIMITIVES = {
+    "pingpong": "threading.Lock pair used as binary semaphores, token in a shared variable",
+    "producer_consumer": "queue.Queue(maxsize=capacity); threading.Event start gate",
+    "fan_out": "threading.Thread per task, results by index, gathered by join; time.sleep",
+    "spawn": "threading.Thread create + start + join",
+    "memory": "threads blocked on one threading.Event",
+}
+
+
+def pingpong(spec: PingPong, meter: Meter) -> Outcome:
+    # Two locks start acquired and act as binary semaphores: release() wakes the one waiter,
+    # acquire() blocks until woken. That is the bare OS hand-off (one wake and one wait per
+    # switch); a Condition or a Queue would add its own lock and waiter list on top of it.
+    to_partner = threading.Lock()
+    to_coordinator = threading.Lock()
+    to_partner.acquire()
+    to_coordinator.acquire()
+    rounds = spec.rounds
+    token = 0
+
+    def partner() -> None:
+        nonlocal token
+        wait_turn, pass_turn = to_partner.acquire, to_coordinator.release
+        pass_turn()  # ready: the coordinator starts the clock only once this thread has run
+        for _ in range(rounds):
+            wait_turn()
+            token += 1
+            pass_turn()
+
+    thread = threading.Thread(target=partner, name="pingpong-partner")
+    thread.start()
+    pass_turn, wait_turn = to_partner.release, to_coordinator.acquire
+    wait_turn()
+    meter.start()
+    for _ in range(rounds):
+        token += 1
+        pass_turn()
+        wait_turn()
+    meter.stop()
+    thread.join()
+    return Outcome(token, (token,))
+
+
+def producer_consumer(spec: ProducerConsumer, meter: Meter) -> Outcome:
+    fifo: queue.Queue[tuple[int, bytes] | None] = queue.Queue(maxsize=spec.capacity)
+    gate = threading.Event()
+    parked = threading.Semaphore(0)
+    producers_done = threading.Semaphore(0)
+    tallies: queue.SimpleQueue[tuple[int, int, int]] = queue.SimpleQueue()
+
+    def produce(numbers: range) -> None:
+        put, payload = fifo.put, PAYLOAD
+        parked.release()
+        gate.wait()
+        for number in numbers:
+            put((number, payload))
+        producers_done.release()
+
+    def consume() -> None:
+        get, consume_item = fifo.get, spec.consume
+        count = total = squares = 0
+        parked.release()
+        gate.wait()
+        while (item := get()) is not None:
+            value = consume_item(item)
+            count += 1
+            total += value
+            squares += value * value
+        tallies.put((count, total, squares))
+
+    workers = [
+        threading.Thread(target=produce, args=(spec.items_of(p),), name=f"producer-{p}")
+        for p in range(spec.producers)
+    ]
+    workers += [
+        threading.Thread(target=consume, name=f"consumer-{c}") for c in range(spec.consumers)
+    ]
+    for worker in workers:
+        worker.start()
+    for _ in workers:
+        parked.acquire()
+    meter.start()
+    gate.set()
+    for _ in range(spec.producers):
+        producers_done.acquire()
+    for _ in range(spec.consumers):
+        fifo.put(None)
+    parts = [tallies.get() for _ in range(spec.consumers)]
+    meter.stop()
+    for worker in workers:
+        worker.join()
+    checksum = merge_tallies(parts)
+    return Outcome(checksum[0], checksum)
+
+
+def fan_out(spec: FanOut, meter: Meter) -> Outcome:
+    result, sleeps, delay = spec.result, spec.sleeps, spec.delay
+    results: list[int | None] = [None] * spec.tasks
+
+    def task(number: int) -> None:
+        if sleeps:
+            time.sleep(delay)
+        results[number] = result(number)
+
+    meter.start()
+    threads = [threading.Thread(target=task, args=(number,)) for number in range(spec.tasks)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    meter.stop()
+    gathered = [value for value in results if value is not None]
+    return Outcome(len(gathered), tally(gathered))
+
+
+def spawn(spec: Spawn, meter: Meter) -> Outcome:
+    results: list[int | None] = [None] * spec.tasks
+
+    def task(number: int) -> None:
+        results[number] = number + 1
+
+    meter.start()
+    threads = [threading.Thread(target=task, args=(number,)) for number in range(spec.tasks)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    meter.stop()
+    gathered = [value for value in results if value is not None]
+    return Outcome(len(gathered), tally(gathered))
+
+
+def memory(spec: Memory, meter: Meter) -> Outcome:
+    release = threading.Event()
+    all_parked = threading.Event()
+    count_lock = threading.Lock()
+    results: list[int | None] = [None] * spec.tasks
+    parked = 0
+    expected = spec.tasks
+
+    def task(number: int) -> None:
+        nonlocal parked
+        with count_lock:
+            parked += 1
+            if parked == expected:
+                all_parked.set()
+        release.wait()
+        results[number] = number
+
+    # Warm-up: one thread started, waiting on an event, released and joined, so that lazily
+    # created interpreter and threading state is not charged to the measured tasks.
+    warm_up_release = threading.Event()
+    warm_up = threading.Thread(target=warm_up_release.wait)
+    warm_up.start()
+    warm_up_release.set()
+    warm_up.join()
+
+    meter.start()
+    threads = [threading.Thread(target=task, args=(number,)) for number in range(spec.tasks)]
+    for thread in threads:
+        thread.start()
+    all_parked.wait()
+    meter.stop()
+    with count_lock:
+        parked_at_stop = parked
+    release.set()
+    for thread in threads:
+        thread.join()
+    return Outcome(parked_at_stop, tally(value for value in results if value is not None))

@@ -1,0 +1,189 @@
+"""asyncio-specific checks: one closed loop per call, parked tasks, real backpressure."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import subprocess
+import sys
+import sysconfig
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from bench.cells import Cell, plan, run_cell
+from bench.meters import Clock
+from bench.models import asyncio as model
+from bench.registry import get_model
+from bench.workloads import SPECS, FanOut, Memory, PingPong, ProducerConsumer, Spawn
+from tests.conftest import TINY_MATRIX
+
+
+class ProbeMeter:
+    """A meter that runs a check at start and at stop, inside the model's call."""
+
+    def __init__(
+        self,
+        at_start: Callable[[], None] = lambda: None,
+        at_stop: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.at_start = at_start
+        self.at_stop = at_stop
+
+    def start(self) -> None:
+        self.at_start()
+
+    def stop(self) -> None:
+        self.at_stop()
+
+
+def _other_tasks() -> list[asyncio.Task[object]]:
+    current = asyncio.current_task()
+    return [task for task in asyncio.all_tasks() if task is not current]
+
+
+def _assert_all_parked(expected: int) -> None:
+    tasks = _other_tasks()
+    assert len(tasks) == expected
+    # A task that has taken its first step is suspended at an await; a new one is only created.
+    states = {inspect.getcoroutinestate(task.get_coro()) for task in tasks}  # type: ignore[arg-type]
+    assert states <= {inspect.CORO_SUSPENDED}, states
+
+
+@pytest.fixture
+def loops(monkeypatch: pytest.MonkeyPatch) -> list[asyncio.AbstractEventLoop]:
+    """Every event loop created while the test runs (asyncio.run goes through new_event_loop)."""
+    created: list[asyncio.AbstractEventLoop] = []
+    original = asyncio.events.new_event_loop
+
+    def recording_new_event_loop() -> asyncio.AbstractEventLoop:
+        loop = original()
+        created.append(loop)
+        return loop
+
+    monkeypatch.setattr(asyncio.events, "new_event_loop", recording_new_event_loop)
+    return created
+
+
+def test_imports_resolve_to_the_real_asyncio_and_are_lazy() -> None:
+    # bench.models.asyncio must not shadow the library, and must not import it at module level.
+    code = (
+        "import sys, bench.models.asyncio as m; assert 'asyncio' not in sys.modules; "
+        "import asyncio; assert asyncio is not m and hasattr(asyncio, 'TaskGroup')"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    stdlib = Path(sysconfig.get_paths()["stdlib"]).resolve()
+    assert Path(asyncio.__file__).resolve().parent.parent == stdlib
+
+
+def test_each_call_creates_runs_in_and_closes_its_own_default_loop(
+    loops: list[asyncio.AbstractEventLoop],
+) -> None:
+    running: list[asyncio.AbstractEventLoop] = []
+
+    def record_running_loop() -> None:
+        running.append(asyncio.get_running_loop())
+
+    cells = plan([get_model("asyncio")], list(SPECS), TINY_MATRIX)
+    for cell in cells:
+        meter = ProbeMeter(record_running_loop, record_running_loop)
+        cell.model.function(cell.spec.workload)(cell.spec, meter)
+    assert len(loops) == len(cells)
+    # The region ran on the call's own loop, created before meter.start() and closed after.
+    assert running == [loop for loop in loops for _ in range(2)]
+    default_loop_class = asyncio.DefaultEventLoopPolicy._loop_factory  # type: ignore[attr-defined]
+    for loop in loops:
+        assert type(loop) is default_loop_class
+        assert loop.is_closed()
+        assert asyncio.all_tasks(loop) == set()
+
+
+def test_pingpong_partner_is_parked_before_the_region() -> None:
+    outcome = model.pingpong(PingPong(rounds=3), ProbeMeter(lambda: _assert_all_parked(1)))
+    assert outcome.ops == 6
+
+
+def test_producers_and_consumers_are_parked_on_the_gate_before_the_region() -> None:
+    spec = ProducerConsumer(producers=3, consumers=2, capacity=2, items=10)
+    outcome = model.producer_consumer(spec, ProbeMeter(lambda: _assert_all_parked(5)))
+    assert outcome.ops == 10
+
+
+@pytest.mark.parametrize("spec", [FanOut(tasks=3, cpu_iterations=1), Spawn(tasks=3)])
+def test_tasks_are_launched_inside_the_region(spec: FanOut | Spawn) -> None:
+    def nothing_launched_yet() -> None:
+        assert _other_tasks() == []
+
+    getattr(model, spec.workload)(spec, ProbeMeter(nothing_launched_yet))
+
+
+def test_memory_measures_while_every_task_is_parked() -> None:
+    outcome = model.memory(Memory(tasks=7), ProbeMeter(at_stop=lambda: _assert_all_parked(7)))
+    assert outcome.ops == 7
+
+
+class RecordingQueue(asyncio.Queue[object]):
+    """asyncio's Queue, recording every put and whether it had to wait for room."""
+
+    instances: list[RecordingQueue] = []  # noqa: RUF012 - a test-local registry
+
+    def __init__(self, maxsize: int) -> None:
+        super().__init__(maxsize=maxsize)
+        self.puts: list[object] = []
+        self.blocked_puts = 0
+        self.peak = 0
+        RecordingQueue.instances.append(self)
+
+    async def put(self, item: object) -> None:
+        self.blocked_puts += self.full()
+        await super().put(item)
+        self.puts.append(item)
+        self.peak = max(self.peak, self.qsize())
+
+
+def test_bounded_fifo_blocks_producers_at_capacity(monkeypatch: pytest.MonkeyPatch) -> None:
+    RecordingQueue.instances.clear()
+    monkeypatch.setattr(asyncio, "Queue", RecordingQueue)
+    spec = ProducerConsumer(producers=2, consumers=3, capacity=2, items=30)
+    run_cell(Cell(get_model("asyncio"), spec), Clock())
+    (fifo,) = RecordingQueue.instances
+    assert fifo.maxsize == 2
+    assert fifo.peak == 2
+    assert fifo.blocked_puts > 0
+    # Every item first, then exactly one sentinel per consumer.
+    assert len(fifo.puts) == 30 + 3
+    assert all(item is not None for item in fifo.puts[:30])
+    assert fifo.puts[30:] == [None, None, None]
+
+
+def test_sleep_is_asyncios_not_time_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
+    def forbidden(seconds: float) -> None:
+        raise AssertionError("time.sleep would block the event loop")
+
+    monkeypatch.setattr(time, "sleep", forbidden)
+    run_cell(Cell(get_model("asyncio"), FanOut(tasks=4, work="sleep", delay_ms=1.0)), Clock())
+
+
+@dataclass(frozen=True)
+class FailingConsumption(ProducerConsumer):
+    """A spec whose consumers fail on item 5, so producers stay blocked on a full FIFO."""
+
+    def consume(self, item: tuple[int, bytes]) -> int:
+        if item[0] == 5:
+            raise ArithmeticError("consumer failed")
+        return super().consume(item)
+
+
+def test_a_failure_cancels_every_task_and_closes_the_loop(
+    loops: list[asyncio.AbstractEventLoop],
+) -> None:
+    spec = FailingConsumption(producers=2, consumers=1, capacity=1, items=20)
+    with pytest.raises(ExceptionGroup) as caught:
+        model.producer_consumer(spec, Clock())
+    assert caught.group_contains(ArithmeticError)
+    (loop,) = loops
+    assert loop.is_closed()
+    assert asyncio.all_tasks(loop) == set()

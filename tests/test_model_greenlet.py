@@ -1,0 +1,298 @@
+"""The greenlet model and its hub (bench.models._greensched)."""
+
+from __future__ import annotations
+
+import gc
+import sys
+from collections import deque
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import greenlet
+import pytest
+
+import bench.models.greenlet as greenlet_model
+from bench.meters import Clock
+from bench.models import _greensched
+from bench.models._greensched import Event, Fifo, Hub
+from bench.workloads import FanOut, Memory, PingPong, ProducerConsumer, Spawn
+
+
+class FakeClock:
+    """Stands in for the ``time`` module in the hub: sleeping advances the clock at once."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    fake = FakeClock()
+    monkeypatch.setattr(_greensched, "time", fake)
+    return fake
+
+
+@pytest.fixture
+def hub() -> Iterator[Hub]:
+    new_hub = Hub()
+    yield new_hub
+    new_hub.close()
+
+
+class PeakDeque(deque[Any]):
+    """A deque that remembers the most items it ever held."""
+
+    peak = 0
+
+    def append(self, item: Any) -> None:
+        super().append(item)
+        self.peak = max(self.peak, len(self))
+
+
+class StateMeter(Clock):
+    """A Clock that runs a probe at start and at stop."""
+
+    def __init__(self, at_start: Callable[[], object], at_stop: Callable[[], object]) -> None:
+        super().__init__()
+        self.at_start = at_start
+        self.at_stop = at_stop
+
+    def start(self) -> None:
+        self.at_start()
+        super().start()
+
+    def stop(self) -> None:
+        super().stop()
+        self.at_stop()
+
+
+def _live_greenlets() -> list[Any]:
+    """Started, unfinished greenlets other than the current one (the main greenlet here)."""
+    gc.collect()
+    current = greenlet.getcurrent()
+    return [
+        obj
+        for obj in gc.get_objects()
+        if isinstance(obj, greenlet.greenlet) and obj and obj is not current
+    ]
+
+
+def test_model_imports_the_real_greenlet_library() -> None:
+    # bench/models/greenlet.py must not shadow the library it is named after.
+    assert vars(greenlet_model)["greenlet"] is sys.modules["greenlet"]
+    assert vars(_greensched)["greenlet"] is sys.modules["greenlet"]
+    assert Path(greenlet.__file__).parent.name == "greenlet"
+    assert "bench" not in Path(greenlet.__file__).parts
+    assert greenlet_model.REQUIRES == ("greenlet",)
+
+
+def test_pingpong_switches_between_two_greenlets_started_before_the_region(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[Any] = []
+    real_ponger = greenlet_model._ponger
+
+    def recording_ponger(switch_to_partner: Callable[..., int]) -> None:
+        seen.append(greenlet.getcurrent())
+        real_ponger(switch_to_partner)
+
+    monkeypatch.setattr(greenlet_model, "_ponger", recording_ponger)
+    states: list[bool] = []
+    meter = StateMeter(lambda: states.append(bool(seen[0])), lambda: states.append(bool(seen[0])))
+    outcome = greenlet_model.pingpong(PingPong(rounds=3), meter)
+    assert outcome == (6, (6,))
+    assert seen[0] is not greenlet.getcurrent()
+    assert states == [True, True]  # alive (started, parked) at both ends of the region
+    assert seen[0].dead
+
+
+@pytest.mark.parametrize(
+    ("function", "spec"),
+    [
+        (greenlet_model.pingpong, PingPong(rounds=3)),
+        (greenlet_model.producer_consumer, ProducerConsumer(producers=2, consumers=2, items=9)),
+        (greenlet_model.fan_out, FanOut(tasks=4, work="sleep", delay_ms=0.1)),
+        (greenlet_model.spawn, Spawn(tasks=4)),
+        (greenlet_model.memory, Memory(tasks=4)),
+    ],
+    ids=["pingpong", "producer_consumer", "fan_out", "spawn", "memory"],
+)
+def test_a_call_leaves_no_greenlet_alive(function: Any, spec: Any) -> None:
+    before = _live_greenlets()
+    outcome = function(spec, Clock())
+    assert outcome.checksum == spec.reference()
+    # Other models' greenlets (gevent's per-thread hub) may live on; this call adds none.
+    assert _live_greenlets() == before
+
+
+def test_tasks_run_in_their_own_greenlets_under_the_hub(hub: Hub) -> None:
+    def whoami() -> Any:
+        return greenlet.getcurrent()
+
+    tasks = [hub.spawn(whoami) for _ in range(3)]
+    hub.run()
+    runners = [task.result for task in tasks]
+    assert len({id(runner) for runner in runners}) == 3
+    assert greenlet.getcurrent() not in runners
+    assert all(runner is task and task.dead for runner, task in zip(runners, tasks, strict=True))
+    # Children of the hub greenlet, so a task that returns lands back in the hub's loop.
+    assert {id(task.parent) for task in tasks} == {id(tasks[0].parent)}
+    assert tasks[0].parent is not greenlet.getcurrent()
+
+
+def test_fifo_parks_the_producer_at_capacity_and_keeps_order(hub: Hub) -> None:
+    fifo: Fifo[int] = Fifo(hub, 2)
+    put_done: list[int] = []
+
+    def producer() -> None:
+        for number in range(5):
+            fifo.put(number)
+            put_done.append(number)
+
+    hub.spawn(producer)
+    hub.run()
+    assert put_done == [0, 1]  # the third put is parked: backpressure
+    assert len(fifo) == 2 and fifo.waiting_putters == 1
+
+    def consumer() -> list[int]:
+        return [fifo.get() for _ in range(5)]
+
+    received = hub.spawn(consumer)
+    hub.run()
+    assert received.result == [0, 1, 2, 3, 4]
+    assert put_done == [0, 1, 2, 3, 4]
+    assert len(fifo) == 0 and fifo.waiting_putters == 0
+
+
+def test_a_put_hands_the_item_to_a_parked_getter_without_switching(hub: Hub) -> None:
+    fifo: Fifo[str | None] = Fifo(hub, 1)
+    events: list[str] = []
+
+    def consumer(name: str) -> None:
+        events.append(f"{name} got {fifo.get()}")
+
+    def producer() -> None:
+        fifo.put(None)
+        fifo.put("second")
+        events.append("producer done")  # neither put switched away
+
+    hub.spawn(consumer, "a")
+    hub.spawn(consumer, "b")
+    hub.run()
+    hub.spawn(producer)
+    hub.run()
+    assert events == ["producer done", "a got None", "b got second"]
+
+
+def test_timers_wake_in_deadline_order_and_the_hub_sleeps_instead_of_spinning(
+    hub: Hub, clock: FakeClock
+) -> None:
+    woke: list[tuple[float, float]] = []
+
+    def sleeper(delay: float) -> None:
+        hub.sleep(delay)
+        woke.append((delay, clock.now))
+
+    for delay in (0.3, 0.1, 0.2):
+        hub.spawn(sleeper, delay)
+    hub.run()
+    assert [delay for delay, _ in woke] == [0.1, 0.2, 0.3]
+    assert [now for _, now in woke] == pytest.approx([1000.1, 1000.2, 1000.3])
+    assert clock.sleeps == pytest.approx([0.1, 0.1, 0.1])
+    assert hub.pending_timers == 0
+
+
+def test_event_set_from_the_main_greenlet_resumes_waiters_and_join_returns_results(
+    hub: Hub,
+) -> None:
+    event = Event(hub)
+
+    def waiter(number: int) -> int:
+        event.wait()
+        return number * 10
+
+    waiters = [hub.spawn(waiter, number) for number in range(3)]
+    gatherer = hub.spawn(lambda: [hub.join(task) for task in waiters])
+    hub.run()
+    assert len(event.waiters) == 3 and not gatherer.done
+    with pytest.raises(RuntimeError, match="not returned"):
+        _ = gatherer.result
+    event.set()
+    hub.run()
+    assert gatherer.result == [0, 10, 20]
+
+
+def test_an_exception_in_a_task_propagates_out_of_run(hub: Hub) -> None:
+    def broken() -> None:
+        hub.sleep(0)
+        raise ValueError("boom")
+
+    hub.spawn(broken)
+    with pytest.raises(ValueError, match="boom"):
+        hub.run()
+    assert not hub.started  # the hub loop ended with the exception
+
+
+def test_parking_outside_run_with_nothing_to_wake_it_is_a_deadlock(hub: Hub) -> None:
+    hub.run()  # start the hub
+    fifo: Fifo[int] = Fifo(hub, 1)
+    with pytest.raises(RuntimeError, match="deadlock"):
+        fifo.get()
+
+
+def test_producer_consumer_keeps_backpressure_and_consumes_only_inside_the_region(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fifos: list[Fifo[Any]] = []
+
+    def recording_fifo(hub: Hub, capacity: int) -> Fifo[Any]:
+        fifo: Fifo[Any] = Fifo(hub, capacity)
+        fifo._items = PeakDeque()
+        fifos.append(fifo)
+        return fifo
+
+    monkeypatch.setattr(greenlet_model, "Fifo", recording_fifo)
+    started = [False]
+    consumed_outside: list[int] = []
+
+    class RecordingSpec(ProducerConsumer):
+        def consume(self, item: tuple[int, bytes]) -> int:
+            if not started[0]:
+                consumed_outside.append(item[0])
+            return super().consume(item)
+
+    def at_stop() -> None:
+        started[0] = False
+
+    spec = RecordingSpec(producers=2, consumers=3, capacity=3, items=50)
+    meter = StateMeter(lambda: started.__setitem__(0, True), at_stop)
+    outcome = greenlet_model.producer_consumer(spec, meter)
+    assert consumed_outside == []
+    reference = ProducerConsumer(producers=2, consumers=3, capacity=3, items=50).reference()
+    assert outcome.checksum == reference
+    peak_deque = fifos[0]._items
+    assert isinstance(peak_deque, PeakDeque) and peak_deque.peak == 3
+
+
+def test_memory_measures_while_every_greenlet_is_parked() -> None:
+    baseline = len(_live_greenlets())
+    live_at_start: list[int] = []
+    live_at_stop: list[int] = []
+    meter = StateMeter(
+        lambda: live_at_start.append(len(_live_greenlets()) - baseline),
+        lambda: live_at_stop.append(len(_live_greenlets()) - baseline),
+    )
+    outcome = greenlet_model.memory(Memory(tasks=6), meter)
+    assert outcome.ops == 6 and outcome.checksum == (6, 15, 55)
+    # The hub alone at start (the warm-up greenlets have finished); the hub and 6 parked at stop.
+    assert live_at_start == [1]
+    assert live_at_stop == [7]

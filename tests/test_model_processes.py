@@ -1,0 +1,183 @@
+"""processes: every start method works, tasks are real processes started before or inside the
+region as the cell claims, no child or thread outlives a call, and a dead child is an error."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import psutil
+import pytest
+
+from bench import mpcontext
+from bench.cells import Cell, run_cell
+from bench.meters import Clock
+from bench.models import processes
+from bench.registry import get_model
+from bench.workloads import FanOut, Memory, PingPong, ProducerConsumer, Spawn, Spec
+from tests.conftest import TINY_MATRIX
+
+MODEL = get_model("processes")
+
+# Start-method infrastructure, not tasks: the forkserver and the resource tracker (spawn and
+# forkserver) are direct children that multiprocessing keeps for the life of the interpreter.
+# Children forked by the forkserver share its command line but are grandchildren, so they count.
+_INFRASTRUCTURE = ("multiprocessing.forkserver", "multiprocessing.resource_tracker")
+
+
+def _task_processes() -> list[psutil.Process]:
+    me = psutil.Process()
+    tasks = []
+    for proc in me.children(recursive=True):
+        try:
+            command = " ".join(proc.cmdline())
+            is_direct_child = proc.ppid() == me.pid
+        except psutil.NoSuchProcess:
+            continue
+        if not (is_direct_child and any(name in command for name in _INFRASTRUCTURE)):
+            tasks.append(proc)
+    return tasks
+
+
+def _task_pids() -> list[int]:
+    return [proc.pid for proc in _task_processes()]
+
+
+class _Probe(Clock):
+    """A Clock that looks at the process tree when the region starts and when it stops."""
+
+    def __init__(self, look: Callable[[], Any]) -> None:
+        super().__init__()
+        self.look = look
+        self.at_start: Any = None
+        self.at_stop: Any = None
+
+    def start(self) -> None:
+        self.at_start = self.look()
+        super().start()
+
+    def stop(self) -> None:
+        super().stop()
+        self.at_stop = self.look()
+
+
+@pytest.fixture(params=mpcontext.available_methods())
+def start_method(request: pytest.FixtureRequest) -> Iterator[str]:
+    previous = mpcontext.start_method()
+    mpcontext.set_start_method(request.param)
+    yield request.param
+    mpcontext.set_start_method(previous)
+
+
+def _run(spec: Spec, meter: Clock | None = None) -> None:
+    run_cell(Cell(MODEL, spec), meter or Clock())
+
+
+def _assert_nothing_left() -> None:
+    assert _task_processes() == []
+    # Python 3.12+ warns when fork() runs beside other threads: no feeder or pool thread stays.
+    assert threading.active_count() == 1
+
+
+@pytest.mark.parametrize(
+    "spec", [spec for spec, _ in TINY_MATRIX], ids=lambda spec: f"{spec.workload}[{spec.params}]"
+)
+def test_every_start_method_runs_every_workload_and_leaves_nothing(
+    start_method: str, spec: Spec
+) -> None:
+    _run(spec)
+    _run(spec)
+    _assert_nothing_left()
+
+
+def test_fork_starts_no_lasting_child_at_all() -> None:
+    if "fork" not in mpcontext.available_methods():
+        pytest.skip("no fork on this platform")
+    before = psutil.Process().children(recursive=True)
+    previous = mpcontext.start_method()
+    mpcontext.set_start_method("fork")
+    try:
+        for spec, _ in TINY_MATRIX:
+            _run(spec)
+    finally:
+        mpcontext.set_start_method(previous)
+    assert psutil.Process().children(recursive=True) == before
+
+
+def test_parked_tasks_are_distinct_live_processes(start_method: str) -> None:
+    probe = _Probe(_task_pids)
+    _run(Memory(tasks=4), probe)
+    assert probe.at_start == []  # the warm-up child finished before the region
+    assert len(set(probe.at_stop)) == 4
+    assert os.getpid() not in probe.at_stop
+
+
+def test_pingpong_partner_is_started_before_the_region() -> None:
+    probe = _Probe(_task_pids)
+    _run(PingPong(rounds=3), probe)
+    assert len(probe.at_start) == 1
+
+
+def test_producers_and_consumers_are_started_before_the_region() -> None:
+    probe = _Probe(_task_pids)
+    _run(ProducerConsumer(producers=2, consumers=3, capacity=2, items=11), probe)
+    assert len(probe.at_start) == 2 + 3
+
+
+def test_fan_out_pool_is_ready_before_the_region_and_gone_after() -> None:
+    probe = _Probe(_task_pids)
+    _run(FanOut(tasks=6, work="cpu", cpu_iterations=3), probe)
+    assert len(probe.at_start) == os.cpu_count()
+    _assert_nothing_left()
+
+
+def test_spawn_starts_and_joins_its_processes_inside_the_region() -> None:
+    probe = _Probe(_task_pids)
+    _run(Spawn(tasks=4), probe)
+    assert (probe.at_start, probe.at_stop) == ([], [])
+
+
+class _RecordingContext:
+    """Delegates to the real context and records the capacity of every Queue created."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.queue_sizes: list[int] = []
+
+    def Queue(self, maxsize: int = 0) -> Any:
+        self.queue_sizes.append(maxsize)
+        return self.real.Queue(maxsize)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+def test_fifo_is_one_queue_bounded_by_capacity(monkeypatch: pytest.MonkeyPatch) -> None:
+    recording = _RecordingContext(mpcontext.context())
+    monkeypatch.setattr(processes, "context", lambda: recording)
+    _run(ProducerConsumer(producers=2, consumers=2, capacity=5, items=30))
+    assert recording.queue_sizes == [5]
+
+
+def _die(*args: Any) -> None:
+    raise SystemExit(3)
+
+
+@pytest.mark.parametrize(
+    ("child_function", "spec"),
+    [
+        ("_pingpong_partner", PingPong(rounds=3)),
+        ("_consume", ProducerConsumer(producers=2, consumers=2, capacity=1, items=9)),
+        ("_spawned_task", Spawn(tasks=3)),
+        ("_parked_task", Memory(tasks=3)),
+    ],
+)
+def test_a_dead_child_is_an_error_not_a_hang(
+    monkeypatch: pytest.MonkeyPatch, child_function: str, spec: Spec
+) -> None:
+    monkeypatch.setattr(processes, child_function, _die)
+    with pytest.raises(processes.ChildFailed, match="exited with code 3"):
+        _run(spec)
+    _assert_nothing_left()
