@@ -1,9 +1,9 @@
 """Model discovery: every public module in ``bench/models`` is a concurrency model.
 
 A model module declares ``REQUIRES`` (importable names it needs), ``LIGHTWEIGHT`` (whether it
-runs the large sizes of the default matrix), optionally ``MEMORY_MEASURE`` ("uss", the
-default, or "pss"; see ``bench.meters.MemoryMeter``), ``PRIMITIVES`` (workload -> the primitive it uses,
-recorded with every result) and one function per workload it supports:
+runs the large sizes of the default matrix), ``PRIMITIVES`` (workload -> the primitive it uses,
+recorded with every result), optionally ``MEMORY_MEASURE`` ("uss", the default, or "pss"; see
+``bench.meters.MemoryMeter``) and one function per workload it supports:
 ``def <workload>(spec, meter) -> Outcome``. Model modules import nothing heavy at module level,
 because pyperf re-executes the runner in every worker process.
 """

@@ -21,7 +21,7 @@ import pyperf
 from bench import mpcontext
 from bench.cells import Cell, run_cell
 from bench.environment import environment_metadata
-from bench.meters import Clock, ProfilingClock, MemoryMeter
+from bench.meters import Clock, MemoryMeter, ProfilingClock
 from bench.proctree import ZERO, self_peak_rss
 from bench.registry import get_model
 from bench.workloads import SPECS

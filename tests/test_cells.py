@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench.cells import Cell, CellError, plan, run_cell
-from bench.meters import Clock, MeterMisuse, Outcome, ProfilingClock, MemoryMeter
+from bench.meters import Clock, MemoryMeter, MeterMisuse, Outcome, ProfilingClock
 from bench.registry import all_models
 from bench.workloads import SPECS, Spec
 from tests.conftest import TINY_MATRIX
