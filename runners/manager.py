@@ -30,6 +30,8 @@ from bench.summary import Gap, render_all
 from bench.workloads import MATRICES, SPECS
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PROCESSES = 12
+DEFAULT_VALUES = 3
 PROBE_TIMEOUT = 600.0
 RSS_SAMPLE_INTERVAL = 0.01
 
@@ -56,7 +58,14 @@ def _worker_args(cmd: list[str], args: argparse.Namespace) -> None:
 
 
 def make_runner() -> pyperf.Runner:
-    runner = pyperf.Runner(program_args=("-m", "runners.run"), add_cmdline_args=_worker_args)
+    # 12 worker processes x 3 values by default (pyperf's own default is 20 x 3): --fast halves
+    # them and --rigorous doubles them, so the whole matrix fits the time budget with --fast.
+    runner = pyperf.Runner(
+        processes=DEFAULT_PROCESSES,
+        values=DEFAULT_VALUES,
+        program_args=("-m", "runners.run"),
+        add_cmdline_args=_worker_args,
+    )
     group = runner.argparser.add_argument_group("concbench")
     group.add_argument(
         "--models", type=_names, default=None, help="comma-separated models (default: all)"

@@ -28,10 +28,10 @@ from bench.workloads import SPECS
 
 # The profile pass repeats the cell until its measured regions add up to this much time, so
 # that per-operation counters are not dominated by a single scheduler tick.
-PROFILE_MIN_SECONDS = 0.2
+PROFILE_MIN_SECONDS = 0.1
 # Reading the tree's counters costs about a millisecond per run outside the region; cap the
 # pass's wall time so cells with sub-millisecond runs do not spend seconds on it.
-PROFILE_MAX_WALL_SECONDS = 2.0
+PROFILE_MAX_WALL_SECONDS = 1.0
 
 
 class ProbeError(RuntimeError):
