@@ -6,6 +6,7 @@ what pyperf does not know about.
 
 from __future__ import annotations
 
+import os
 import platform
 import sys
 import sysconfig
@@ -58,4 +59,21 @@ def environment_metadata(start_method: str) -> dict[str, str | int]:
             "mp_start_method": start_method,
         }
     )
+    settings = [f"{name}={os.environ[name]}" for name in forwarded_environ()]
+    if settings:
+        result["environ"] = " ".join(settings)
     return result
+
+
+# Variables that change what is measured (the allocator, debug modes, the JIT, gevent's loop).
+# The runner forwards those that are set to pyperf's workers and records them with each result.
+FORWARDED_ENVIRON = ("PYTHONMALLOC", "PYTHONASYNCIODEBUG", "PYTHONDEVMODE", "PYTHON_JIT")
+FORWARDED_PREFIXES = ("GEVENT_",)
+
+
+def forwarded_environ() -> list[str]:
+    return sorted(
+        name
+        for name in os.environ
+        if name in FORWARDED_ENVIRON or name.startswith(FORWARDED_PREFIXES)
+    )

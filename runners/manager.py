@@ -21,7 +21,7 @@ import pyperf
 
 from bench import mpcontext
 from bench.cells import Cell, plan, run_cell
-from bench.environment import environment_metadata
+from bench.environment import environment_metadata, forwarded_environ
 from bench.meters import Clock
 from bench.proctree import tree_rss
 from bench.registry import Model, all_models, get_model, model_names, workload_names
@@ -123,6 +123,8 @@ def _check_args(args: argparse.Namespace) -> None:
             raise UsageError(f"{flag} is not supported: memory is measured by the memory workload")
     args.models = models
     args.workloads = workloads
+    # pyperf hands workers only a few variables; add those that change what a worker measures.
+    args.inherit_environ = sorted({*(args.inherit_environ or ()), *forwarded_environ()})
 
 
 def _usage_error(exc: UsageError) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -165,3 +166,28 @@ def test_json_is_pyperf_format_version(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     data = json.loads(output.read_text())
     assert "version" in data and "benchmarks" in data
+
+
+def test_variables_that_change_measurements_reach_the_workers(tmp_path: Path) -> None:
+    output = tmp_path / "environ.json"
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "runners.run", "--debug-single-value", "--models", "serial",
+            "--workloads", "spawn", "--matrix", "smoke", "--no-profile", "-o", str(output),
+        ],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "PYTHONMALLOC": "malloc"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    (bench,) = pyperf.BenchmarkSuite.load(str(output))
+    # the metadata is collected inside the pyperf worker, so this proves the worker saw it
+    assert bench.get_metadata()["environ"] == "PYTHONMALLOC=malloc"
+
+
+def test_no_source_file_monkey_patches() -> None:
+    # gevent's monkey-patching would leak into every model measured in the same worker.
+    for folder in ("bench", "runners"):
+        for path in (ROOT / folder).rglob("*.py"):
+            source = path.read_text()
+            for call in ("patch_all(", "monkey.patch_", "import monkey", "gevent.monkey"):
+                assert call not in source, (path, call)
