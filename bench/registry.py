@@ -10,11 +10,14 @@ because pyperf re-executes the runner in every worker process.
 
 from __future__ import annotations
 
+import ast
 import importlib
+import importlib.util
 import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from types import ModuleType
 
 import bench.models
@@ -22,12 +25,14 @@ from bench.meters import Meter, Outcome
 from bench.workloads import SPECS, Spec
 
 ModelFunction = Callable[[Spec, Meter], Outcome]
+DECLARATIONS = ("REQUIRES", "LIGHTWEIGHT", "PRIMITIVES", "MEMORY_MEASURE")
 
 
 @dataclass(frozen=True)
 class Model:
     name: str
     module: ModuleType
+    import_error: str | None = None
 
     @property
     def requires(self) -> tuple[str, ...]:
@@ -55,6 +60,8 @@ class Model:
 
     def unavailable_reason(self) -> str | None:
         """None when every required library imports; otherwise why not."""
+        if self.import_error is not None:
+            return self.import_error
         for name in self.requires:
             try:
                 importlib.import_module(name)
@@ -75,7 +82,36 @@ def model_names() -> list[str]:
 def get_model(name: str) -> Model:
     if name not in model_names():
         raise KeyError(name)
-    return Model(name, importlib.import_module(f"bench.models.{name}"))
+    qualified = f"bench.models.{name}"
+    try:
+        return Model(name, importlib.import_module(qualified))
+    except ImportError as exc:
+        # A model that imports its library at module level: still list it, as unavailable,
+        # with the declarations read from its source, so its cells show where they belong.
+        reason = f"{exc.name or 'a dependency'} cannot be imported: {type(exc).__name__}: {exc}"
+        return Model(name, _declarations(qualified), import_error=reason)
+
+
+def _declarations(qualified: str) -> ModuleType:
+    """A stand-in module holding the literal declarations and the workload names of a model
+    module's source, without executing it."""
+    spec = importlib.util.find_spec(qualified)
+    assert spec is not None and spec.origin is not None
+    tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
+    stand_in = ModuleType(qualified, ast.get_docstring(tree))
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name in SPECS:
+            setattr(stand_in, node.name, _not_importable)
+        elif isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                if isinstance(target, ast.Name) and target.id in DECLARATIONS:
+                    setattr(stand_in, target.id, ast.literal_eval(node.value))
+    return stand_in
+
+
+def _not_importable(spec: Spec, meter: Meter) -> Outcome:
+    raise RuntimeError("this model's module cannot be imported")
 
 
 def all_models() -> list[Model]:

@@ -191,3 +191,29 @@ def test_no_source_file_monkey_patches() -> None:
             source = path.read_text()
             for call in ("patch_all(", "monkey.patch_", "import monkey", "gevent.monkey"):
                 assert call not in source, (path, call)
+
+
+def test_a_model_module_that_cannot_import_is_listed_as_unavailable(monkeypatch) -> None:
+    from bench import registry
+
+    real_import = registry.importlib.import_module
+
+    def failing_import(name: str, package: str | None = None):
+        if name == "bench.models.greenlet":
+            raise ModuleNotFoundError("No module named 'greenlet'", name="greenlet")
+        return real_import(name, package)
+
+    real = registry.get_model("greenlet")
+    registry.get_model.cache_clear()
+    monkeypatch.setattr(registry.importlib, "import_module", failing_import)
+    try:
+        stand_in = registry.get_model("greenlet")
+    finally:
+        registry.get_model.cache_clear()
+    reason = stand_in.unavailable_reason()
+    assert reason is not None and reason.startswith("greenlet cannot be imported")
+    # the declarations come from the module's source, so its cells still land in the right rows
+    assert stand_in.lightweight == real.lightweight
+    assert stand_in.requires == real.requires
+    assert all(stand_in.supports(w) == real.supports(w) for w in SPECS)
+    assert stand_in.primitive("pingpong") == real.primitive("pingpong")
