@@ -100,6 +100,14 @@ def _descendants_counters() -> Counters:
     return total
 
 
+def _reap_finished_children() -> None:
+    # An exited child's counters (its exited threads' context switches among them) reach
+    # RUSAGE_CHILDREN only once it is reaped; multiprocessing reaps its finished children here.
+    multiprocessing = sys.modules.get("multiprocessing")
+    if multiprocessing is not None:
+        multiprocessing.active_children()
+
+
 def tree_counters(*, scan_first: bool) -> Counters:
     """CPU seconds and context switches consumed so far by the whole process tree.
 
@@ -107,6 +115,7 @@ def tree_counters(*, scan_first: bool) -> Counters:
     ``scan_first=True`` when opening a measured interval and ``False`` when closing it, so
     that the scans fall outside the interval instead of inflating it.
     """
+    _reap_finished_children()
     if scan_first:
         scanned = _descendants_counters()
         return scanned + _own_counters()
@@ -114,16 +123,31 @@ def tree_counters(*, scan_first: bool) -> Counters:
     return own + _descendants_counters()
 
 
+def _memory(proc: psutil.Process, measure: str) -> int:
+    if measure == "pss" and sys.platform.startswith("linux"):
+        try:
+            with open(f"/proc/{proc.pid}/smaps_rollup", "rb") as rollup:
+                fields = dict(line.split(b":", 1) for line in rollup if b":" in line)
+            # Anonymous and shared-memory pages only: the tree's share of file-backed pages
+            # (libpython, libc) grows with its process count though no memory is added.
+            return sum(int(fields[key].split()[0]) * 1024 for key in (b"Pss_Anon", b"Pss_Shmem"))
+        except (OSError, KeyError, ValueError):
+            pass
+    value: int = getattr(proc.memory_full_info(), measure)
+    return value
+
+
 def tree_memory(measure: str = "uss") -> int:
     """Memory (bytes) of this process plus every live descendant, summed.
 
     ``uss``: pages private to each process. ``pss``: each page divided among the processes that
-    map it, so that the sum over a tree counts a page shared by its members once.
+    map it, so that the sum over a tree counts a page shared by its members once (on Linux,
+    anonymous and shared-memory pages only).
     """
-    total: int = getattr(psutil.Process().memory_full_info(), measure)
+    total = _memory(psutil.Process(), measure)
     for proc in descendants():
         try:
-            total += getattr(proc.memory_full_info(), measure)
+            total += _memory(proc, measure)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
     return total

@@ -280,7 +280,7 @@ SPECS: dict[str, type[Spec]] = {
 # The default matrix: every model runs the "all" sizes; the large sizes are for the models that
 # declare themselves lightweight (a thread or process per task at 10,000 tasks would spend the
 # whole time budget on one cell). Memory is measured at 100 tasks only for the heavyweight
-# models: 100 generators or coroutines add less than one of CPython's 256 KiB memory arenas, so
+# models: 100 generators or coroutines add less than one of CPython's 1 MiB memory arenas, so
 # their delta would be allocator noise; they are measured at 10,000.
 DEFAULT_MATRIX: tuple[tuple[Spec, Scope], ...] = (
     (PingPong(rounds=2000), "all"),

@@ -8,7 +8,8 @@ method (``bench.mpcontext``: fork, forkserver or spawn).
   flight (the backpressure). They park on a ``multiprocessing.Event`` start gate. A producer
   flushes its queue's feeder thread before it reports done, so the sentinels the coordinator
   puts afterwards cannot overtake its items; each consumer sends its tally back through a pipe.
-- fan_out: a ``Pool`` of ``os.cpu_count()`` worker processes, created and warmed before the
+- fan_out: a ``Pool`` with one worker process per usable CPU (``os.cpu_count()``, less any CPUs
+  the affinity mask excludes, e.g. under pyperf's ``--affinity``), created and warmed before the
   measured region; the region is ``Pool.map`` over the N tasks; ``sleep`` uses ``time.sleep``.
 - spawn: create, start and join one process per task; task i sends i + 1 back through a pipe.
 - memory: N processes parked on one ``multiprocessing.Event``; the meter reads the memory of the
@@ -63,7 +64,7 @@ PRIMITIVES = {
         "multiprocessing.Event start gate"
     ),
     "fan_out": (
-        "Pool(os.cpu_count()).map with its default chunksize (N / (4 x workers), rounded up); "
+        "Pool(usable CPUs).map with its default chunksize (N / (4 x workers), rounded up); "
         "time.sleep"
     ),
     "spawn": "multiprocessing Process create + start + join; result back through a pipe",
@@ -78,6 +79,13 @@ _TOKEN = struct.Struct("<Q")
 
 Tally = tuple[int, int, int]
 Item = tuple[int, bytes]
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on: a pool larger than that would only oversubscribe them."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 class ChildFailed(RuntimeError):
@@ -336,7 +344,7 @@ def _fan_out_task(number: int) -> int:
 
 def fan_out(spec: FanOut, meter: Meter) -> Outcome:
     ctx = _context()
-    workers = os.cpu_count() or 1
+    workers = usable_cpus()
     ready = ctx.Semaphore(0)
     pool = ctx.Pool(workers, initializer=_init_fan_out_worker, initargs=(spec, ready))
     try:
