@@ -8,7 +8,6 @@ import subprocess
 import sys
 import sysconfig
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,24 +19,7 @@ from bench.models import asyncio as model
 from bench.registry import get_model
 from bench.workloads import SPECS, FanOut, Memory, PingPong, ProducerConsumer, Spawn
 from tests.conftest import TINY_MATRIX
-
-
-class ProbeMeter:
-    """A meter that runs a check at start and at stop, inside the model's call."""
-
-    def __init__(
-        self,
-        at_start: Callable[[], None] = lambda: None,
-        at_stop: Callable[[], None] = lambda: None,
-    ) -> None:
-        self.at_start = at_start
-        self.at_stop = at_stop
-
-    def start(self) -> None:
-        self.at_start()
-
-    def stop(self) -> None:
-        self.at_stop()
+from tests.helpers import StateMeter
 
 
 def _other_tasks() -> list[asyncio.Task[object]]:
@@ -89,7 +71,7 @@ def test_each_call_creates_runs_in_and_closes_its_own_default_loop(
 
     cells = plan([get_model("asyncio")], list(SPECS), TINY_MATRIX)
     for cell in cells:
-        meter = ProbeMeter(record_running_loop, record_running_loop)
+        meter = StateMeter(record_running_loop, record_running_loop)
         cell.model.function(cell.spec.workload)(cell.spec, meter)
     assert len(loops) == len(cells)
     # The region ran on the call's own loop, created before meter.start() and closed after.
@@ -102,13 +84,13 @@ def test_each_call_creates_runs_in_and_closes_its_own_default_loop(
 
 
 def test_pingpong_partner_is_parked_before_the_region() -> None:
-    outcome = model.pingpong(PingPong(rounds=3), ProbeMeter(lambda: _assert_all_parked(1)))
+    outcome = model.pingpong(PingPong(rounds=3), StateMeter(lambda: _assert_all_parked(1)))
     assert outcome.ops == 6
 
 
 def test_producers_and_consumers_are_parked_on_the_gate_before_the_region() -> None:
     spec = ProducerConsumer(producers=3, consumers=2, capacity=2, items=10)
-    outcome = model.producer_consumer(spec, ProbeMeter(lambda: _assert_all_parked(5)))
+    outcome = model.producer_consumer(spec, StateMeter(lambda: _assert_all_parked(5)))
     assert outcome.ops == 10
 
 
@@ -117,11 +99,11 @@ def test_tasks_are_launched_inside_the_region(spec: FanOut | Spawn) -> None:
     def nothing_launched_yet() -> None:
         assert _other_tasks() == []
 
-    getattr(model, spec.workload)(spec, ProbeMeter(nothing_launched_yet))
+    getattr(model, spec.workload)(spec, StateMeter(nothing_launched_yet))
 
 
 def test_memory_measures_while_every_task_is_parked() -> None:
-    outcome = model.memory(Memory(tasks=7), ProbeMeter(at_stop=lambda: _assert_all_parked(7)))
+    outcome = model.memory(Memory(tasks=7), StateMeter(at_stop=lambda: _assert_all_parked(7)))
     assert outcome.ops == 7
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-from collections import deque
 from collections.abc import Generator
 from typing import Any
 
@@ -13,21 +12,7 @@ from bench.meters import Clock
 from bench.models import _gensched, generators
 from bench.models._gensched import Event, Fifo, Scheduler, TaskBody, sleep
 from bench.workloads import PAYLOAD, Memory, PingPong, ProducerConsumer, Spawn
-
-
-class FakeClock:
-    """Stands in for the ``time`` module in the scheduler: sleeping advances the clock at once."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+from tests.helpers import FakeClock, PeakDeque, StateMeter
 
 
 @pytest.fixture
@@ -35,33 +20,6 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     fake = FakeClock()
     monkeypatch.setattr(_gensched, "time", fake)
     return fake
-
-
-class PeakDeque(deque[Any]):
-    """A deque that remembers the most items it ever held."""
-
-    peak = 0
-
-    def append(self, item: Any) -> None:
-        super().append(item)
-        self.peak = max(self.peak, len(self))
-
-
-class StateMeter(Clock):
-    """A Clock that runs a probe at start and at stop."""
-
-    def __init__(self, at_start: Any, at_stop: Any) -> None:
-        super().__init__()
-        self.at_start = at_start
-        self.at_stop = at_stop
-
-    def start(self) -> None:
-        self.at_start()
-        super().start()
-
-    def stop(self) -> None:
-        super().stop()
-        self.at_stop()
 
 
 def test_pingpong_generator_is_started_before_the_region_and_closed_after(

@@ -20,30 +20,13 @@ from bench.models import gevent as model
 from bench.registry import get_model
 from bench.workloads import SPECS, FanOut, Memory, PingPong, ProducerConsumer, Spawn, Spec
 from tests.conftest import TINY_MATRIX
+from tests.helpers import StateMeter
 
 pytest.importorskip("gevent")
 
 import gevent
 import greenlet
 from gevent.queue import Queue
-
-
-class ProbeMeter:
-    """A meter that runs a check at start and at stop, inside the model's call."""
-
-    def __init__(
-        self,
-        at_start: Callable[[], None] = lambda: None,
-        at_stop: Callable[[], None] = lambda: None,
-    ) -> None:
-        self.at_start = at_start
-        self.at_stop = at_stop
-
-    def start(self) -> None:
-        self.at_start()
-
-    def stop(self) -> None:
-        self.at_stop()
 
 
 def _live_greenlets() -> list[greenlet.greenlet]:
@@ -81,13 +64,13 @@ def test_imports_resolve_to_the_real_gevent_and_are_lazy() -> None:
 
 
 def test_pingpong_partner_is_parked_before_the_region() -> None:
-    outcome = model.pingpong(PingPong(rounds=3), ProbeMeter(lambda: _assert_all_parked(1)))
+    outcome = model.pingpong(PingPong(rounds=3), StateMeter(lambda: _assert_all_parked(1)))
     assert outcome.ops == 6
 
 
 def test_producers_and_consumers_are_parked_on_the_gate_before_the_region() -> None:
     spec = ProducerConsumer(producers=3, consumers=2, capacity=2, items=10)
-    outcome = model.producer_consumer(spec, ProbeMeter(lambda: _assert_all_parked(5)))
+    outcome = model.producer_consumer(spec, StateMeter(lambda: _assert_all_parked(5)))
     assert outcome.ops == 10
 
 
@@ -123,7 +106,7 @@ def _in_fresh_thread(call: Callable[[], object]) -> None:
 )
 def test_a_new_hub_is_started_before_the_region(spec: Spec) -> None:
     function = getattr(model, spec.workload)
-    _in_fresh_thread(lambda: function(spec, ProbeMeter(_assert_hub_running)))
+    _in_fresh_thread(lambda: function(spec, StateMeter(_assert_hub_running)))
 
 
 @pytest.mark.parametrize("spec", [FanOut(tasks=3, cpu_iterations=1), Spawn(tasks=3)])
@@ -131,11 +114,11 @@ def test_tasks_are_launched_inside_the_region(spec: FanOut | Spawn) -> None:
     def nothing_spawned_yet() -> None:
         assert _spawned_greenlets() == []
 
-    getattr(model, spec.workload)(spec, ProbeMeter(nothing_spawned_yet))
+    getattr(model, spec.workload)(spec, StateMeter(nothing_spawned_yet))
 
 
 def test_memory_measures_while_every_task_is_parked() -> None:
-    outcome = model.memory(Memory(tasks=7), ProbeMeter(at_stop=lambda: _assert_all_parked(7)))
+    outcome = model.memory(Memory(tasks=7), StateMeter(at_stop=lambda: _assert_all_parked(7)))
     assert outcome.ops == 7
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import sys
-from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,21 +16,7 @@ from bench.meters import Clock
 from bench.models import _greensched
 from bench.models._greensched import Event, Fifo, Hub
 from bench.workloads import FanOut, Memory, PingPong, ProducerConsumer, Spawn
-
-
-class FakeClock:
-    """Stands in for the ``time`` module in the hub: sleeping advances the clock at once."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+from tests.helpers import FakeClock, PeakDeque, StateMeter
 
 
 @pytest.fixture
@@ -46,33 +31,6 @@ def hub() -> Iterator[Hub]:
     new_hub = Hub()
     yield new_hub
     new_hub.close()
-
-
-class PeakDeque(deque[Any]):
-    """A deque that remembers the most items it ever held."""
-
-    peak = 0
-
-    def append(self, item: Any) -> None:
-        super().append(item)
-        self.peak = max(self.peak, len(self))
-
-
-class StateMeter(Clock):
-    """A Clock that runs a probe at start and at stop."""
-
-    def __init__(self, at_start: Callable[[], object], at_stop: Callable[[], object]) -> None:
-        super().__init__()
-        self.at_start = at_start
-        self.at_stop = at_stop
-
-    def start(self) -> None:
-        self.at_start()
-        super().start()
-
-    def stop(self) -> None:
-        super().stop()
-        self.at_stop()
 
 
 def _live_greenlets() -> list[Any]:
