@@ -313,8 +313,11 @@ def run_manager(runner: pyperf.Runner, args: argparse.Namespace) -> int:
     benchmarks: list[pyperf.Benchmark] = []
     try:
         if appending:
-            benchmarks = list(pyperf.BenchmarkSuite.load(str(output)))
             result_file.adopt()
+            try:
+                benchmarks = list(pyperf.BenchmarkSuite.load(str(output)))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise StorageError(f"{output} is not a pyperf result file ({exc})") from None
         else:
             result_file.claim()
     except (StorageError, OSError, ValueError) as exc:

@@ -217,3 +217,22 @@ def test_a_model_module_that_cannot_import_is_listed_as_unavailable(monkeypatch)
     assert stand_in.requires == real.requires
     assert all(stand_in.supports(w) == real.supports(w) for w in SPECS)
     assert stand_in.primitive("pingpong") == real.primitive("pingpong")
+
+
+def test_append_adds_runs_to_an_existing_file_and_refuses_a_bad_one(tmp_path: Path) -> None:
+    output = tmp_path / "grow.json"
+    common = ("--debug-single-value", "--matrix", "smoke", "--workloads", "spawn", "--no-profile")
+    first = run(*common, "--models", "serial", "-o", str(output), timeout=60)
+    assert first.returncode == 0, first.stderr
+    second = run(*common, "--models", "serial,threads", "--append", str(output), timeout=60)
+    assert second.returncode == 0, second.stderr
+    suite = pyperf.BenchmarkSuite.load(str(output))
+    runs = {bench.get_name().split("/")[-1]: bench.get_nrun() for bench in suite}
+    assert runs == {"serial": 2, "threads": 1}
+
+    broken = tmp_path / "broken.json"
+    broken.write_text("{")
+    result = run(*common, "--models", "serial", "--append", str(broken), timeout=60)
+    assert result.returncode == 2
+    assert "not a pyperf result file" in result.stderr
+    assert broken.read_text() == "{"
