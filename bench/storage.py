@@ -71,9 +71,8 @@ class ResultFile:
             prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
         )
         os.close(fd)
-        os.unlink(tmp)
         try:
-            suite.dump(tmp, compact=False)
+            suite.dump(tmp, compact=False, replace=True)
             os.replace(tmp, self.path)
         finally:
             if os.path.exists(tmp):

@@ -101,20 +101,20 @@ def make_runner() -> pyperf.Runner:
     return runner
 
 
+def _resolve(requested: list[str] | None, valid: list[str], kind: str) -> list[str]:
+    """The requested names (all when none were given), or a UsageError naming the valid ones."""
+    names = valid if requested is None else requested
+    unknown = [name for name in names if name not in valid]
+    if unknown or not names:
+        problem = f"unknown {kind} {unknown[0]!r}" if unknown else f"no {kind} selected"
+        raise UsageError(f"{problem}; valid: {', '.join(valid)}")
+    return names
+
+
 def _check_args(args: argparse.Namespace) -> None:
-    models = args.models if args.models is not None else model_names()
-    unknown = [name for name in models if name not in model_names()]
-    if unknown or not models:
-        raise UsageError(f"unknown model {unknown[0]!r}" if unknown else "no model selected")
-    workloads = args.workloads if args.workloads is not None else workload_names()
-    unknown = [name for name in workloads if name not in workload_names()]
-    if unknown or not workloads:
-        raise UsageError(f"unknown workload {unknown[0]!r}" if unknown else "no workload selected")
-    if args.start_method not in mpcontext.available_methods():
-        raise UsageError(
-            f"unknown start method {args.start_method!r}; "
-            f"valid: {', '.join(mpcontext.available_methods())}"
-        )
+    models = _resolve(args.models, model_names(), "model")
+    workloads = _resolve(args.workloads, workload_names(), "workload")
+    _resolve([args.start_method], mpcontext.available_methods(), "start method")
     if args.memory_samples is not None and args.memory_samples < 1:
         raise UsageError("--memory-samples must be at least 1")
     for option in ("track_memory", "tracemalloc", "compare_to"):
@@ -127,17 +127,6 @@ def _check_args(args: argparse.Namespace) -> None:
     args.inherit_environ = sorted({*(args.inherit_environ or ()), *forwarded_environ()})
 
 
-def _usage_error(exc: UsageError) -> None:
-    valid = ""
-    text = str(exc)
-    if text.startswith(("unknown model", "no model")):
-        valid = f"; valid: {', '.join(model_names())}"
-    elif text.startswith(("unknown workload", "no workload")):
-        valid = f"; valid: {', '.join(workload_names())}"
-    print(f"error: {text}{valid}", file=sys.stderr)
-    sys.exit(2)
-
-
 def time_cell(loops: int, cell: Cell) -> float:
     """pyperf's time function: ``loops`` verified runs, summing only their measured regions."""
     total = 0.0
@@ -148,18 +137,23 @@ def time_cell(loops: int, cell: Cell) -> float:
     return total
 
 
+def bench_cell(runner: pyperf.Runner, cell: Cell, start_method: str) -> pyperf.Benchmark | None:
+    """Hand a timed cell to pyperf: in the manager this measures it in workers and returns the
+    benchmark; in a worker it runs only if it is the task pyperf sent the worker for."""
+    return runner.bench_time_func(
+        cell.name,
+        time_cell,
+        cell,
+        inner_loops=cell.spec.ops,
+        metadata={**cell.metadata(), **environment_metadata(start_method)},
+    )
+
+
 def register_timed_cells(runner: pyperf.Runner, cells: list[Cell], start_method: str) -> None:
     """The worker side: register every timed cell in order; pyperf runs the one it was sent for."""
     for cell in cells:
-        if cell.spec.unit != "second":
-            continue
-        runner.bench_time_func(
-            cell.name,
-            time_cell,
-            cell,
-            inner_loops=cell.spec.ops,
-            metadata={**cell.metadata(), **environment_metadata(start_method)},
-        )
+        if cell.spec.unit == "second":
+            bench_cell(runner, cell, start_method)
 
 
 def list_matrix(matrix: str) -> None:
@@ -356,13 +350,7 @@ def run_manager(runner: pyperf.Runner, args: argparse.Namespace) -> int:
 def _run_timed(runner: pyperf.Runner, cell: Cell, start_method: str) -> pyperf.Benchmark:
     task_before = runner._worker_task
     try:
-        bench = runner.bench_time_func(
-            cell.name,
-            time_cell,
-            cell,
-            inner_loops=cell.spec.ops,
-            metadata={**cell.metadata(), **environment_metadata(start_method)},
-        )
+        bench = bench_cell(runner, cell, start_method)
     except SystemExit as exc:
         if exc.code != 124:  # pyperf exits 124 when a worker exceeds --timeout
             raise
@@ -392,7 +380,8 @@ def main() -> int:
     try:
         _check_args(args)
     except UsageError as exc:
-        _usage_error(exc)
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     mpcontext.set_start_method(args.start_method)
     if args.list:
         list_matrix(args.matrix)
