@@ -1,0 +1,369 @@
+"""Reading result files for comparison and reports: pyperf JSON, ours or anyone's, plain or gzip.
+
+pyperf's own loader raises assorted exceptions on bad input and refuses a file without benchmarks,
+which the runner writes when every cell failed. This module parses the format itself (pyperf JSON
+format versions 6 and "1.0") so that every problem becomes one ``ResultFileError`` whose message
+names the file and what is wrong with it, and so that the suite's ``concbench`` key (failed and
+skipped cells) is read too.
+
+Values are those pyperf stores: per loop iteration, warmups excluded, every value of every run
+in file order.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import statistics
+import zlib
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Literal
+
+SUPPORTED_FORMAT_VERSIONS = ("1.0", 6)
+GZIP_MAGIC = b"\x1f\x8b"
+# The runner's sidecar key with failed and skipped cells; pyperf ignores unknown top-level keys.
+CONCBENCH_KEY = "concbench"
+GAP_STATUSES = ("failed", "skipped")
+
+# Environment keys derived from the runs (pyperf's -p/-n/-w options), not stored as metadata.
+RUN_SHAPE_KEYS = ("processes", "values_per_process", "warmups_per_process")
+
+
+class ResultFileError(Exception):
+    """A result file cannot be used; the message is one line naming the file and the problem."""
+
+
+@dataclass(frozen=True)
+class GapRecord:
+    """A cell the runner could not measure (failed) or did not run (skipped), with why."""
+
+    name: str
+    workload: str | None
+    params: str | None
+    model: str | None
+    status: Literal["failed", "skipped"]
+    reason: str
+
+    @property
+    def key(self) -> str:
+        """Matches ``Entry.key`` of the cell's benchmark in other files."""
+        if self.workload is not None and self.params is not None and self.model is not None:
+            return f"{self.workload}[{self.params}]/{self.model}"
+        return self.name
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One benchmark of one file.
+
+    ``workload``/``params``/``model`` are set for the suite's benchmarks and None for foreign
+    ones. ``metadata`` merges the file's and the benchmark's metadata (the benchmark wins).
+    """
+
+    name: str
+    workload: str | None
+    params: str | None
+    model: str | None
+    unit: str
+    values: tuple[float, ...]
+    metadata: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.values)
+
+    @property
+    def stdev(self) -> float:
+        """Sample standard deviation; 0.0 with fewer than two values (there is no spread)."""
+        return statistics.stdev(self.values) if len(self.values) >= 2 else 0.0
+
+    @property
+    def key(self) -> str:
+        """What matches this benchmark across files: workload[params]/model for the suite's
+        benchmarks (independent of how the name was spelt), the name for foreign ones."""
+        if self.workload is not None and self.params is not None and self.model is not None:
+            return f"{self.workload}[{self.params}]/{self.model}"
+        return self.name
+
+    @property
+    def is_suite_benchmark(self) -> bool:
+        return self.workload is not None and self.params is not None and self.model is not None
+
+
+@dataclass(frozen=True)
+class ResultSet:
+    """One loaded result file."""
+
+    path: Path
+    label: str
+    environment: Mapping[str, Any]
+    entries: tuple[Entry, ...]
+    gaps: tuple[GapRecord, ...] = ()
+    interrupted: bool = False
+
+    def entry(self, key: str) -> Entry | None:
+        """The entry with this ``Entry.key`` (or name), None when the file does not have it."""
+        for entry in self.entries:
+            if key in (entry.key, entry.name):
+                return entry
+        return None
+
+
+def load(path: str | Path, label: str | None = None) -> ResultSet:
+    """Read one result file. The label defaults to its Python version, else the file stem; use
+    ``load_all`` to get labels that are unique across several files."""
+    path = Path(path)
+    data = _read_json(path)
+    entries, environment = _parse_benchmarks(path, data)
+    gaps, interrupted = _parse_sidecar(path, data)
+    if not entries and not gaps:
+        raise ResultFileError(f"{path}: contains no benchmarks")
+    return ResultSet(
+        path=path,
+        label=label if label is not None else default_label(path, environment),
+        environment=MappingProxyType(environment),
+        entries=tuple(entries),
+        gaps=tuple(gaps),
+        interrupted=interrupted,
+    )
+
+
+def load_all(paths: Sequence[str | Path], labels: Sequence[str] | None = None) -> list[ResultSet]:
+    """Read several files and give each a short label unique among them: the Python version
+    when those differ, else the file stem (numbered when stems repeat), or the labels given."""
+    if labels is not None:
+        if len(labels) != len(paths):
+            raise ValueError(f"{len(labels)} labels given for {len(paths)} files")
+        if len(set(labels)) != len(labels):
+            raise ValueError("labels must be unique")
+    loaded = [load(path) for path in paths]
+    names = list(labels) if labels is not None else unique_labels(loaded)
+    return [
+        ResultSet(r.path, name, r.environment, r.entries, r.gaps, r.interrupted)
+        for r, name in zip(loaded, names, strict=True)
+    ]
+
+
+def default_label(path: Path, environment: Mapping[str, Any]) -> str:
+    version = environment.get("python_version")
+    if isinstance(version, str) and version.strip():
+        return version.split()[0]
+    return _stem(path)
+
+
+def unique_labels(results: Sequence[ResultSet]) -> list[str]:
+    for candidates in (
+        [r.label for r in results],
+        [_python_and_host(r) for r in results],
+        [_stem(r.path) for r in results],
+    ):
+        if all(candidates) and len(set(candidates)) == len(candidates):
+            return candidates
+    stems = [_stem(r.path) for r in results]
+    seen: Counter[str] = Counter()
+    numbered = []
+    for stem in stems:
+        seen[stem] += 1
+        numbered.append(stem if seen[stem] == 1 else f"{stem}#{seen[stem]}")
+    return numbered
+
+
+def _python_and_host(result: ResultSet) -> str:
+    version = result.environment.get("python_version")
+    host = result.environment.get("hostname")
+    if not isinstance(version, str) or not isinstance(host, str):
+        return ""
+    return f"{version.split()[0]}@{host}"
+
+
+def _stem(path: Path) -> str:
+    name = path.name
+    for suffix in (".json.gz", ".gz", ".json"):
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ResultFileError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ResultFileError(f"{path}: is a directory, not a result file") from None
+    except OSError as exc:
+        raise ResultFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if raw.startswith(GZIP_MAGIC):
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise ResultFileError(f"{path}: truncated or corrupt gzip data ({exc})") from None
+    if not raw.strip():
+        raise ResultFileError(f"{path}: file is empty")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ResultFileError(f"{path}: not a pyperf JSON file (not UTF-8 text)") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        problem = "truncated JSON" if exc.pos >= len(text.rstrip()) else "invalid JSON"
+        raise ResultFileError(
+            f"{path}: {problem} (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        ) from None
+    except RecursionError:
+        raise ResultFileError(f"{path}: invalid JSON (nested too deeply)") from None
+    if not isinstance(data, dict) or "benchmarks" not in data or "version" not in data:
+        raise ResultFileError(
+            f"{path}: not a pyperf result file (expected a JSON object with "
+            "'version' and 'benchmarks')"
+        )
+    if data["version"] not in SUPPORTED_FORMAT_VERSIONS:
+        raise ResultFileError(
+            f"{path}: unsupported pyperf file format version {data['version']!r} "
+            "(supported: '1.0' and 6, pyperf 0.9.6 and later)"
+        )
+    return data
+
+
+def _parse_benchmarks(path: Path, data: Mapping[str, Any]) -> tuple[list[Entry], dict[str, Any]]:
+    file_metadata = data.get("metadata") or {}
+    if not isinstance(file_metadata, dict):
+        raise ResultFileError(f"{path}: 'metadata' must be a JSON object")
+    benchmarks = data["benchmarks"]
+    if not isinstance(benchmarks, list):
+        raise ResultFileError(f"{path}: 'benchmarks' must be a list")
+    entries: list[Entry] = []
+    shapes: list[tuple[int, int, int]] = []
+    seen: set[str] = set()
+    for index, bench in enumerate(benchmarks):
+        where = f"{path}: benchmark #{index + 1}"
+        if not isinstance(bench, dict):
+            raise ResultFileError(f"{where} is not a JSON object")
+        own_metadata = bench.get("metadata") or {}
+        if not isinstance(own_metadata, dict):
+            raise ResultFileError(f"{where}: 'metadata' must be a JSON object")
+        metadata = {**file_metadata, **own_metadata}
+        name = metadata.get("name")
+        if not isinstance(name, str) or not name:
+            raise ResultFileError(f"{where} has no name")
+        where = f"{path}: benchmark {name!r}"
+        values, shape = _parse_runs(where, bench.get("runs"))
+        entry = Entry(
+            name=name,
+            workload=_text_or_none(metadata.get("workload")),
+            params=_text_or_none(metadata.get("params")),
+            model=_text_or_none(metadata.get("model")),
+            unit=str(metadata.get("unit", "second")),
+            values=values,
+            metadata=MappingProxyType(metadata),
+        )
+        if entry.key in seen:
+            raise ResultFileError(f"{path}: benchmark {entry.key!r} appears twice")
+        seen.add(entry.key)
+        entries.append(entry)
+        shapes.append(shape)
+    environment = dict(file_metadata)
+    environment.update(_common_metadata(entries, exclude=file_metadata))
+    environment.update(_run_shape(shapes))
+    return entries, environment
+
+
+def _parse_runs(where: str, runs: object) -> tuple[tuple[float, ...], tuple[int, int, int]]:
+    if not isinstance(runs, list):
+        raise ResultFileError(f"{where} has no list of runs")
+    values: list[float] = []
+    processes = values_per_process = warmups_per_process = 0
+    for run in runs:
+        if not isinstance(run, dict):
+            raise ResultFileError(f"{where}: a run is not a JSON object")
+        run_values = run.get("values", [])
+        warmups = run.get("warmups", [])
+        if not isinstance(run_values, list) or not isinstance(warmups, list):
+            raise ResultFileError(f"{where}: a run's values or warmups are not a list")
+        for value in run_values:
+            if not _is_number(value) or not math.isfinite(value):
+                raise ResultFileError(f"{where}: value {value!r} is not a finite number")
+            values.append(float(value))
+        if run_values:
+            processes += 1
+            values_per_process = max(values_per_process, len(run_values))
+            warmups_per_process = max(warmups_per_process, len(warmups))
+    if not values:
+        raise ResultFileError(f"{where} has no values (only calibration runs or none)")
+    return tuple(values), (processes, values_per_process, warmups_per_process)
+
+
+def _run_shape(shapes: Iterable[tuple[int, int, int]]) -> dict[str, str]:
+    """pyperf's -p/-n/-w as seen in the runs: one number, or a range when cells differ
+    (memory cells run one value per fresh process, for example)."""
+    columns = list(zip(*shapes, strict=True))
+    shape = {}
+    for key, column in zip(RUN_SHAPE_KEYS, columns, strict=False):
+        low, high = min(column), max(column)
+        shape[key] = str(low) if low == high else f"{low}-{high}"
+    return shape
+
+
+def _common_metadata(entries: Sequence[Entry], exclude: Mapping[str, Any]) -> dict[str, Any]:
+    """Metadata with the same value in every benchmark: pyperf keeps such keys per benchmark
+    when it cannot hoist them (a file of one benchmark, for example, or a merged file)."""
+    if not entries:
+        return {}
+    first = entries[0].metadata
+    skip = {"name", "workload", "params", "model", "unit", "metric", "primitive"}
+    return {
+        key: value
+        for key, value in first.items()
+        if key not in exclude
+        and key not in skip
+        and all(entry.metadata.get(key) == value for entry in entries[1:])
+    }
+
+
+def _parse_sidecar(path: Path, data: Mapping[str, Any]) -> tuple[list[GapRecord], bool]:
+    sidecar = data.get(CONCBENCH_KEY)
+    if sidecar is None:
+        return [], False
+    if not isinstance(sidecar, dict):
+        raise ResultFileError(f"{path}: '{CONCBENCH_KEY}' must be a JSON object")
+    raw_gaps = sidecar.get("gaps", [])
+    if not isinstance(raw_gaps, list):
+        raise ResultFileError(f"{path}: '{CONCBENCH_KEY}.gaps' must be a list")
+    gaps = []
+    for index, raw in enumerate(raw_gaps):
+        where = f"{path}: {CONCBENCH_KEY}.gaps[{index}]"
+        if not isinstance(raw, dict):
+            raise ResultFileError(f"{where} is not a JSON object")
+        status = raw.get("status")
+        if status not in GAP_STATUSES:
+            raise ResultFileError(
+                f"{where}: status {status!r} is not one of {', '.join(GAP_STATUSES)}"
+            )
+        name = raw.get("name")
+        if not isinstance(name, str) or not name:
+            raise ResultFileError(f"{where} has no name")
+        gaps.append(
+            GapRecord(
+                name=name,
+                workload=_text_or_none(raw.get("workload")),
+                params=_text_or_none(raw.get("params")),
+                model=_text_or_none(raw.get("model")),
+                status=status,
+                reason=" ".join(str(raw.get("reason", "")).split()) or "no reason given",
+            )
+        )
+    return gaps, bool(sidecar.get("interrupted", False))
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _text_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
