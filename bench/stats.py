@@ -3,8 +3,9 @@ does not depend on scipy.
 
 - ``mann_whitney_u``: the two-sided Mann-Whitney U test (Wilcoxon rank-sum), valid for unequal
   sample sizes and for any distribution shape (benchmark values are skewed: a few slow outliers).
-  Without ties and for small samples the p-value comes from the exact distribution of U; with
-  ties or large samples from the normal approximation with tie and continuity correction.
+  For small samples the p-value comes from the exact distribution of U (with ties: the exact
+  distribution over all assignments of the tied ranks), for larger ones from the normal
+  approximation with tie and continuity correction, which is too optimistic for tiny samples.
 - ``min_p_value``: the smallest p-value the test can give for the sample sizes; when it exceeds
   the significance level no data could ever be called significant, and saying "not
   significant" would be misleading.
@@ -27,6 +28,9 @@ from typing import Literal
 # The exact distribution is a polynomial of degree n1*n2; up to this size computing it takes
 # milliseconds, beyond it the normal approximation is accurate anyway.
 EXACT_MAX_PRODUCT = 2500
+# With ties the exact distribution is counted over rank sums, O(n * n1 * n^2): kept for the
+# small samples (memory cells: a few fresh processes) where the normal approximation is poor.
+EXACT_TIES_MAX_TOTAL = 30
 
 Method = Literal["exact", "normal"]
 
@@ -74,6 +78,9 @@ def mann_whitney_u(sample1: Sequence[float], sample2: Sequence[float]) -> MannWh
     tie_sizes = [count for count in Counter(combined).values() if count > 1]
     if not tie_sizes and n1 * n2 <= EXACT_MAX_PRODUCT:
         return MannWhitneyResult(u1, _exact_p_value(round(u1), n1, n2), "exact", n1, n2)
+    if tie_sizes and n1 + n2 <= EXACT_TIES_MAX_TOTAL:
+        p_value = _exact_tied_p_value(ranks(combined), n1, round(2 * rank_sum))
+        return MannWhitneyResult(u1, p_value, "exact", n1, n2)
     return MannWhitneyResult(u1, _normal_p_value(u1, n1, n2, tie_sizes), "normal", n1, n2)
 
 
@@ -109,6 +116,32 @@ def _exact_p_value(u: int, n1: int, n2: int) -> float:
     lower = sum(counts[: u + 1])
     upper = sum(counts[u:])
     return float(min(Fraction(1), Fraction(2 * min(lower, upper), total)))
+
+
+def rank_sum_distribution(all_ranks: Sequence[float], n1: int) -> list[int]:
+    """How many ways of picking ``n1`` of the ranks give each doubled rank sum 0, 1, ...
+
+    Doubled, because mid-ranks of ties are multiples of one half and integers count exactly.
+    """
+    doubled = [round(2 * rank) for rank in all_ranks]
+    top = sum(sorted(doubled)[-n1:]) if n1 else 0
+    # ways[k][s]: subsets of k of the ranks seen so far with doubled sum s
+    ways = [[0] * (top + 1) for _ in range(n1 + 1)]
+    ways[0][0] = 1
+    for seen, rank in enumerate(doubled):
+        for k in range(min(seen + 1, n1), 0, -1):
+            below, row = ways[k - 1], ways[k]
+            for total in range(top - rank, -1, -1):
+                if below[total]:
+                    row[total + rank] += below[total]
+    return ways[n1]
+
+
+def _exact_tied_p_value(all_ranks: Sequence[float], n1: int, doubled_rank_sum: int) -> float:
+    counts = rank_sum_distribution(all_ranks, n1)
+    lower = sum(counts[: doubled_rank_sum + 1])
+    upper = sum(counts[doubled_rank_sum:])
+    return float(min(Fraction(1), Fraction(2 * min(lower, upper), sum(counts))))
 
 
 def _normal_p_value(u: float, n1: int, n2: int, tie_sizes: Sequence[int]) -> float:

@@ -1,0 +1,592 @@
+"""Rendering a ``Comparison`` as text (aligned columns), Markdown (GitHub tables for a pull
+request), CSV (one row per benchmark and file, raw numbers) or JSON (a versioned schema).
+
+Human formats show values in human units (durations, items/s for producer_consumer, KiB/MiB);
+the machine formats keep the stored numbers (seconds per operation, bytes per task) untouched.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from bench.comparison import (
+    Change,
+    Comparison,
+    EnvironmentDifference,
+    GeometricMean,
+    Missing,
+    Regression,
+    Row,
+    Side,
+)
+from bench.stats import EXACT_MAX_PRODUCT, EXACT_TIES_MAX_TOTAL
+from bench.summary import format_bytes, format_duration, format_rate, short_params
+from bench.workloads import SPECS, SpecError
+
+FORMATS = ("text", "markdown", "csv", "json")
+JSON_SCHEMA = "concbench-compare"
+JSON_SCHEMA_VERSION = 1
+THROUGHPUT_WORKLOADS = frozenset({"producer_consumer"})
+
+TEST_NAME = "Mann-Whitney U"
+TEST_DESCRIPTION = (
+    f"two-sided {TEST_NAME} test (exact distribution for small samples: n1*n2 <= "
+    f"{EXACT_MAX_PRODUCT} without ties, n1+n2 <= {EXACT_TIES_MAX_TOTAL} with ties; otherwise "
+    "normal approximation with tie and continuity correction)"
+)
+STATUS_ORDER = (
+    "improved",
+    "regressed",
+    "no_change",
+    "not_significant",
+    "too_few_values",
+    "untestable",
+    "undefined",
+)
+
+
+def render(comparison: Comparison, output_format: str, fail_above_pct: float | None = None) -> str:
+    """``fail_above_pct`` adds the regression gate's verdict (text, Markdown and JSON)."""
+    renderers: dict[str, Callable[[Comparison, float | None], str]] = {
+        "text": render_text,
+        "markdown": render_markdown,
+        "csv": lambda comparison, _: render_csv(comparison),
+        "json": render_json,
+    }
+    return renderers[output_format](comparison, fail_above_pct)
+
+
+def regression_text(regression: Regression) -> str:
+    change = regression.change
+    assert change.change_pct is not None
+    return (
+        f"{regression.row.key}: {change.change_pct:.1f}% {change.verdict} in {change.label} "
+        f"than in {regression.base_label} (p={format_p(change.p_value)})"
+    )
+
+
+def _gate_lines(comparison: Comparison, fail_above_pct: float | None) -> list[str]:
+    if fail_above_pct is None:
+        return []
+    regressions = comparison.regressions(fail_above_pct)
+    lines = [
+        f"Regression gate (--fail-above {fail_above_pct:g}%): "
+        + (f"FAILED, {len(regressions)} significantly worse" if regressions else "passed")
+    ]
+    lines += [regression_text(regression) for regression in regressions]
+    untested = comparison.untested()
+    if untested:
+        lines.append(
+            f"Not covered by the gate: {len(untested)} comparisons could not be tested "
+            "(too few values)."
+        )
+    return lines
+
+
+# -- human units --------------------------------------------------------------------------------
+
+
+def row_label(row: Row) -> str:
+    """``workload short-params / model`` for the suite's benchmarks, the name otherwise."""
+    if row.workload is None or row.params is None or row.model is None:
+        return row.name
+    return f"{row.workload} {_short_params(row.workload, row.params)} / {row.model}"
+
+
+def _short_params(workload: str, params: str) -> str:
+    spec_class = SPECS.get(workload)
+    if spec_class is None:
+        return params
+    try:
+        return short_params(spec_class.from_params(params))
+    except (SpecError, TypeError, ValueError, KeyError):
+        return params  # a spec from another suite version: the canonical string still says it
+
+
+def format_mean(side: Side, workload: str | None) -> str:
+    """The mean in human units with its spread (standard deviation as % of the mean)."""
+    if side.unit == "second" and workload in THROUGHPUT_WORKLOADS and side.mean > 0:
+        text = format_rate(1.0 / side.mean) + " items/s"
+    elif side.unit == "second":
+        text = format_duration(side.mean)
+    elif side.unit == "byte":
+        text = format_bytes(side.mean)
+    else:
+        text = f"{side.mean:.4g} {side.unit}"
+    if side.n >= 2 and side.mean != 0:
+        text += f" ±{100 * side.stdev / abs(side.mean):.0f}%"
+    return text
+
+
+def format_ratio(ratio: float | None) -> str:
+    return "-" if ratio is None else f"{ratio:.2f}x"
+
+
+def format_change(change_pct: float | None) -> str:
+    return "-" if change_pct is None else f"{change_pct:+.1f}%"
+
+
+def format_p(p_value: float | None) -> str:
+    if p_value is None:
+        return "-"
+    if p_value < 0.0001:
+        return "<0.0001"
+    return f"{p_value:.3g}"
+
+
+def _notes(comparison: Comparison) -> list[str]:
+    options = comparison.options
+    notes = [
+        f"Test: {TEST_DESCRIPTION}; significant when p < {options.alpha:g}. A change smaller "
+        f"than {options.min_change_pct:g}% counts as no change.",
+        "Ratio = new mean / base mean of the stored value (time per operation, bytes per "
+        "task), so below 1 is faster or smaller; change = (ratio - 1) in percent.",
+    ]
+    if any(row.workload in THROUGHPUT_WORKLOADS for row in comparison.rows):
+        notes.append(
+            "producer_consumer values are shown as items/s; their ratio and change are of the "
+            "time per item (+25% time per item = 20% fewer items/s), and the verdict says "
+            "faster or slower."
+        )
+    return notes
+
+
+def _warnings(comparison: Comparison) -> list[str]:
+    warnings = []
+    if comparison.spec_versions_differ:
+        warnings.append(
+            "WARNING: spec_version differs between the files: the workloads changed and these "
+            "results are NOT comparable (compared anyway because of --force)."
+        )
+    for result in comparison.files:
+        if result.interrupted:
+            warnings.append(
+                f"WARNING: the run of {result.label} was interrupted; it is incomplete."
+            )
+    for mismatch in comparison.skipped_unit_mismatches:
+        warnings.append(f"Not compared, units differ: {mismatch.key} ({mismatch.describe()}).")
+    return warnings
+
+
+def _verdict_counts(comparison: Comparison, index: int) -> str:
+    counts: dict[str, int] = {}
+    words: dict[str, str] = {}
+    for row in comparison.rows:
+        change = row.changes[index]
+        if change is None:
+            continue
+        key = change.verdict if change.status in ("improved", "regressed") else change.status
+        counts[key] = counts.get(key, 0) + 1
+        words.setdefault(key, key.replace("_", " "))
+    order = {status: rank for rank, status in enumerate(STATUS_ORDER)}
+    parts = sorted(counts, key=lambda key: (order.get(key, 0), key))
+    return ", ".join(f"{counts[key]} {words[key]}" for key in parts)
+
+
+def _main_table(comparison: Comparison) -> tuple[list[str], list[list[str]]]:
+    labels = comparison.labels
+    several = len(labels) > 2
+    header = ["benchmark", f"{labels[0]} (base)"]
+    for label in labels[1:]:
+        suffix = f" {label}" if several else ""
+        header += [label, "ratio" + suffix, "change" + suffix, "p" + suffix, "verdict" + suffix]
+    rows = []
+    for row in comparison.rows:
+        base = row.sides[0]
+        cells = [row_label(row), format_mean(base, row.workload) if base else "-"]
+        for side, change in zip(row.sides[1:], row.changes, strict=True):
+            cells += _change_cells(row, side, change)
+        rows.append(cells)
+    return header, rows
+
+
+def _change_cells(row: Row, side: Side | None, change: Change | None) -> list[str]:
+    if side is None or change is None:
+        return ["missing", "-", "-", "-", "-"]
+    return [
+        format_mean(side, row.workload),
+        format_ratio(change.ratio),
+        format_change(change.change_pct),
+        format_p(change.p_value),
+        change.verdict,
+    ]
+
+
+def _geomean_table(comparison: Comparison) -> tuple[list[str], list[list[str]]]:
+    labels = comparison.labels
+    header = ["group", "quantity", *(f"{label} / {labels[0]}" for label in labels[1:])]
+    cells: dict[tuple[str, str], dict[str, GeometricMean]] = {}
+    for mean in comparison.geometric_means:
+        name = "all" if mean.group == "overall" else f"{mean.group} {mean.name}"
+        cells.setdefault((name, mean.quantity), {})[mean.label] = mean
+    rows = []
+    for (name, quantity), by_label in cells.items():
+        row = [name, quantity]
+        for label in labels[1:]:
+            found = by_label.get(label)
+            row.append("-" if found is None else f"{found.ratio:.3f}x (n={found.count})")
+        rows.append(row)
+    return header, rows
+
+
+def _missing_text(missing: Missing) -> str:
+    reasons = []
+    for label, gap in missing.absent:
+        reasons.append(f"{label}: {gap.status}: {gap.reason}" if gap else f"{label}: absent")
+    return f"{missing.key}: only in {', '.join(missing.present) or 'none'} ({'; '.join(reasons)})"
+
+
+def _environment_rows(
+    differences: Sequence[EnvironmentDifference],
+) -> list[list[str]]:
+    return [
+        [difference.key, *(value if value is not None else "-" for value in difference.values)]
+        for difference in differences
+    ]
+
+
+# -- text ---------------------------------------------------------------------------------------
+
+
+def _aligned(header: list[str], rows: list[list[str]], indent: str = "") -> list[str]:
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        return indent + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(cells)).rstrip()
+
+    return [line(header), line(["-" * width for width in widths]), *(line(row) for row in rows)]
+
+
+def render_text(comparison: Comparison, fail_above_pct: float | None = None) -> str:
+    labels = comparison.labels
+    lines = [f"Comparison of {len(labels)} result files (base: {labels[0]})"]
+    lines += [f"  {result.label}: {result.path}" for result in comparison.files]
+    lines += ["", *_warnings(comparison)] if _warnings(comparison) else []
+    lines += ["", "Environment differences:"]
+    if comparison.environment_differences:
+        lines += _aligned(
+            ["key", *labels], _environment_rows(comparison.environment_differences), "  "
+        )
+    else:
+        lines.append("  none")
+    lines += ["", *_notes(comparison), ""]
+    lines += _aligned(*_main_table(comparison))
+    lines.append("")
+    for index, label in enumerate(labels[1:]):
+        lines.append(f"{label} against {labels[0]}: {_verdict_counts(comparison, index)}")
+    lines += ["", "Geometric mean of the ratios:"]
+    lines += _aligned(*_geomean_table(comparison), indent="  ")
+    if comparison.missing:
+        lines += ["", "Only in some files:"]
+        lines += [f"  {_missing_text(missing)}" for missing in comparison.missing]
+    gaps = comparison.gaps()
+    if gaps:
+        lines += ["", "Cells without a result:"]
+        lines += [f"  {label}: {gap.name}: {gap.status}: {gap.reason}" for label, gap in gaps]
+    gate = _gate_lines(comparison, fail_above_pct)
+    if gate:
+        lines += ["", gate[0], *(f"  {line}" for line in gate[1:])]
+    return "\n".join(lines) + "\n"
+
+
+# -- markdown -----------------------------------------------------------------------------------
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def _md_table(header: list[str], rows: list[list[str]], code_first: bool = False) -> list[str]:
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(_md_cell(cell) for cell in cells) + " |"
+
+    aligns = ["---"] + ["---:"] * (len(header) - 1)
+    body = [[f"`{row[0]}`" if code_first else row[0], *row[1:]] for row in rows]
+    return [line(header), "| " + " | ".join(aligns) + " |", *(line(row) for row in body)]
+
+
+def render_markdown(comparison: Comparison, fail_above_pct: float | None = None) -> str:
+    labels = comparison.labels
+    lines = [f"### Benchmark comparison: {' vs '.join(labels)} (base: {labels[0]})", ""]
+    lines += [f"- **{result.label}**: `{result.path}`" for result in comparison.files]
+    warnings = _warnings(comparison)
+    if warnings:
+        lines += ["", *(f"> {warning}" for warning in warnings)]
+    lines += ["", "**Environment differences**", ""]
+    if comparison.environment_differences:
+        lines += _md_table(["key", *labels], _environment_rows(comparison.environment_differences))
+    else:
+        lines.append("none")
+    lines += ["", *(f"{note}" for note in _notes(comparison)), ""]
+    lines += _md_table(*_main_table(comparison), code_first=True)
+    lines.append("")
+    for index, label in enumerate(labels[1:]):
+        lines.append(f"- **{label}** against {labels[0]}: {_verdict_counts(comparison, index)}")
+    lines += ["", "**Geometric mean of the ratios**", ""]
+    lines += _md_table(*_geomean_table(comparison))
+    if comparison.missing:
+        lines += ["", "**Only in some files**", ""]
+        lines += [f"- {_md_cell(_missing_text(missing))}" for missing in comparison.missing]
+    gaps = comparison.gaps()
+    if gaps:
+        lines += ["", "**Cells without a result**", ""]
+        lines += [
+            f"- {label}: `{gap.name}`: {gap.status}: {_md_cell(gap.reason)}" for label, gap in gaps
+        ]
+    gate = _gate_lines(comparison, fail_above_pct)
+    if gate:
+        lines += ["", f"**{gate[0]}**", "", *(f"- {_md_cell(line)}" for line in gate[1:])]
+    return "\n".join(lines) + "\n"
+
+
+# -- csv ----------------------------------------------------------------------------------------
+
+CSV_COLUMNS = (
+    "benchmark",
+    "workload",
+    "params",
+    "model",
+    "unit",
+    "file",
+    "label",
+    "role",
+    "status",
+    "n",
+    "mean",
+    "stdev",
+    "median",
+    "min",
+    "max",
+    "ratio",
+    "change_pct",
+    "p_value",
+    "test",
+    "min_p_value",
+    "significant",
+    "ci_low",
+    "ci_high",
+    "verdict",
+)
+
+
+def render_csv(comparison: Comparison) -> str:
+    """One row per benchmark and file: the base's row has status ``base``; a file without the
+    benchmark has ``missing`` or the runner's ``failed``/``skipped`` with the reason."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in comparison.rows:
+        for index, (result, side) in enumerate(zip(comparison.files, row.sides, strict=True)):
+            record: dict[str, Any] = {
+                "benchmark": row.key,
+                "workload": row.workload or "",
+                "params": row.params or "",
+                "model": row.model or "",
+                "unit": row.unit,
+                "file": str(result.path),
+                "label": result.label,
+                "role": "base" if index == 0 else "new",
+            }
+            change = row.changes[index - 1] if index else None
+            if side is None:
+                gap = next((gap for gap in result.gaps if gap.key == row.key), None)
+                record["status"] = gap.status if gap else "missing"
+                record["verdict"] = gap.reason if gap else ""
+            else:
+                record.update(
+                    status="base" if change is None else change.status,
+                    n=side.n,
+                    mean=_raw(side.mean),
+                    stdev=_raw(side.stdev),
+                    median=_raw(side.median),
+                    min=_raw(side.minimum),
+                    max=_raw(side.maximum),
+                )
+            if change is not None:
+                record.update(
+                    ratio=_raw(change.ratio),
+                    change_pct=_raw(change.change_pct),
+                    p_value=_raw(change.p_value),
+                    test=_test_name(change),
+                    min_p_value=_raw(change.min_p_value),
+                    significant="true" if change.significant else "false",
+                    ci_low=_raw(change.ci[0] if change.ci else None),
+                    ci_high=_raw(change.ci[1] if change.ci else None),
+                    verdict=change.verdict,
+                )
+            writer.writerow(record)
+    return buffer.getvalue()
+
+
+def _raw(value: float | None) -> str:
+    return "" if value is None or not math.isfinite(value) else repr(float(value))
+
+
+def _test_name(change: Change) -> str:
+    return "" if change.method is None else f"mann-whitney-u-{change.method}"
+
+
+# -- json ---------------------------------------------------------------------------------------
+
+
+def comparison_document(
+    comparison: Comparison, fail_above_pct: float | None = None
+) -> dict[str, Any]:
+    """The JSON document (schema ``concbench-compare`` version 1); keys are only ever added."""
+    options = comparison.options
+    return {
+        "schema": JSON_SCHEMA,
+        "schema_version": JSON_SCHEMA_VERSION,
+        "base": comparison.labels[0],
+        "test": {
+            "name": TEST_NAME,
+            "alternative": "two-sided",
+            "alpha": options.alpha,
+            "exact_max_product": EXACT_MAX_PRODUCT,
+            "exact_ties_max_total": EXACT_TIES_MAX_TOTAL,
+            "description": TEST_DESCRIPTION,
+        },
+        "bootstrap": {
+            "statistic": "ratio of means (new / base)",
+            "confidence": options.confidence,
+            "resamples": options.bootstrap_resamples,
+        },
+        "min_change_pct": options.min_change_pct,
+        "ratio": "new mean / base mean of the stored value; lower is better for every unit",
+        "spec_versions_differ": comparison.spec_versions_differ,
+        "files": [
+            {
+                "label": result.label,
+                "path": str(result.path),
+                "interrupted": result.interrupted,
+                "benchmarks": len(result.entries),
+                "environment": {key: _jsonable(value) for key, value in result.environment.items()},
+            }
+            for result in comparison.files
+        ],
+        "environment_differences": [
+            {
+                "key": difference.key,
+                "values": dict(zip(comparison.labels, difference.values, strict=True)),
+            }
+            for difference in comparison.environment_differences
+        ],
+        "benchmarks": [_row_document(row) for row in comparison.rows],
+        "only_in_some_files": [
+            {
+                "benchmark": missing.key,
+                "present": list(missing.present),
+                "absent": [
+                    {
+                        "label": label,
+                        "status": gap.status if gap else "missing",
+                        "reason": gap.reason if gap else None,
+                    }
+                    for label, gap in missing.absent
+                ],
+            }
+            for missing in comparison.missing
+        ],
+        "unit_mismatches_skipped": [
+            {"benchmark": mismatch.key, "units": dict(mismatch.units)}
+            for mismatch in comparison.skipped_unit_mismatches
+        ],
+        "gaps": [
+            {
+                "label": label,
+                "name": gap.name,
+                "workload": gap.workload,
+                "params": gap.params,
+                "model": gap.model,
+                "status": gap.status,
+                "reason": gap.reason,
+            }
+            for label, gap in comparison.gaps()
+        ],
+        "geometric_means": [
+            {
+                "label": mean.label,
+                "group": mean.group,
+                "name": mean.name,
+                "unit": mean.unit,
+                "ratio": mean.ratio,
+                "count": mean.count,
+            }
+            for mean in comparison.geometric_means
+        ],
+        "gate": None
+        if fail_above_pct is None
+        else {
+            "fail_above_pct": fail_above_pct,
+            "passed": not comparison.regressions(fail_above_pct),
+            "regressions": [
+                {
+                    "benchmark": regression.row.key,
+                    "label": regression.change.label,
+                    "change_pct": regression.change.change_pct,
+                    "p_value": regression.change.p_value,
+                }
+                for regression in comparison.regressions(fail_above_pct)
+            ],
+            "untested": len(comparison.untested()),
+        },
+    }
+
+
+def _row_document(row: Row) -> dict[str, Any]:
+    return {
+        "benchmark": row.key,
+        "name": row.name,
+        "workload": row.workload,
+        "params": row.params,
+        "model": row.model,
+        "unit": row.unit,
+        "metric": row.metric,
+        "results": [
+            None
+            if side is None
+            else {
+                "label": side.label,
+                "n": side.n,
+                "mean": side.mean,
+                "stdev": side.stdev,
+                "median": side.median,
+                "min": side.minimum,
+                "max": side.maximum,
+            }
+            for side in row.sides
+        ],
+        "changes": [
+            None
+            if change is None
+            else {
+                "label": change.label,
+                "ratio": change.ratio,
+                "change_pct": change.change_pct,
+                "p_value": change.p_value,
+                "test": _test_name(change) or None,
+                "min_p_value": change.min_p_value,
+                "significant": change.significant,
+                "ci": list(change.ci) if change.ci else None,
+                "status": change.status,
+                "verdict": change.verdict,
+            }
+            for change in row.changes
+        ],
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def render_json(comparison: Comparison, fail_above_pct: float | None = None) -> str:
+    document = comparison_document(comparison, fail_above_pct)
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,483 @@
+"""Comparing result files: match benchmarks, test each difference, judge its direction, and
+summarise by geometric means; no formatting here (see ``bench.compare_render``).
+
+The first file is the base. For every benchmark the base shares with another file the ratio is
+new mean / base mean of the stored value (seconds per operation, bytes per task, or a foreign
+unit), so a ratio below 1 is an improvement for every unit: lower is better, pyperf's convention.
+Its verdict, in this order of precedence:
+
+- ``undefined``: a mean is zero or negative (a memory delta lost in allocator noise), no ratio;
+- ``no_change``: the change is below ``min_change_pct``, however significant;
+- ``untestable``: a side has fewer than two values;
+- ``too_few_values``: even completely separated samples of these sizes could not reach ``alpha``
+  (for example 3 values against 3: p >= 0.1), so "not significant" would be an empty claim;
+- ``not_significant``: Mann-Whitney U p-value >= ``alpha``;
+- ``improved`` / ``regressed``: significant and above ``min_change_pct``.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from bench import stats
+from bench.resultfiles import Entry, GapRecord, ResultSet
+
+Status = Literal[
+    "no_change",
+    "improved",
+    "regressed",
+    "not_significant",
+    "untestable",
+    "too_few_values",
+    "undefined",
+]
+
+# (better, worse) words per unit; any other unit is lower-is-better with neutral words.
+DIRECTION_WORDS: Mapping[str, tuple[str, str]] = {
+    "second": ("faster", "slower"),
+    "byte": ("smaller", "larger"),
+}
+NEUTRAL_WORDS = ("lower", "higher")
+QUANTITY_NAMES: Mapping[str, str] = {"second": "time", "byte": "memory"}
+
+# Environment keys shown when they differ, in this order; any other ``*_version`` key follows.
+ENVIRONMENT_KEYS = (
+    "python_implementation",
+    "python_version",
+    "python_build",
+    "python_gil",
+    "python_compiler",
+    "concbench_version",
+    "spec_version",
+    "pyperf_version",
+    "greenlet_version",
+    "gevent_version",
+    "psutil_version",
+    "hostname",
+    "platform",
+    "cpu_model_name",
+    "cpu_count",
+    "cpu_config",
+    "aslr",
+    "mp_start_method",
+    "environ",
+    "timer",
+    "processes",
+    "values_per_process",
+    "warmups_per_process",
+)
+# Aliases or per-run noise that would only clutter the list of differences.
+IGNORED_ENVIRONMENT_KEYS = frozenset({"perf_version"})
+
+
+class ComparisonError(Exception):
+    """The files cannot be compared; the message is one line naming the problem."""
+
+
+@dataclass(frozen=True)
+class Options:
+    alpha: float = 0.05
+    min_change_pct: float = 1.0
+    bootstrap_resamples: int = 1000
+    confidence: float = 0.95
+    skip_unit_mismatch: bool = False
+    force: bool = False
+
+
+@dataclass(frozen=True)
+class Side:
+    """One file's values of one benchmark."""
+
+    label: str
+    unit: str
+    n: int
+    mean: float
+    stdev: float
+    median: float
+    minimum: float
+    maximum: float
+
+    @classmethod
+    def of(cls, label: str, entry: Entry) -> Side:
+        ordered = sorted(entry.values)
+        middle = len(ordered) // 2
+        median = (
+            ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+        )
+        return cls(
+            label,
+            entry.unit,
+            len(ordered),
+            entry.mean,
+            entry.stdev,
+            median,
+            ordered[0],
+            ordered[-1],
+        )
+
+
+@dataclass(frozen=True)
+class Change:
+    """One non-base file against the base, for one benchmark."""
+
+    label: str
+    ratio: float | None
+    change_pct: float | None
+    p_value: float | None
+    method: stats.Method | None
+    min_p_value: float
+    ci: tuple[float, float] | None
+    significant: bool
+    status: Status
+    verdict: str
+
+
+@dataclass(frozen=True)
+class Row:
+    """A benchmark the base shares with at least one other file. ``sides`` has one item per
+    file and ``changes`` one per non-base file, None where that file lacks the benchmark."""
+
+    key: str
+    name: str
+    workload: str | None
+    params: str | None
+    model: str | None
+    unit: str
+    metric: str | None
+    sides: tuple[Side | None, ...]
+    changes: tuple[Change | None, ...]
+
+
+@dataclass(frozen=True)
+class Missing:
+    """A benchmark some files lack: where it is, and for each file without it, why if known."""
+
+    key: str
+    present: tuple[str, ...]
+    absent: tuple[tuple[str, GapRecord | None], ...]
+
+
+@dataclass(frozen=True)
+class UnitMismatch:
+    key: str
+    units: tuple[tuple[str, str], ...]
+
+    def describe(self) -> str:
+        return ", ".join(f"{unit!r} in {label}" for label, unit in self.units)
+
+
+@dataclass(frozen=True)
+class GeometricMean:
+    """Geometric mean of one file's ratios over a group of benchmarks of one unit."""
+
+    label: str
+    group: Literal["overall", "model", "workload"]
+    name: str
+    unit: str
+    ratio: float
+    count: int
+
+    @property
+    def quantity(self) -> str:
+        return QUANTITY_NAMES.get(self.unit, self.unit)
+
+
+@dataclass(frozen=True)
+class EnvironmentDifference:
+    key: str
+    values: tuple[str | None, ...]
+
+
+@dataclass(frozen=True)
+class Regression:
+    row: Row
+    change: Change
+    base_label: str
+
+
+@dataclass(frozen=True)
+class Comparison:
+    files: tuple[ResultSet, ...]
+    options: Options
+    rows: tuple[Row, ...]
+    missing: tuple[Missing, ...]
+    skipped_unit_mismatches: tuple[UnitMismatch, ...]
+    geometric_means: tuple[GeometricMean, ...]
+    environment_differences: tuple[EnvironmentDifference, ...]
+    spec_versions_differ: bool
+
+    @property
+    def base(self) -> ResultSet:
+        return self.files[0]
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(result.label for result in self.files)
+
+    def gaps(self) -> list[tuple[str, GapRecord]]:
+        return [(result.label, gap) for result in self.files for gap in result.gaps]
+
+    def regressions(self, threshold_pct: float) -> list[Regression]:
+        """Significant changes for the worse by more than ``threshold_pct`` percent."""
+        return [
+            Regression(row, change, self.base.label)
+            for row in self.rows
+            for change in row.changes
+            if change is not None
+            and change.status == "regressed"
+            and change.change_pct is not None
+            and change.change_pct > threshold_pct
+        ]
+
+    def untested(self) -> list[tuple[Row, Change]]:
+        """Changes the test could not judge: a gate cannot see a regression hidden in them."""
+        return [
+            (row, change)
+            for row in self.rows
+            for change in row.changes
+            if change is not None and change.status in ("untestable", "too_few_values")
+        ]
+
+
+def direction_words(unit: str) -> tuple[str, str]:
+    return DIRECTION_WORDS.get(unit, NEUTRAL_WORDS)
+
+
+def compare(results: Sequence[ResultSet], options: Options | None = None) -> Comparison:
+    """Compare every file after the first with the first. Raises ``ComparisonError`` when the
+    files share no benchmark, when a shared benchmark's unit differs (unless
+    ``skip_unit_mismatch``) or when their workload specs differ (unless ``force``)."""
+    options = options or Options()
+    if len(results) < 2:
+        raise ComparisonError("need at least two result files to compare")
+    labels = [result.label for result in results]
+    if len(set(labels)) != len(labels):
+        raise ComparisonError(f"file labels must be unique, got {', '.join(labels)}")
+    spec_versions_differ = _check_spec_versions(results, options.force)
+    base = results[0]
+    keys = _ordered_keys(results)
+    by_file = [{entry.key: entry for entry in result.entries} for result in results]
+    for result, other in zip(results[1:], by_file[1:], strict=True):
+        if not other.keys() & by_file[0].keys():
+            raise ComparisonError(
+                f"{base.path} and {result.path} have no benchmark in common "
+                f"({len(by_file[0])} and {len(other)} benchmarks)"
+            )
+    mismatches = _unit_mismatches(keys, labels, by_file)
+    if mismatches and not options.skip_unit_mismatch:
+        first = mismatches[0]
+        more = f" (and {len(mismatches) - 1} more)" if len(mismatches) > 1 else ""
+        raise ComparisonError(
+            f"benchmark {first.key!r} has different units: {first.describe()}{more}; "
+            "refusing to compare different units (--skip-unit-mismatch compares the rest)"
+        )
+    refused = {mismatch.key for mismatch in mismatches}
+    rows = []
+    missing = []
+    for key in keys:
+        entries = [entries_of.get(key) for entries_of in by_file]
+        if any(entry is None for entry in entries):
+            missing.append(_missing(key, results, entries))
+        if key in refused or entries[0] is None or all(e is None for e in entries[1:]):
+            continue
+        rows.append(_row(key, labels, entries, options))
+    return Comparison(
+        files=tuple(results),
+        options=options,
+        rows=tuple(rows),
+        missing=tuple(missing),
+        skipped_unit_mismatches=tuple(mismatches),
+        geometric_means=tuple(_geometric_means(rows, labels)),
+        environment_differences=tuple(environment_differences(results)),
+        spec_versions_differ=spec_versions_differ,
+    )
+
+
+def judge(
+    base: Sequence[float],
+    new: Sequence[float],
+    unit: str,
+    label: str,
+    options: Options,
+    *,
+    seed: int = 0,
+) -> Change:
+    """Ratio, test and verdict of one benchmark's new values against its base values."""
+    better, worse = direction_words(unit)
+    n_smaller = min(len(base), len(new))
+    minimum_p = stats.min_p_value(len(base), len(new))
+    base_mean = sum(base) / len(base)
+    new_mean = sum(new) / len(new)
+    test = stats.mann_whitney_u(base, new) if n_smaller >= 2 else None
+    p_value = test.p_value if test else None
+    method = test.method if test else None
+    significant = p_value is not None and p_value < options.alpha
+    if base_mean <= 0 or new_mean <= 0:
+        return Change(
+            label,
+            None,
+            None,
+            p_value,
+            method,
+            minimum_p,
+            None,
+            significant,
+            "undefined",
+            "cannot compare (mean <= 0)",
+        )
+    ratio = new_mean / base_mean
+    change_pct = (ratio - 1) * 100
+    ci = (
+        stats.bootstrap_ratio_ci(
+            base, new, options.confidence, options.bootstrap_resamples, seed=seed
+        )
+        if options.bootstrap_resamples > 0
+        else None
+    )
+    status: Status
+    if ratio == 1 or abs(change_pct) < options.min_change_pct:
+        status, verdict = "no_change", "no change"
+    elif test is None:
+        status, verdict = "untestable", f"cannot test (n={n_smaller})"
+    elif minimum_p >= options.alpha:
+        status = "too_few_values"
+        verdict = f"too few values to test (n={len(base)} vs {len(new)}: p >= {minimum_p:.2g})"
+    elif not significant:
+        status, verdict = "not_significant", "not significant"
+    elif ratio < 1:
+        status, verdict = "improved", better
+    else:
+        status, verdict = "regressed", worse
+    return Change(
+        label, ratio, change_pct, p_value, method, minimum_p, ci, significant, status, verdict
+    )
+
+
+def _row(key: str, labels: Sequence[str], entries: Sequence[Entry | None], options: Options) -> Row:
+    base = entries[0]
+    assert base is not None
+    seed = zlib.crc32(key.encode())
+    changes = tuple(
+        None
+        if entry is None
+        else judge(base.values, entry.values, base.unit, label, options, seed=seed)
+        for label, entry in zip(labels[1:], entries[1:], strict=True)
+    )
+    metric = base.metadata.get("metric")
+    return Row(
+        key=key,
+        name=base.name,
+        workload=base.workload,
+        params=base.params,
+        model=base.model,
+        unit=base.unit,
+        metric=metric if isinstance(metric, str) else None,
+        sides=tuple(
+            None if entry is None else Side.of(label, entry)
+            for label, entry in zip(labels, entries, strict=True)
+        ),
+        changes=changes,
+    )
+
+
+def _ordered_keys(results: Sequence[ResultSet]) -> list[str]:
+    """The base file's order (the run's order), then what only later files have."""
+    keys: dict[str, None] = {}
+    for result in results:
+        for entry in result.entries:
+            keys.setdefault(entry.key)
+    return list(keys)
+
+
+def _unit_mismatches(
+    keys: Sequence[str], labels: Sequence[str], by_file: Sequence[Mapping[str, Entry]]
+) -> list[UnitMismatch]:
+    mismatches = []
+    for key in keys:
+        units = tuple(
+            (label, entries[key].unit)
+            for label, entries in zip(labels, by_file, strict=True)
+            if key in entries
+        )
+        if len({unit for _, unit in units}) > 1:
+            mismatches.append(UnitMismatch(key, units))
+    return mismatches
+
+
+def _missing(key: str, results: Sequence[ResultSet], entries: Sequence[Entry | None]) -> Missing:
+    present = tuple(r.label for r, e in zip(results, entries, strict=True) if e is not None)
+    absent = tuple(
+        (r.label, next((gap for gap in r.gaps if gap.key == key), None))
+        for r, e in zip(results, entries, strict=True)
+        if e is None
+    )
+    return Missing(key, present, absent)
+
+
+def _check_spec_versions(results: Sequence[ResultSet], force: bool) -> bool:
+    versions = [result.environment.get("spec_version") for result in results]
+    known = {str(version) for version in versions if version is not None}
+    if len(known) <= 1:
+        return False
+    if not force:
+        listed = ", ".join(
+            f"{version} in {result.label}"
+            for result, version in zip(results, versions, strict=True)
+            if version is not None
+        )
+        raise ComparisonError(
+            f"spec_version differs ({listed}): the workloads changed between these runs and "
+            "their results are not comparable; --force compares them anyway"
+        )
+    return True
+
+
+def _geometric_means(rows: Sequence[Row], labels: Sequence[str]) -> list[GeometricMean]:
+    means = []
+    for index, label in enumerate(labels[1:]):
+        groups: dict[tuple[Literal["overall", "model", "workload"], str, str], list[float]] = {}
+        for row in rows:
+            change = row.changes[index]
+            if change is None or change.ratio is None:
+                continue
+            groups.setdefault(("overall", "all", row.unit), []).append(change.ratio)
+            if row.model is not None:
+                groups.setdefault(("model", row.model, row.unit), []).append(change.ratio)
+            if row.workload is not None:
+                groups.setdefault(("workload", row.workload, row.unit), []).append(change.ratio)
+        order = {"overall": 0, "model": 1, "workload": 2}
+        for (group, name, unit), ratios in sorted(
+            groups.items(), key=lambda item: order[item[0][0]]
+        ):
+            means.append(
+                GeometricMean(label, group, name, unit, stats.geometric_mean(ratios), len(ratios))
+            )
+    return means
+
+
+def environment_differences(results: Sequence[ResultSet]) -> list[EnvironmentDifference]:
+    """The environment keys whose values are not the same in every file (a key missing from
+    some files counts as a difference)."""
+    extra = sorted(
+        {
+            key
+            for result in results
+            for key in result.environment
+            if key.endswith("_version") and key not in ENVIRONMENT_KEYS
+        }
+        - IGNORED_ENVIRONMENT_KEYS
+    )
+    differences = []
+    for key in (*ENVIRONMENT_KEYS, *extra):
+        values = tuple(_text(result.environment.get(key)) for result in results)
+        if all(value is None for value in values) or len(set(values)) == 1:
+            continue
+        differences.append(EnvironmentDifference(key, values))
+    return differences
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)

@@ -1,0 +1,247 @@
+"""Compare pyperf result files: the first is the base, every other file is compared with it.
+
+Exit status: 0 done; 1 --fail-above found a significant regression (the report is still
+printed); 2 bad input (a one-line error on stderr and nothing written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import NoReturn
+
+try:
+    import bench  # noqa: F401 (only probes whether the package is importable)
+except ImportError:  # run as ``python scripts/compare.py`` from a checkout, not installed
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.compare_render import FORMATS, TEST_NAME, regression_text, render
+from bench.comparison import ComparisonError, Options, compare
+from bench.resultfiles import ResultFileError, load_all
+
+PROG = "compare"
+PERCENT_LIMIT = 1000.0
+ALPHA_LIMIT = 0.2
+BOOTSTRAP_LIMIT = 100_000
+
+DESCRIPTION = f"""\
+Compare pyperf result files (concbench's or any other pyperf JSON, also .json.gz). BASE is
+compared with every NEW file: benchmarks match by name (and by workload/params/model metadata for
+concbench files); each one gets its values in human units, the ratio new mean / base mean, and a
+two-sided {TEST_NAME} test that is valid for unequal sample sizes. Lower is better for every unit
+(time, bytes, and pyperf's convention for other units)."""
+
+EPILOG = """\
+verdicts: faster/slower (time), smaller/larger (bytes), lower/higher (other units); "no change"
+  when the change is below --min-change, however significant; "not significant" when p >= alpha;
+  "too few values" when even completely separated samples of these sizes could not reach alpha;
+  "cannot test (n=1)" when a side has a single value.
+units: a benchmark whose unit differs between files stops the whole comparison (exit 2), since
+  a regression gate should not pass on a half-done comparison; --skip-unit-mismatch leaves such
+  benchmarks out (listed) and compares the rest.
+spec_version: files from different workload spec versions measure different work; they are
+  refused (exit 2) unless --force, which compares them under a loud warning.
+exit status: 0 done; 1 --fail-above found a significant regression (named on stderr, one line
+  each; the report is still written); 2 bad input: a one-line error, nothing written."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line naming the valid options."""
+
+    def error(self, message: str) -> NoReturn:
+        if message.startswith("unrecognized arguments"):
+            options = sorted(
+                {opt for action in self._actions for opt in action.option_strings if "--" in opt}
+            )
+            message += f" (valid options: {', '.join(options)})"
+        fail(message)
+
+
+def fail(message: str) -> NoReturn:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def _number(low: float, high: float, what: str, low_open: bool = False) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        in_range = (low < value if low_open else low <= value) and value <= high
+        if not math.isfinite(value) or not in_range:
+            bound = "above" if low_open else "from"
+            raise argparse.ArgumentTypeError(
+                f"must be a number {bound} {low:g} to {high:g} ({what}), got {text!r}"
+            )
+        return value
+
+    return parse
+
+
+def _resamples(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= BOOTSTRAP_LIMIT:
+        raise argparse.ArgumentTypeError(
+            f"must be an integer from 0 (off) to {BOOTSTRAP_LIMIT:,}, got {text!r}"
+        )
+    return value
+
+
+def _labels(text: str) -> list[str]:
+    labels = [label.strip() for label in text.split(",")]
+    if not all(labels):
+        raise argparse.ArgumentTypeError(f"must be comma-separated non-empty labels, got {text!r}")
+    return labels
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(
+        prog=PROG,
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+    )
+    parser.add_argument("base", metavar="BASE", type=Path, help="the base result file")
+    parser.add_argument(
+        "new", metavar="NEW", type=Path, nargs="+", help="result files compared with BASE"
+    )
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="text",
+        help="text (aligned columns, default), markdown (GitHub tables for a pull request), "
+        "csv (one row per benchmark and file, raw numbers), json (versioned schema)",
+    )
+    parser.add_argument(
+        "--alpha",
+        type=_number(0, ALPHA_LIMIT, "significance level", low_open=True),
+        default=0.05,
+        help="significance level of the test (default 0.05)",
+    )
+    parser.add_argument(
+        "--min-change",
+        metavar="PCT",
+        type=_number(0, PERCENT_LIMIT, "percent"),
+        default=1.0,
+        help="a change smaller than PCT percent counts as no change (default 1)",
+    )
+    parser.add_argument(
+        "--fail-above",
+        metavar="PCT",
+        type=_number(0, PERCENT_LIMIT, "percent"),
+        help="exit 1 when a benchmark got significantly worse by more than PCT percent",
+    )
+    parser.add_argument(
+        "--labels",
+        type=_labels,
+        help="comma-separated labels for the files, in order (default: Python version when "
+        "those differ, else the file name)",
+    )
+    parser.add_argument(
+        "--bootstrap",
+        metavar="N",
+        type=_resamples,
+        default=1000,
+        help="bootstrap resamples for the 95%% confidence interval of each ratio, shown in csv "
+        "and json (seeded, deterministic; 0 turns it off; default 1000)",
+    )
+    parser.add_argument(
+        "--skip-unit-mismatch",
+        action="store_true",
+        help="leave out benchmarks whose unit differs between files instead of refusing",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="compare files of different spec versions (their workloads differ)",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        type=Path,
+        help="write to FILE instead of stdout (atomically; never over an existing file)",
+    )
+    return parser
+
+
+def write_new_file(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file and link it into place: readers never see a partial
+    file, and an existing file is never replaced."""
+    directory = path.parent if str(path.parent) else Path(".")
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.link(temporary, path)
+    finally:
+        os.unlink(temporary)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    paths = [args.base, *args.new]
+    if args.labels is not None and len(args.labels) != len(paths):
+        fail(f"--labels: {len(args.labels)} labels given for {len(paths)} files")
+    if args.labels is not None and len(set(args.labels)) != len(args.labels):
+        fail(f"--labels: labels must be unique, got {', '.join(args.labels)}")
+    output: Path | None = args.output
+    if output is not None:
+        if output.exists() or output.is_symlink():
+            fail(f"{output} already exists; choose another output file")
+        if not output.parent.is_dir():
+            fail(f"{output}: directory {output.parent} does not exist")
+    options = Options(
+        alpha=args.alpha,
+        min_change_pct=args.min_change,
+        bootstrap_resamples=args.bootstrap,
+        skip_unit_mismatch=args.skip_unit_mismatch,
+        force=args.force,
+    )
+    try:
+        comparison = compare(load_all(paths, args.labels), options)
+    except (ResultFileError, ComparisonError) as exc:
+        fail(str(exc))
+    text = render(comparison, args.format, args.fail_above)
+    if output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        try:
+            write_new_file(output, text)
+        except FileExistsError:
+            fail(f"{output} already exists; choose another output file")
+        except OSError as exc:
+            fail(f"cannot write {output}: {exc.strerror or exc}")
+    if args.fail_above is None:
+        return 0
+    regressions = comparison.regressions(args.fail_above)
+    for regression in regressions:
+        print(f"{PROG}: regression: {regression_text(regression)}", file=sys.stderr)
+    untested = comparison.untested()
+    if untested:
+        print(
+            f"{PROG}: note: {len(untested)} comparisons had too few values to test; "
+            "--fail-above cannot see a regression in them",
+            file=sys.stderr,
+        )
+    return 1 if regressions else 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except BrokenPipeError:
+        # The reader (``| head``) went away; say nothing more and do not print a traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
