@@ -66,7 +66,7 @@ def regression_text(regression: Regression) -> str:
     assert change.change_pct is not None
     return (
         f"{regression.row.key}: {change.change_pct:.1f}% {change.verdict} in {change.label} "
-        f"than in {regression.base_label} (p={format_p(change.p_value)})"
+        f"than in {regression.base_label} ({p_phrase(change.p_value)})"
     )
 
 
@@ -82,8 +82,8 @@ def _gate_lines(comparison: Comparison, fail_above_pct: float | None) -> list[st
     untested = comparison.untested()
     if untested:
         lines.append(
-            f"Not covered by the gate: {len(untested)} comparisons could not be tested "
-            "(too few values)."
+            f"Not covered by the gate: {plural(len(untested), 'comparison')} could not be "
+            "tested (too few values)."
         )
     return lines
 
@@ -129,6 +129,18 @@ def format_ratio(ratio: float | None) -> str:
 
 def format_change(change_pct: float | None) -> str:
     return "-" if change_pct is None else f"{change_pct:+.1f}%"
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
+def p_phrase(p_value: float | None) -> str:
+    """``p=0.003``, ``p<0.0001``, or ``no p-value``."""
+    if p_value is None:
+        return "no p-value"
+    text = format_p(p_value)
+    return f"p{text}" if text.startswith("<") else f"p={text}"
 
 
 def format_p(p_value: float | None) -> str:
@@ -197,17 +209,26 @@ def _main_table(comparison: Comparison) -> tuple[list[str], list[list[str]]]:
         header += [label, "ratio" + suffix, "change" + suffix, "p" + suffix, "verdict" + suffix]
     rows = []
     for row in comparison.rows:
-        base = row.sides[0]
-        cells = [row_label(row), format_mean(base, row.workload) if base else "-"]
-        for side, change in zip(row.sides[1:], row.changes, strict=True):
-            cells += _change_cells(row, side, change)
+        cells = [row_label(row), _value_cell(row, 0)]
+        for index, change in enumerate(row.changes, start=1):
+            cells += _change_cells(row, index, change)
         rows.append(cells)
     return header, rows
 
 
-def _change_cells(row: Row, side: Side | None, change: Change | None) -> list[str]:
+def _value_cell(row: Row, index: int) -> str:
+    """The mean, or why there is none: the runner's gap status, else ``missing``."""
+    side = row.sides[index]
+    if side is not None:
+        return format_mean(side, row.workload)
+    gap = row.gaps[index]
+    return gap.status if gap else "missing"
+
+
+def _change_cells(row: Row, index: int, change: Change | None) -> list[str]:
+    side = row.sides[index]
     if side is None or change is None:
-        return ["missing", "-", "-", "-", "-"]
+        return [_value_cell(row, index), "-", "-", "-", "-"]
     return [
         format_mean(side, row.workload),
         format_ratio(change.ratio),
@@ -232,6 +253,13 @@ def _geomean_table(comparison: Comparison) -> tuple[list[str], list[list[str]]]:
             row.append("-" if found is None else f"{found.ratio:.3f}x (n={found.count})")
         rows.append(row)
     return header, rows
+
+
+def _unexplained(comparison: Comparison) -> list[Missing]:
+    """Benchmarks some file lacks without a gap record saying why (the gaps are listed apart)."""
+    return [
+        missing for missing in comparison.missing if any(gap is None for _, gap in missing.absent)
+    ]
 
 
 def _missing_text(missing: Missing) -> str:
@@ -281,9 +309,9 @@ def render_text(comparison: Comparison, fail_above_pct: float | None = None) -> 
         lines.append(f"{label} against {labels[0]}: {_verdict_counts(comparison, index)}")
     lines += ["", "Geometric mean of the ratios:"]
     lines += _aligned(*_geomean_table(comparison), indent="  ")
-    if comparison.missing:
+    if _unexplained(comparison):
         lines += ["", "Only in some files:"]
-        lines += [f"  {_missing_text(missing)}" for missing in comparison.missing]
+        lines += [f"  {_missing_text(missing)}" for missing in _unexplained(comparison)]
     gaps = comparison.gaps()
     if gaps:
         lines += ["", "Cells without a result:"]
@@ -301,11 +329,17 @@ def _md_cell(text: str) -> str:
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
-def _md_table(header: list[str], rows: list[list[str]], code_first: bool = False) -> list[str]:
+def _is_text_column(header: str) -> bool:
+    return header.split(maxsplit=1)[0] in ("benchmark", "key", "group", "quantity", "verdict")
+
+
+def _md_table(
+    header: list[str], rows: list[list[str]], code_first: bool = False, all_text: bool = False
+) -> list[str]:
     def line(cells: list[str]) -> str:
         return "| " + " | ".join(_md_cell(cell) for cell in cells) + " |"
 
-    aligns = ["---"] + ["---:"] * (len(header) - 1)
+    aligns = ["---" if all_text or _is_text_column(name) else "---:" for name in header]
     body = [[f"`{row[0]}`" if code_first else row[0], *row[1:]] for row in rows]
     return [line(header), "| " + " | ".join(aligns) + " |", *(line(row) for row in body)]
 
@@ -319,19 +353,21 @@ def render_markdown(comparison: Comparison, fail_above_pct: float | None = None)
         lines += ["", *(f"> {warning}" for warning in warnings)]
     lines += ["", "**Environment differences**", ""]
     if comparison.environment_differences:
-        lines += _md_table(["key", *labels], _environment_rows(comparison.environment_differences))
+        lines += _md_table(
+            ["key", *labels], _environment_rows(comparison.environment_differences), all_text=True
+        )
     else:
         lines.append("none")
-    lines += ["", *(f"{note}" for note in _notes(comparison)), ""]
+    lines += ["", *(f"- {note}" for note in _notes(comparison)), ""]
     lines += _md_table(*_main_table(comparison), code_first=True)
     lines.append("")
     for index, label in enumerate(labels[1:]):
         lines.append(f"- **{label}** against {labels[0]}: {_verdict_counts(comparison, index)}")
     lines += ["", "**Geometric mean of the ratios**", ""]
     lines += _md_table(*_geomean_table(comparison))
-    if comparison.missing:
+    if _unexplained(comparison):
         lines += ["", "**Only in some files**", ""]
-        lines += [f"- {_md_cell(_missing_text(missing))}" for missing in comparison.missing]
+        lines += [f"- {_md_cell(_missing_text(missing))}" for missing in _unexplained(comparison)]
     gaps = comparison.gaps()
     if gaps:
         lines += ["", "**Cells without a result**", ""]
@@ -375,8 +411,9 @@ CSV_COLUMNS = (
 
 
 def render_csv(comparison: Comparison) -> str:
-    """One row per benchmark and file: the base's row has status ``base``; a file without the
-    benchmark has ``missing`` or the runner's ``failed``/``skipped`` with the reason."""
+    """One row per benchmark and file. Status: ``base`` for the base's values, the verdict's
+    status for another file's, ``uncompared`` when the base lacks the benchmark, and for a
+    file without it ``missing`` or the runner's ``failed``/``skipped`` (reason in verdict)."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
@@ -393,13 +430,13 @@ def render_csv(comparison: Comparison) -> str:
                 "role": "base" if index == 0 else "new",
             }
             change = row.changes[index - 1] if index else None
+            gap = row.gaps[index]
             if side is None:
-                gap = next((gap for gap in result.gaps if gap.key == row.key), None)
                 record["status"] = gap.status if gap else "missing"
                 record["verdict"] = gap.reason if gap else ""
             else:
                 record.update(
-                    status="base" if change is None else change.status,
+                    status="base" if index == 0 else (change.status if change else "uncompared"),
                     n=side.n,
                     mean=_raw(side.mean),
                     stdev=_raw(side.stdev),

@@ -137,8 +137,9 @@ class Change:
 
 @dataclass(frozen=True)
 class Row:
-    """A benchmark the base shares with at least one other file. ``sides`` has one item per
-    file and ``changes`` one per non-base file, None where that file lacks the benchmark."""
+    """A benchmark of any of the files. ``sides`` and ``gaps`` have one item per file (None
+    where the file lacks the benchmark, or has no gap record for it); ``changes`` has one per
+    non-base file, None where the base or that file lacks the benchmark."""
 
     key: str
     name: str
@@ -149,6 +150,11 @@ class Row:
     metric: str | None
     sides: tuple[Side | None, ...]
     changes: tuple[Change | None, ...]
+    gaps: tuple[GapRecord | None, ...]
+
+    @property
+    def compared(self) -> bool:
+        return any(change is not None for change in self.changes)
 
 
 @dataclass(frozen=True)
@@ -281,9 +287,8 @@ def compare(results: Sequence[ResultSet], options: Options | None = None) -> Com
         entries = [entries_of.get(key) for entries_of in by_file]
         if any(entry is None for entry in entries):
             missing.append(_missing(key, results, entries))
-        if key in refused or entries[0] is None or all(e is None for e in entries[1:]):
-            continue
-        rows.append(_row(key, labels, entries, options))
+        if key not in refused:
+            rows.append(_row(key, results, entries, options))
     return Comparison(
         files=tuple(results),
         options=options,
@@ -356,31 +361,38 @@ def judge(
     )
 
 
-def _row(key: str, labels: Sequence[str], entries: Sequence[Entry | None], options: Options) -> Row:
+def _row(
+    key: str, results: Sequence[ResultSet], entries: Sequence[Entry | None], options: Options
+) -> Row:
     base = entries[0]
-    assert base is not None
+    first = next(entry for entry in entries if entry is not None)
     seed = zlib.crc32(key.encode())
     changes = tuple(
         None
-        if entry is None
-        else judge(base.values, entry.values, base.unit, label, options, seed=seed)
-        for label, entry in zip(labels[1:], entries[1:], strict=True)
+        if base is None or entry is None
+        else judge(base.values, entry.values, base.unit, result.label, options, seed=seed)
+        for result, entry in zip(results[1:], entries[1:], strict=True)
     )
-    metric = base.metadata.get("metric")
+    metric = first.metadata.get("metric")
     return Row(
         key=key,
-        name=base.name,
-        workload=base.workload,
-        params=base.params,
-        model=base.model,
-        unit=base.unit,
+        name=first.name,
+        workload=first.workload,
+        params=first.params,
+        model=first.model,
+        unit=first.unit,
         metric=metric if isinstance(metric, str) else None,
         sides=tuple(
-            None if entry is None else Side.of(label, entry)
-            for label, entry in zip(labels, entries, strict=True)
+            None if entry is None else Side.of(result.label, entry)
+            for result, entry in zip(results, entries, strict=True)
         ),
         changes=changes,
+        gaps=tuple(_gap_for(result, key) for result in results),
     )
+
+
+def _gap_for(result: ResultSet, key: str) -> GapRecord | None:
+    return next((gap for gap in result.gaps if gap.key == key), None)
 
 
 def _ordered_keys(results: Sequence[ResultSet]) -> list[str]:
@@ -410,9 +422,7 @@ def _unit_mismatches(
 def _missing(key: str, results: Sequence[ResultSet], entries: Sequence[Entry | None]) -> Missing:
     present = tuple(r.label for r, e in zip(results, entries, strict=True) if e is not None)
     absent = tuple(
-        (r.label, next((gap for gap in r.gaps if gap.key == key), None))
-        for r, e in zip(results, entries, strict=True)
-        if e is None
+        (r.label, _gap_for(r, key)) for r, e in zip(results, entries, strict=True) if e is None
     )
     return Missing(key, present, absent)
 

@@ -212,7 +212,9 @@ def _read_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        problem = "truncated JSON" if exc.pos >= len(text.rstrip()) else "invalid JSON"
+        # An unterminated string runs to the end of the text: the file was cut off there too.
+        cut_off = exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
+        problem = "truncated JSON" if cut_off else "invalid JSON"
         raise ResultFileError(
             f"{path}: {problem} (line {exc.lineno}, column {exc.colno}: {exc.msg})"
         ) from None

@@ -20,7 +20,7 @@ try:
 except ImportError:  # run as ``python scripts/compare.py`` from a checkout, not installed
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.compare_render import FORMATS, TEST_NAME, regression_text, render
+from bench.compare_render import FORMATS, TEST_NAME, plural, regression_text, render
 from bench.comparison import ComparisonError, Options, compare
 from bench.resultfiles import ResultFileError, load_all
 
@@ -231,8 +231,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     untested = comparison.untested()
     if untested:
         print(
-            f"{PROG}: note: {len(untested)} comparisons had too few values to test; "
-            "--fail-above cannot see a regression in them",
+            f"{PROG}: note: {plural(len(untested), 'comparison')} had too few values to "
+            "test; --fail-above cannot see a regression there",
             file=sys.stderr,
         )
     return 1 if regressions else 0

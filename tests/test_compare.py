@@ -1,0 +1,418 @@
+"""scripts/compare.py run as a subprocess on the stored files in tests/data, and the comparison
+library on the same files: verdicts, direction words, unit refusal, the --fail-above gate, every
+output format, and bad input (one line, exit status 2, nothing written)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.comparison import ComparisonError, Options, compare, judge
+from bench.resultfiles import load_all
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data"
+SCRIPT = ROOT / "scripts" / "compare.py"
+
+PY311 = DATA / "py311.json"
+PY313 = DATA / "py313.json"
+REGRESSED = DATA / "py311_regressed.json"
+UNITS = DATA / "py311_units.json"
+GAPS = DATA / "py311_gaps.json"
+SINGLE = DATA / "py311_single.json"
+FOREIGN = DATA / "foreign_timeit.json"
+FOREIGN_SLOWER = DATA / "foreign_timeit_slower.json"
+
+
+def run(*args: object, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=50,
+        check=False,
+    )
+
+
+def json_output(*args: object) -> dict[str, Any]:
+    result = run(*args, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    loaded: dict[str, Any] = json.loads(result.stdout)
+    return loaded
+
+
+def changes_by_benchmark(document: dict[str, Any], index: int = 0) -> dict[str, dict[str, Any]]:
+    """The compared benchmarks' changes (rows of benchmarks only some files have are left out)."""
+    return {
+        row["benchmark"]: row["changes"][index]
+        for row in document["benchmarks"]
+        if row["changes"][index] is not None
+    }
+
+
+def variant(tmp_path: Path, source: Path, name: str, edit: Any) -> Path:
+    """A copy of ``source`` changed by ``edit(document)``."""
+    data = json.loads(source.read_text())
+    edit(data)
+    path = tmp_path / name
+    path.write_text(json.dumps(data))
+    return path
+
+
+# -- verdicts -------------------------------------------------------------------------------------
+
+
+def test_same_file_twice_is_no_change_everywhere() -> None:
+    document = json_output(PY311, PY311)
+    statuses = {change["status"] for change in changes_by_benchmark(document).values()}
+    assert statuses == {"no_change"}
+    assert document["environment_differences"] == []
+    assert all(mean["ratio"] == pytest.approx(1.0) for mean in document["geometric_means"])
+    text = run(PY311, PY311)
+    assert text.returncode == 0
+    assert "41 no change" in text.stdout
+
+
+def test_known_regression_and_improvement() -> None:
+    changes = changes_by_benchmark(json_output(PY311, REGRESSED))
+    slower = changes["pingpong[rounds=5]/greenlet"]
+    assert slower["status"] == "regressed"
+    assert slower["verdict"] == "slower"
+    assert slower["ratio"] == pytest.approx(1.3)
+    assert slower["change_pct"] == pytest.approx(30.0)
+    assert slower["p_value"] < 0.001
+    assert slower["test"] == "mann-whitney-u-exact"
+    assert slower["ci"][0] < 1.3 < slower["ci"][1]
+    faster = changes["spawn[tasks=5]/gevent"]
+    assert (faster["status"], faster["verdict"]) == ("improved", "faster")
+    assert faster["ratio"] == pytest.approx(0.7)
+    nudged = changes["pingpong[rounds=5]/serial"]
+    assert (nudged["status"], nudged["verdict"]) == ("no_change", "no change")
+    memory = changes["memory[tasks=5]/threads"]
+    assert memory["status"] == "too_few_values"
+    assert memory["verdict"] == "too few values to test (n=3 vs 3: p >= 0.1)"
+    assert memory["min_p_value"] == pytest.approx(0.1)
+
+
+def test_min_change_can_turn_a_regression_into_no_change() -> None:
+    changes = changes_by_benchmark(json_output(PY311, REGRESSED, "--min-change", "35"))
+    assert changes["pingpong[rounds=5]/greenlet"]["status"] == "no_change"
+    strict = changes_by_benchmark(json_output(PY311, REGRESSED, "--min-change", "0.1"))
+    assert strict["pingpong[rounds=5]/serial"]["status"] in ("regressed", "not_significant")
+
+
+def test_direction_words_per_unit(tmp_path: Path) -> None:
+    options = Options(bootstrap_resamples=0)
+    base, more = [1.0, 1.1, 0.9, 1.0, 1.05], [2.0, 2.1, 1.9, 2.0, 2.05]
+    assert judge(base, more, "second", "b", options).verdict == "slower"
+    assert judge(more, base, "second", "b", options).verdict == "faster"
+    assert judge(base, more, "byte", "b", options).verdict == "larger"
+    assert judge(more, base, "byte", "b", options).verdict == "smaller"
+    assert judge(base, more, "integer", "b", options).verdict == "higher"
+    assert judge(more, base, "integer", "b", options).verdict == "lower"
+
+
+def test_foreign_unit_uses_neutral_words(tmp_path: Path) -> None:
+    def to_integer(data: dict[str, Any]) -> None:
+        # A file of one benchmark keeps all metadata, the unit too, at the top level.
+        data["metadata"]["unit"] = "integer"
+
+    base = variant(tmp_path, FOREIGN, "base.json", to_integer)
+    new = variant(tmp_path, FOREIGN_SLOWER, "new.json", to_integer)
+    (change,) = changes_by_benchmark(json_output(base, new)).values()
+    assert change["verdict"] == "higher"
+
+
+def test_cannot_test_a_single_value() -> None:
+    changes = changes_by_benchmark(json_output(PY311, SINGLE))
+    verdicts = {change["verdict"] for change in changes.values()}
+    assert "cannot test (n=1)" in verdicts
+    assert {change["status"] for change in changes.values()} <= {"untestable", "no_change"}
+    assert all(change["p_value"] is None for change in changes.values())
+
+
+def test_two_python_versions_text() -> None:
+    result = run(PY311, PY313)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Mann-Whitney U" in out
+    assert "Environment differences:" in out
+    assert "python_version" in out
+    assert "items/s" in out and "KiB" in out
+    assert "(base)" in out
+    assert "Geometric mean of the ratios:" in out
+    assert "workload pingpong" in out and "model greenlet" in out
+    assert any(word in out for word in ("faster", "slower"))
+    assert result.stderr == ""
+
+
+def test_foreign_files_compare_by_name() -> None:
+    result = run(FOREIGN, FOREIGN_SLOWER)
+    assert result.returncode == 0, result.stderr
+    (row,) = [line for line in result.stdout.splitlines() if line.startswith("sum_range")]
+    assert "1.50x" in row and "+50.0%" in row and "slower" in row
+
+
+def test_three_files() -> None:
+    document = json_output(PY311, PY313, REGRESSED)
+    assert [f["label"] for f in document["files"]] == ["py311", "py313", "py311_regressed"]
+    row = next(r for r in document["benchmarks"] if r["benchmark"] == "pingpong[rounds=5]/greenlet")
+    assert len(row["results"]) == 3 and len(row["changes"]) == 2
+    assert row["changes"][1]["status"] == "regressed"
+    text = run(PY311, PY313, REGRESSED).stdout
+    assert "verdict py313" in text and "verdict py311_regressed" in text
+
+
+def test_labels_option() -> None:
+    document = json_output(PY311, PY313, "--labels", "old,new")
+    assert document["base"] == "old"
+    assert [f["label"] for f in document["files"]] == ["old", "new"]
+
+
+# -- gaps, missing benchmarks, units, spec versions -----------------------------------------------
+
+
+def test_gaps_and_benchmarks_only_in_some_files() -> None:
+    result = run(PY311, GAPS)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Only in some files:" not in out  # every absence has its reason below
+    assert "Cells without a result:" in out
+    assert (
+        "py311_gaps: pingpong[rounds=5]/processes: failed: CellError: processes reported 9 "
+        "operations, the spec says 10"
+    ) in out
+    assert "py311_gaps: memory[tasks=5]/gevent: skipped: unavailable: No module" in out
+    (row,) = [line for line in out.splitlines() if line.startswith("pingpong rounds=5 / processes")]
+    assert "failed" in row
+    document = json_output(PY311, GAPS)
+    assert {gap["status"] for gap in document["gaps"]} == {"failed", "skipped"}
+    assert len(document["only_in_some_files"]) == 2
+
+
+def test_unit_mismatch_refuses_the_whole_comparison() -> None:
+    result = run(PY311, UNITS)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1
+    assert "spawn[tasks=5]/asyncio" in result.stderr
+    assert "'second' in py311, 'byte' in py311_units" in result.stderr
+
+
+def test_skip_unit_mismatch_compares_the_rest() -> None:
+    result = run(PY311, UNITS, "--skip-unit-mismatch")
+    assert result.returncode == 0, result.stderr
+    assert "Not compared, units differ: spawn[tasks=5]/asyncio" in result.stdout
+    document = json_output(PY311, UNITS, "--skip-unit-mismatch")
+    assert "spawn[tasks=5]/asyncio" not in changes_by_benchmark(document)
+    assert document["unit_mismatches_skipped"][0]["units"] == {
+        "py311": "second",
+        "py311_units": "byte",
+    }
+
+
+def test_spec_version_difference_is_refused_unless_forced(tmp_path: Path) -> None:
+    def bump(data: dict[str, Any]) -> None:
+        data["metadata"]["spec_version"] = 2
+
+    newer = variant(tmp_path, PY311, "spec2.json", bump)
+    refused = run(PY311, newer)
+    assert refused.returncode == 2
+    assert "spec_version differs" in refused.stderr and "--force" in refused.stderr
+    forced = run(PY311, newer, "--force")
+    assert forced.returncode == 0
+    assert "NOT comparable" in forced.stdout
+    assert "spec_version" in forced.stdout
+
+
+def test_gzip_input(tmp_path: Path) -> None:
+    import gzip
+
+    packed = tmp_path / "py313.json.gz"
+    packed.write_bytes(gzip.compress(PY313.read_bytes()))
+    assert run(PY311, packed).stdout.replace(str(packed), "X") == run(PY311, PY313).stdout.replace(
+        str(PY313), "X"
+    )
+
+
+# -- the regression gate --------------------------------------------------------------------------
+
+
+def test_fail_above_names_the_regression_and_exits_one() -> None:
+    result = run(PY311, REGRESSED, "--fail-above", "10")
+    assert result.returncode == 1
+    errors = result.stderr.splitlines()
+    assert errors[0] == (
+        "compare: regression: pingpong[rounds=5]/greenlet: 30.0% slower in py311_regressed "
+        "than in py311 (p<0.0001)"
+    )
+    assert any("too few values" in line for line in errors[1:])
+    assert "Regression gate (--fail-above 10%): FAILED" in result.stdout
+    assert "pingpong rounds=5 / greenlet" in result.stdout  # the table still prints
+
+
+def test_fail_above_passes_below_the_threshold_and_without_regressions() -> None:
+    assert run(PY311, REGRESSED, "--fail-above", "40").returncode == 0
+    assert run(PY311, PY311, "--fail-above", "0").returncode == 0
+    assert run(PY311, REGRESSED).returncode == 0  # no gate without the option
+
+
+def test_the_gate_follows_the_direction() -> None:
+    # Swapping base and new turns the 30% regression into an improvement.
+    result = run(REGRESSED, PY311, "--fail-above", "5")
+    assert result.returncode == 1  # the x0.7 spawn cell is now a 43% regression
+    assert "spawn[tasks=5]/gevent" in result.stderr
+    assert "greenlet" not in result.stderr
+
+
+def test_gate_in_json() -> None:
+    result = run(PY311, REGRESSED, "--fail-above", "10", "--format", "json")
+    assert result.returncode == 1
+    gate = json.loads(result.stdout)["gate"]
+    assert gate["passed"] is False
+    assert [r["benchmark"] for r in gate["regressions"]] == ["pingpong[rounds=5]/greenlet"]
+
+
+# -- formats --------------------------------------------------------------------------------------
+
+
+def table_rows(markdown: str) -> list[list[str]]:
+    rows = []
+    for line in markdown.splitlines():
+        if line.startswith("|"):
+            cells = line.replace("\\|", "").strip("|").split("|")
+            rows.append([cell.strip() for cell in cells])
+    return rows
+
+
+def test_markdown_tables_are_well_formed() -> None:
+    result = run(PY311, PY313, "--format", "markdown")
+    assert result.returncode == 0
+    out = result.stdout
+    assert out.startswith("### Benchmark comparison")
+    blocks = [b for b in out.split("\n\n") if b.startswith("|")]
+    assert len(blocks) == 3  # environment, benchmarks, geometric means
+    for block in blocks:
+        rows = table_rows(block)
+        assert len({len(row) for row in rows}) == 1, block
+        assert set(rows[1][0]) <= {"-", ":"}
+    assert "| `pingpong rounds=5 / greenlet` |" in out
+
+
+def test_csv_has_a_row_per_benchmark_and_file() -> None:
+    result = run(PY311, GAPS, "--format", "csv")
+    assert result.returncode == 0
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    base_rows = [row for row in rows if row["role"] == "base"]
+    assert len(rows) == 2 * len(base_rows)
+    failed = next(
+        r for r in rows if r["benchmark"] == "pingpong[rounds=5]/processes" and r["role"] == "new"
+    )
+    assert failed["status"] == "failed" and failed["verdict"].startswith("CellError")
+    compared = next(r for r in rows if r["role"] == "new" and r["status"] == "no_change")
+    assert float(compared["ratio"]) == pytest.approx(1.0)
+    assert compared["test"].startswith("mann-whitney-u")
+    assert float(compared["mean"]) > 0
+
+
+def test_json_schema() -> None:
+    document = json_output(PY311, PY313)
+    assert (document["schema"], document["schema_version"]) == ("concbench-compare", 1)
+    assert document["test"]["name"] == "Mann-Whitney U"
+    assert document["min_change_pct"] == 1.0
+    assert document["gate"] is None
+    row = document["benchmarks"][0]
+    assert set(row) >= {"benchmark", "workload", "params", "model", "unit", "results", "changes"}
+    keys = {"python_version", "python_build"}
+    assert keys <= {difference["key"] for difference in document["environment_differences"]}
+
+
+def test_output_file_is_written_once(tmp_path: Path) -> None:
+    target = tmp_path / "comparison.md"
+    result = run(PY311, PY313, "--format", "markdown", "-o", target)
+    assert result.returncode == 0 and result.stdout == ""
+    assert target.read_text().startswith("### Benchmark comparison")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["comparison.md"]
+
+
+# -- bad input ------------------------------------------------------------------------------------
+
+EXISTING_CONTENT = "keep me\n"
+
+BAD_INPUTS: list[tuple[str, list[object], str]] = [
+    ("missing file", [PY311, DATA / "nope.json"], "nope.json: no such file"),
+    ("empty file", [PY311, DATA / "empty.json"], "empty.json: file is empty"),
+    ("truncated file", [DATA / "truncated.json", PY311], "truncated.json: truncated JSON"),
+    ("not pyperf", [PY311, DATA / "not_pyperf.json"], "not a pyperf result file"),
+    ("directory", [PY311, DATA], "is a directory"),
+    ("nothing in common", [PY311, FOREIGN], "have no benchmark in common"),
+    ("unit mismatch", [PY311, UNITS], "has different units"),
+    ("one file", [PY311], "the following arguments are required: NEW"),
+    ("no file", [], "the following arguments are required: BASE, NEW"),
+    ("format", [PY311, PY313, "--format", "html"], "invalid choice: 'html' (choose from"),
+    ("negative min-change", [PY311, PY313, "--min-change", "-1"], "from 0 to 1000 (percent)"),
+    ("nan min-change", [PY311, PY313, "--min-change", "nan"], "got 'nan'"),
+    ("absurd min-change", [PY311, PY313, "--min-change", "5000"], "from 0 to 1000"),
+    ("negative fail-above", [PY311, PY313, "--fail-above=-3"], "--fail-above: must be"),
+    ("word fail-above", [PY311, PY313, "--fail-above", "ten"], "got 'ten'"),
+    ("zero alpha", [PY311, PY313, "--alpha", "0"], "above 0 to 0.2 (significance level)"),
+    ("absurd alpha", [PY311, PY313, "--alpha", "0.9"], "above 0 to 0.2"),
+    ("negative bootstrap", [PY311, PY313, "--bootstrap", "-5"], "from 0 (off) to 100,000"),
+    ("label count", [PY311, PY313, "--labels", "a"], "1 labels given for 2 files"),
+    ("label repeat", [PY311, PY313, "--labels", "a,a"], "labels must be unique"),
+    ("empty label", [PY311, PY313, "--labels", "a,"], "non-empty labels"),
+    ("unknown option", [PY311, PY313, "--frobnicate"], "valid options: --alpha"),
+    ("abbreviation", [PY311, PY313, "--form", "csv"], "unrecognized arguments: --form"),
+]
+
+
+@pytest.mark.parametrize(("case", "args", "message"), BAD_INPUTS, ids=[c[0] for c in BAD_INPUTS])
+def test_bad_input(tmp_path: Path, case: str, args: list[object], message: str) -> None:
+    existing = tmp_path / "existing.txt"
+    existing.write_text(EXISTING_CONTENT)
+    target = tmp_path / "out.txt"
+    result = run(*args, "-o", target, cwd=tmp_path)
+    assert result.returncode == 2, (case, result.stderr)
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("compare: error: ")
+    assert message in lines[0]
+    assert "Traceback" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["existing.txt"]
+    assert existing.read_text() == EXISTING_CONTENT
+
+
+@pytest.mark.parametrize(
+    ("case", "output", "message"),
+    [
+        ("existing output", "existing.txt", "existing.txt already exists"),
+        ("missing directory", "no/such/dir/out.txt", "does not exist"),
+    ],
+)
+def test_bad_output_path(tmp_path: Path, case: str, output: str, message: str) -> None:
+    existing = tmp_path / "existing.txt"
+    existing.write_text(EXISTING_CONTENT)
+    result = run(PY311, PY313, "-o", tmp_path / output)
+    assert result.returncode == 2, case
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1 and message in result.stderr
+    assert existing.read_text() == EXISTING_CONTENT
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["existing.txt"]
+
+
+def test_library_errors_are_one_line() -> None:
+    files = load_all([PY311, FOREIGN])
+    with pytest.raises(ComparisonError, match="no benchmark in common") as caught:
+        compare(files)
+    assert "\n" not in str(caught.value)
+    with pytest.raises(ComparisonError, match="at least two"):
+        compare(files[:1])

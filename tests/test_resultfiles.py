@@ -1,0 +1,193 @@
+"""Loading result files: the suite's, foreign pyperf files, gzip, gaps, and every kind of bad
+input becoming one ResultFileError that names the file."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.resultfiles import ResultFileError, load, load_all
+
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def document(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((DATA / name).read_text())
+    return loaded
+
+
+def write(path: Path, data: object) -> Path:
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_suite_file() -> None:
+    result = load(DATA / "py311.json")
+    assert result.label.startswith("3.11.")
+    assert result.gaps == ()
+    assert not result.interrupted
+    entry = result.entry("pingpong[rounds=5]/greenlet")
+    assert entry is not None
+    assert (entry.workload, entry.params, entry.model) == ("pingpong", "rounds=5", "greenlet")
+    assert entry.unit == "second"
+    assert entry.is_suite_benchmark
+    assert len(entry.values) == 9  # 3 processes x 3 values, warmups excluded
+    assert entry.mean == pytest.approx(sum(entry.values) / 9)
+    assert entry.stdev > 0
+    assert entry.metadata["metric"] == "seconds per one-way switch"
+    assert entry.metadata["python_gil"] == "enabled"  # file-level metadata merged in
+    memory = result.entry("memory[tasks=5]/threads")
+    assert memory is not None and memory.unit == "byte"
+    assert result.environment["python_version"].startswith("3.11.")
+    assert result.environment["spec_version"] == 1
+    assert result.environment["processes"] == "3"
+
+
+def test_foreign_file() -> None:
+    result = load(DATA / "foreign_timeit.json")
+    (entry,) = result.entries
+    assert entry.name == entry.key == "sum_range"
+    assert (entry.workload, entry.params, entry.model) == (None, None, None)
+    assert not entry.is_suite_benchmark
+    assert entry.unit == "second"
+    assert len(entry.values) == 9
+
+
+def test_gzip_by_suffix_and_by_content(tmp_path: Path) -> None:
+    raw = (DATA / "py313.json").read_bytes()
+    plain = load(DATA / "py313.json")
+    for name in ("py313.json.gz", "gzipped-but-named.json"):
+        path = tmp_path / name
+        path.write_bytes(gzip.compress(raw))
+        loaded = load(path)
+        assert [e.values for e in loaded.entries] == [e.values for e in plain.entries]
+
+
+def test_gaps_are_read() -> None:
+    result = load(DATA / "py311_gaps.json")
+    statuses = {gap.key: gap.status for gap in result.gaps}
+    assert statuses == {
+        "pingpong[rounds=5]/processes": "failed",
+        "memory[tasks=5]/gevent": "skipped",
+    }
+    assert result.entry("pingpong[rounds=5]/processes") is None
+
+
+def test_a_file_of_only_gaps_loads(tmp_path: Path) -> None:
+    data = document("py311_gaps.json")
+    data["benchmarks"] = []
+    data["concbench"]["interrupted"] = True
+    result = load(write(tmp_path / "all-failed.json", data))
+    assert result.entries == ()
+    assert len(result.gaps) == 2
+    assert result.interrupted
+
+
+def test_single_value_entry_has_zero_spread() -> None:
+    entry = load(DATA / "py311_single.json").entries[0]
+    assert len(entry.values) == 1
+    assert entry.stdev == 0.0
+
+
+def test_labels_are_python_versions_when_they_differ() -> None:
+    labels = [r.label for r in load_all([DATA / "py311.json", DATA / "py313.json"])]
+    assert labels[0].startswith("3.11.")
+    assert labels[1].startswith("3.13.")
+
+
+def test_labels_fall_back_to_stems_then_numbers() -> None:
+    pair = load_all([DATA / "py311.json", DATA / "py311_regressed.json"])
+    assert [r.label for r in pair] == ["py311", "py311_regressed"]
+    same = load_all([DATA / "py311.json", DATA / "py311.json"])
+    assert [r.label for r in same] == ["py311", "py311#2"]
+    given = load_all([DATA / "py311.json", DATA / "py313.json"], labels=["old", "new"])
+    assert [r.label for r in given] == ["old", "new"]
+    with pytest.raises(ValueError, match="unique"):
+        load_all([DATA / "py311.json", DATA / "py313.json"], labels=["x", "x"])
+
+
+def corrupt(data: dict[str, Any], change: str) -> object:
+    """Apply one named defect to a valid result document."""
+    bench = data["benchmarks"][0]
+    if change == "version":
+        data["version"] = "9.9"
+    elif change == "benchmarks-not-list":
+        data["benchmarks"] = {"a": 1}
+    elif change == "no-name":
+        del bench["metadata"]["name"]
+    elif change == "string-value":
+        bench["runs"][0]["values"][0] = "fast"
+    elif change == "nan-value":
+        bench["runs"][0]["values"][0] = float("nan")
+    elif change == "no-values":
+        for run in bench["runs"]:
+            run.pop("values", None)
+    elif change == "duplicate":
+        data["benchmarks"].append(bench)
+    elif change == "gap-status":
+        data["concbench"] = {"gaps": [{"name": "x", "status": "lost", "reason": "?"}]}
+    elif change == "no-benchmarks":
+        data["benchmarks"] = []
+    elif change == "top-level-list":
+        return [data]
+    return data
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("version", "unsupported pyperf file format version '9.9'"),
+        ("benchmarks-not-list", "'benchmarks' must be a list"),
+        ("no-name", "benchmark #1 has no name"),
+        ("string-value", "value 'fast' is not a finite number"),
+        ("nan-value", "value nan is not a finite number"),
+        ("no-values", "has no values"),
+        ("duplicate", "appears twice"),
+        ("gap-status", "status 'lost' is not one of failed, skipped"),
+        ("no-benchmarks", "contains no benchmarks"),
+        ("top-level-list", "not a pyperf result file"),
+    ],
+)
+def test_malformed_content(tmp_path: Path, change: str, message: str) -> None:
+    path = write(tmp_path / "bad.json", corrupt(document("py313.json"), change))
+    with pytest.raises(ResultFileError) as caught:
+        load(path)
+    text = str(caught.value)
+    assert text.startswith(str(path))
+    assert message in text
+    assert "\n" not in text
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("does-not-exist.json", "no such file"),
+        ("empty.json", "file is empty"),
+        ("truncated.json", "truncated JSON"),
+        ("not_pyperf.json", "not a pyperf result file"),
+    ],
+)
+def test_unreadable_files(name: str, message: str) -> None:
+    with pytest.raises(ResultFileError, match=message):
+        load(DATA / name)
+
+
+def test_directory_binary_and_broken_gzip(tmp_path: Path) -> None:
+    with pytest.raises(ResultFileError, match="is a directory"):
+        load(tmp_path)
+    binary = tmp_path / "binary.json"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(ResultFileError, match="not UTF-8"):
+        load(binary)
+    broken = tmp_path / "broken.json.gz"
+    broken.write_bytes(gzip.compress((DATA / "py313.json").read_bytes())[:200])
+    with pytest.raises(ResultFileError, match="truncated or corrupt gzip"):
+        load(broken)
+    invalid = tmp_path / "invalid.json"
+    invalid.write_text('{"version": "1.0", "benchmarks": [}')
+    with pytest.raises(ResultFileError, match="invalid JSON"):
+        load(invalid)
