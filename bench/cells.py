@@ -7,6 +7,7 @@ the spec's independent reference. A mismatch raises; it never becomes a number.
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -20,6 +21,28 @@ PREFERRED_ORDER = ("serial", "processes", "threads", "asyncio", "gevent", "green
 
 class CellError(RuntimeError):
     """A run did not do the work its spec describes."""
+
+
+class ResourceLimitError(RuntimeError):
+    """The system refused the tasks a cell needs (threads, processes, memory, descriptors).
+
+    Not a bug of the model: the runner records the cell as skipped with the system's error.
+    """
+
+
+# errno values meaning "the system has no room for this": a limit, not a bug.
+_LIMIT_ERRNOS = {errno.EAGAIN, errno.ENOMEM, errno.EMFILE, errno.ENFILE, errno.ENOSPC}
+
+
+def resource_limit_reason(exc: BaseException) -> str | None:
+    """The system's error when ``exc`` means a resource limit was hit, else None."""
+    if isinstance(exc, MemoryError):
+        return f"out of memory (MemoryError{': ' + str(exc) if str(exc) else ''})"
+    if isinstance(exc, OSError) and exc.errno in _LIMIT_ERRNOS:
+        return f"{exc.strerror or exc} ({errno.errorcode.get(exc.errno or 0, exc.errno)})"
+    if isinstance(exc, RuntimeError) and "can't start new thread" in str(exc):
+        return str(exc)
+    return None
 
 
 @dataclass(frozen=True)
@@ -80,7 +103,13 @@ def reference(spec: Spec) -> tuple[int, ...]:
 
 def run_cell(cell: Cell, meter: Meter) -> Outcome:
     """One run of the cell, measured by ``meter``, verified against the spec."""
-    outcome = cell.model.function(cell.spec.workload)(cell.spec, meter)
+    try:
+        outcome = cell.model.function(cell.spec.workload)(cell.spec, meter)
+    except Exception as exc:
+        reason = resource_limit_reason(exc)
+        if reason is None:
+            raise
+        raise ResourceLimitError(f"{cell.name}: cannot start its tasks: {reason}") from exc
     check = getattr(meter, "check_used", None)
     if check is not None:
         check()

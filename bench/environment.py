@@ -67,7 +67,14 @@ def environment_metadata(start_method: str) -> dict[str, str | int]:
 
 # Variables that change what is measured (the allocator, debug modes, the JIT, gevent's loop).
 # The runner forwards those that are set to pyperf's workers and records them with each result.
-FORWARDED_ENVIRON = ("PYTHONMALLOC", "PYTHONASYNCIODEBUG", "PYTHONDEVMODE", "PYTHON_JIT")
+FORWARDED_ENVIRON = (
+    "PYTHONMALLOC",
+    "PYTHONASYNCIODEBUG",
+    "PYTHONDEVMODE",
+    "PYTHON_JIT",
+    "PYTHON_GIL",
+    "CONCBENCH_MODEL_PATH",
+)
 FORWARDED_PREFIXES = ("GEVENT_",)
 
 

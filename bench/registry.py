@@ -6,6 +6,10 @@ recorded with every result), optionally ``MEMORY_MEASURE`` ("uss", the default, 
 ``bench.meters.MemoryMeter``) and one function per workload it supports:
 ``def <workload>(spec, meter) -> Outcome``. Model modules import nothing heavy at module level,
 because pyperf re-executes the runner in every worker process.
+
+``CONCBENCH_MODEL_PATH`` (directories separated by ``os.pathsep``) adds models kept outside the
+tree: an experimental model, or the test suite's deliberately faulty ones. The runner forwards
+the variable to its workers and records it with every result.
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ from __future__ import annotations
 import ast
 import importlib
 import importlib.util
+import os
 import pkgutil
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -26,6 +32,12 @@ from bench.workloads import SPECS, Spec
 
 ModelFunction = Callable[[Spec, Meter], Outcome]
 DECLARATIONS = ("REQUIRES", "LIGHTWEIGHT", "PRIMITIVES", "MEMORY_MEASURE")
+MODEL_PATH_VARIABLE = "CONCBENCH_MODEL_PATH"
+EXTRA_PACKAGE = "concbench_extra_models"
+
+
+class RegistryError(RuntimeError):
+    """A model directory is unusable; the message names it."""
 
 
 @dataclass(frozen=True)
@@ -70,18 +82,58 @@ class Model:
         return None
 
 
+def _extra_modules() -> dict[str, Path]:
+    """Model name -> source file, for the directories named by CONCBENCH_MODEL_PATH."""
+    found: dict[str, Path] = {}
+    for folder in filter(None, os.environ.get(MODEL_PATH_VARIABLE, "").split(os.pathsep)):
+        directory = Path(folder)
+        if not directory.is_dir():
+            raise RegistryError(f"{MODEL_PATH_VARIABLE}: {folder} is not a directory")
+        for path in sorted(directory.glob("*.py")):
+            if not path.stem.startswith("_"):
+                found.setdefault(path.stem, path.resolve())
+    return found
+
+
 def model_names() -> list[str]:
-    return sorted(
+    builtin = [
         info.name
         for info in pkgutil.iter_modules(bench.models.__path__)
         if not info.name.startswith("_")
-    )
+    ]
+    extra = _extra_modules()
+    clashes = sorted(set(builtin) & set(extra))
+    if clashes:
+        raise RegistryError(
+            f"{MODEL_PATH_VARIABLE}: {extra[clashes[0]]} has the name of a built-in model"
+        )
+    return sorted([*builtin, *extra])
+
+
+def _import_extra(name: str, path: Path) -> ModuleType:
+    qualified = f"{EXTRA_PACKAGE}.{name}"
+    if qualified in sys.modules:
+        return sys.modules[qualified]
+    spec = importlib.util.spec_from_file_location(qualified, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[qualified] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[qualified]
+        raise
+    return module
 
 
 @cache
 def get_model(name: str) -> Model:
     if name not in model_names():
         raise KeyError(name)
+    extra = _extra_modules().get(name)
+    if extra is not None:
+        # Out-of-tree models are experiments: an import error is theirs to see, as is.
+        return Model(name, _import_extra(name, extra))
     qualified = f"bench.models.{name}"
     try:
         return Model(name, importlib.import_module(qualified))

@@ -1,22 +1,125 @@
-"""Result files: pyperf JSON, written atomically, never over a file the user already has."""
+"""Result files: pyperf JSON, written atomically, never over a file the user already has.
+
+Besides pyperf's keys a file carries one of its own, which pyperf ignores when it reads the file:
+
+    "concbench": {"version": 1, "interrupted": bool, "environment": {...},
+                  "gaps": [{"name", "workload", "params", "model", "status", "reason"}, ...]}
+
+``gaps`` are the cells that have no number and why ("failed": a crash, a hang, a wrong
+checksum, a leaked process; "skipped": an unavailable model or a resource limit).
+``environment`` is what a resumed run must match. A run in which every cell failed still
+writes its gaps, with an empty benchmark list (which pyperf itself refuses to load).
+"""
 
 from __future__ import annotations
 
 import datetime
+import gzip
+import io
+import json
 import os
 import platform
 import socket
 import sys
 import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any, Literal
 
 import pyperf
 
 RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
 
 
+FORMAT_KEY = "concbench"
+FORMAT_VERSION = 1
+GapStatus = Literal["failed", "skipped"]
+
+
 class StorageError(RuntimeError):
     pass
+
+
+@dataclass(frozen=True)
+class CellGap:
+    """A cell of the run with no number, and why."""
+
+    name: str
+    workload: str
+    params: str
+    model: str
+    status: GapStatus
+    reason: str
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CellGap:
+        values = {key: data[key] for key in ("name", "workload", "params", "model", "reason")}
+        if data["status"] not in ("failed", "skipped") or not all(
+            isinstance(value, str) for value in values.values()
+        ):
+            raise ValueError(f"malformed gap entry {dict(data)!r}")
+        return cls(status=data["status"], **values)
+
+
+@dataclass
+class StoredResults:
+    """What a result file holds."""
+
+    benchmarks: list[pyperf.Benchmark]
+    gaps: list[CellGap] = field(default_factory=list)
+    environment: dict[str, Any] | None = None
+    interrupted: bool = False
+
+
+def read_results(path: Path) -> StoredResults:
+    """Read a result file (ours or any pyperf file), or raise StorageError in one line."""
+    try:
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rt", encoding="utf-8") as stream:
+            data = json.load(stream)
+    except FileNotFoundError:
+        raise StorageError(f"{path} does not exist") from None
+    except IsADirectoryError:
+        raise StorageError(f"{path} is a directory, not a result file") from None
+    except OSError as exc:
+        raise StorageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except (ValueError, EOFError) as exc:
+        raise StorageError(f"{path} is not a pyperf result file (invalid JSON: {exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
+        raise StorageError(f"{path} is not a pyperf result file (no benchmark list)")
+    try:
+        benchmarks = list(pyperf.BenchmarkSuite.load(str(path))) if data["benchmarks"] else []
+        extra = data.get(FORMAT_KEY) or {}
+        gaps = [CellGap.from_json(item) for item in extra.get("gaps", [])]
+        environment = extra.get("environment")
+        interrupted = bool(extra.get("interrupted", False))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise StorageError(f"{path} is not a pyperf result file ({exc})") from None
+    return StoredResults(benchmarks, gaps, environment, interrupted)
+
+
+def _document(
+    benchmarks: list[pyperf.Benchmark],
+    gaps: Iterable[CellGap],
+    environment: Mapping[str, Any] | None,
+    interrupted: bool,
+) -> dict[str, Any]:
+    if benchmarks:
+        text = io.StringIO()
+        pyperf.BenchmarkSuite(benchmarks).dump(text, compact=False)
+        data: dict[str, Any] = json.loads(text.getvalue())
+    else:
+        data = {"version": "1.0", "benchmarks": []}
+    extra: dict[str, Any] = {
+        "version": FORMAT_VERSION,
+        "interrupted": interrupted,
+        "gaps": [asdict(gap) for gap in gaps],
+    }
+    if environment is not None:
+        extra["environment"] = dict(environment)
+    data[FORMAT_KEY] = extra
+    return data
 
 
 def default_output(results_dir: Path = RESULTS_DIR) -> Path:
@@ -61,18 +164,30 @@ class ResultFile:
             raise StorageError(f"{self.path} does not exist; nothing to append to")
         self._created = True
 
-    def write(self, benchmarks: list[pyperf.Benchmark]) -> None:
+    def write(
+        self,
+        benchmarks: list[pyperf.Benchmark],
+        gaps: Iterable[CellGap] = (),
+        environment: Mapping[str, Any] | None = None,
+        interrupted: bool = False,
+    ) -> None:
         if not self._created:
             raise StorageError("result file written before it was claimed")
-        if not benchmarks:
+        gaps = list(gaps)
+        if not benchmarks and not gaps:
             return
-        suite = pyperf.BenchmarkSuite(benchmarks)
+        data = _document(benchmarks, gaps, environment, interrupted)
+        # Same directory, so the rename is atomic: a reader sees the old file or the new one.
         fd, tmp = tempfile.mkstemp(
             prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
         )
-        os.close(fd)
         try:
-            suite.dump(tmp, compact=False, replace=True)
+            with os.fdopen(fd, "w", encoding="utf-8") as stream:
+                json.dump(data, stream, indent=4, sort_keys=True)
+                stream.write("\n")
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.chmod(tmp, 0o644)
             os.replace(tmp, self.path)
         finally:
             if os.path.exists(tmp):

@@ -161,7 +161,9 @@ class ProducerConsumer(Spec):
     cpu_iterations: int = 100
 
     def __post_init__(self) -> None:
-        _positive(self, "producers", "consumers", "capacity", "items")
+        # A task per producer and consumer: beyond 100,000 no model here can hold them.
+        _positive(self, "producers", "consumers", limit=100_000)
+        _positive(self, "capacity", "items")
         _positive(self, "cpu_iterations", limit=1_000_000)
         _choice(self, "work", ("none", "cpu"))
         if self.producers > self.items:

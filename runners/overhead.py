@@ -19,7 +19,7 @@ from collections.abc import Callable, Generator
 from bench.cells import Cell
 from bench.registry import get_model
 from bench.workloads import DEFAULT_MATRIX
-from runners.manager import time_cell
+from runners.cellproc import time_cell
 
 LIMIT = 1.2
 

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import errno
+
 import pytest
 
-from bench.cells import Cell, CellError, plan, run_cell
+from bench.cells import (
+    Cell,
+    CellError,
+    ResourceLimitError,
+    plan,
+    resource_limit_reason,
+    run_cell,
+)
 from bench.meters import Clock, MemoryMeter, MeterMisuse, Outcome, ProfilingClock
-from bench.registry import all_models
-from bench.workloads import SPECS, Spec
+from bench.registry import Model, all_models
+from bench.workloads import SPECS, Spawn, Spec
 from tests.conftest import TINY_MATRIX
 
 
@@ -98,4 +107,36 @@ def test_a_model_that_skips_its_meter_is_an_error(monkeypatch) -> None:
         cell.model.module, "spawn", lambda spec, meter: Outcome(spec.ops, spec.reference())
     )
     with pytest.raises(MeterMisuse):
+        run_cell(cell, Clock())
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (MemoryError(), "out of memory (MemoryError)"),
+        (RuntimeError("can't start new thread"), "can't start new thread"),
+        (BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable"), "(EAGAIN)"),
+        (OSError(errno.EMFILE, "Too many open files"), "Too many open files (EMFILE)"),
+        (OSError(errno.ENOMEM, "Cannot allocate memory"), "(ENOMEM)"),
+        (OSError(errno.ENOENT, "No such file"), None),
+        (RuntimeError("deadlock"), None),
+        (ValueError("bad"), None),
+    ],
+)
+def test_resource_limits_are_told_apart_from_bugs(error: BaseException, reason: str | None) -> None:
+    found = resource_limit_reason(error)
+    if reason is None:
+        assert found is None
+    else:
+        assert found is not None and reason in found
+
+
+def test_a_resource_limit_in_a_model_is_reported_as_such() -> None:
+    class Module:
+        @staticmethod
+        def spawn(spec: Spawn, meter: object) -> Outcome:
+            raise RuntimeError("can't start new thread")
+
+    cell = Cell(Model("limited", Module()), Spawn(tasks=3))  # type: ignore[arg-type]
+    with pytest.raises(ResourceLimitError, match="cannot start its tasks: can't start new thread"):
         run_cell(cell, Clock())

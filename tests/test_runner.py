@@ -142,18 +142,30 @@ def test_a_model_missing_its_library_is_unavailable_with_a_reason(monkeypatch) -
     assert reason is not None and "no_such_library_for_concbench" in reason
 
 
-def test_worker_command_carries_the_resolved_cell_list() -> None:
-    from runners.manager import _worker_args
+def test_worker_command_carries_the_cell() -> None:
+    from runners.options import _worker_args
 
     cmd: list[str] = []
-
-    args = argparse.Namespace(
-        models=["serial", "threads"], workloads=["pingpong"], start_method="spawn", matrix="smoke"
-    )
+    args = argparse.Namespace(cell="pingpong[rounds=5]/serial", start_method="spawn")
     _worker_args(cmd, args)
-    assert cmd == [
-        "--models", "serial,threads", "--workloads", "pingpong",
-        "--start-method", "spawn", "--matrix", "smoke",
+    assert cmd == ["--cell", "pingpong[rounds=5]/serial", "--start-method", "spawn"]
+
+
+def test_a_cell_process_gets_the_pyperf_options_but_not_the_runner_options() -> None:
+    from runners.options import cell_argv
+
+    argv = [
+        "--fast", "-o", "out.json", "--models", "serial", "--output=x.json", "-oy.json",
+        "--workloads=pingpong", "--cell-timeout", "5", "--resume", "r.json", "--append", "a",
+        "--list", "--matrix", "smoke", "--spec", "spawn:tasks=5", "-p", "3", "--no-profile",
+        "--inherit-environ", "FOO",
+    ]  # fmt: skip
+    args = argparse.Namespace(start_method="fork")
+    cmd = cell_argv(argv, args, "spawn[tasks=5]/serial")
+    assert cmd[:3] == [sys.executable, "-m", "runners.run"]
+    assert cmd[3:] == [
+        "--fast", "-p", "3", "--no-profile", "--inherit-environ", "FOO",
+        "--cell", "spawn[tasks=5]/serial", "--start-method", "fork",
     ]  # fmt: skip
 
 

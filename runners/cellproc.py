@@ -1,0 +1,224 @@
+"""One cell, measured in a process of its own (``python -m runners.run --cell NAME``).
+
+The runner starts this process for every cell and supervises it (``runners.supervisor``). It
+holds the cell's pyperf.Runner: timed cells go through ``Runner.bench_time_func``, whose workers
+re-execute this module with the same ``--cell``; memory cells and the profile pass run fresh
+processes of their own (``runners.probe``). The finished pyperf benchmark is written as JSON to
+the file descriptor the runner passed (``--result-fd``); progress goes to stdout, errors to
+stderr, where the runner keeps their last lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import psutil
+import pyperf
+
+from bench.cells import Cell, run_cell
+from bench.environment import environment_metadata
+from bench.meters import Clock
+from bench.proctree import tree_rss
+from bench.registry import get_model
+from bench.workloads import SPECS, SpecError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROBE_TIMEOUT = 600.0
+RSS_SAMPLE_INTERVAL = 0.01
+
+
+class CellFailed(RuntimeError):
+    pass
+
+
+def parse_cell_name(name: str) -> Cell:
+    """``workload[params]/model`` -> the cell (the inverse of ``Cell.name``)."""
+    head, slash, model = name.rpartition("/")
+    workload, bracket, rest = head.partition("[")
+    if not slash or not bracket or not rest.endswith("]") or workload not in SPECS:
+        raise CellFailed(f"malformed cell name {name!r}")
+    try:
+        return Cell(get_model(model), SPECS[workload].from_params(rest[:-1]))
+    except (KeyError, SpecError) as exc:
+        raise CellFailed(f"cell {name!r}: {exc}") from None
+
+
+def time_cell(loops: int, cell: Cell) -> float:
+    """pyperf's time function: ``loops`` verified runs, summing only their measured regions."""
+    total = 0.0
+    for _ in range(loops):
+        clock = Clock()
+        run_cell(cell, clock)
+        total += clock.elapsed
+    return total
+
+
+def bench_cell(runner: pyperf.Runner, cell: Cell, start_method: str) -> pyperf.Benchmark | None:
+    """Hand a timed cell to pyperf: in the cell process this measures it in pyperf's workers
+    and returns the benchmark; in a worker it runs the part pyperf sent the worker for."""
+    return runner.bench_time_func(
+        cell.name,
+        time_cell,
+        cell,
+        inner_loops=cell.spec.ops,
+        metadata={**cell.metadata(), **environment_metadata(start_method)},
+    )
+
+
+class Probe:
+    """Runs ``runners.probe`` in a fresh process and samples its process tree's RSS meanwhile."""
+
+    def __init__(self, argv: list[str]) -> None:
+        self.argv = [sys.executable, "-m", "runners.probe", *argv]
+        self.peak_rss = 0
+
+    def _sample(self, proc: subprocess.Popen[str], done: threading.Event) -> None:
+        try:
+            root = psutil.Process(proc.pid)
+        except psutil.NoSuchProcess:
+            return
+        while not done.wait(RSS_SAMPLE_INTERVAL):
+            self.peak_rss = max(self.peak_rss, tree_rss(root))
+
+    def run(self) -> str:
+        proc = subprocess.Popen(
+            self.argv,
+            cwd=PROJECT_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        done = threading.Event()
+        sampler = threading.Thread(target=self._sample, args=(proc, done), daemon=True)
+        sampler.start()
+        try:
+            out, err = proc.communicate(timeout=PROBE_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise RuntimeError(f"probe timed out after {PROBE_TIMEOUT:.0f} s") from None
+        finally:
+            done.set()
+            sampler.join()
+        if proc.returncode != 0:
+            last = (err.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
+            raise RuntimeError(last)
+        return out
+
+
+def _cell_argv(cell: Cell, kind: str, start_method: str) -> list[str]:
+    return [
+        kind,
+        "--model", cell.model.name,
+        "--workload", cell.spec.workload,
+        "--params", cell.spec.params,
+        "--start-method", start_method,
+    ]  # fmt: skip
+
+
+def profile_metadata(cell: Cell, start_method: str) -> dict[str, float | int]:
+    probe = Probe(_cell_argv(cell, "profile", start_method))
+    data = json.loads(probe.run())
+    return {
+        "cpu_user_per_op": data["cpu_user_per_op"],
+        "cpu_system_per_op": data["cpu_system_per_op"],
+        "cpu_per_op": data["cpu_user_per_op"] + data["cpu_system_per_op"],
+        "ctx_voluntary_per_op": data["ctx_voluntary_per_op"],
+        "ctx_involuntary_per_op": data["ctx_involuntary_per_op"],
+        "ctx_switches_per_op": data["ctx_voluntary_per_op"] + data["ctx_involuntary_per_op"],
+        "profile_runs": data["runs"],
+        "profile_wall_per_op": data["wall_per_op"],
+        "peak_rss_tree": max(probe.peak_rss, data["peak_rss_self"]),
+    }
+
+
+def measure_memory_cell(cell: Cell, samples: int, start_method: str) -> pyperf.Benchmark:
+    bench: pyperf.Benchmark | None = None
+    peak = 0
+    for index in range(samples):
+        probe = Probe(_cell_argv(cell, "memory", start_method))
+        sample = pyperf.Benchmark.loads(probe.run())
+        peak = max(peak, probe.peak_rss, int(sample.get_metadata().get("peak_rss_self", 0)))
+        if bench is None:
+            bench = sample
+        else:
+            bench.add_runs(sample)
+        print("." if index + 1 < samples else ".\n", end="", flush=True)
+    assert bench is not None
+    bench.update_metadata({"peak_rss_tree": peak})
+    return bench
+
+
+def _print_bench(bench: pyperf.Benchmark) -> None:
+    mean = bench.format_value(bench.mean())
+    spread = f" +- {bench.format_value(bench.stdev())}" if bench.get_nvalue() > 1 else ""
+    print(f"{bench.get_name()}: Mean{' +- std dev' if spread else ''}: {mean}{spread}")
+
+
+def _memory_samples(args: argparse.Namespace) -> int:
+    if args.memory_samples is not None:
+        return int(args.memory_samples)
+    if args.debug_single_value:
+        return 1
+    if args.fast:
+        return 3
+    return 10 if args.rigorous else 5
+
+
+def _exit_text(message: str) -> str:
+    """pyperf reports a failed worker as "<python> failed with exit code N"; say it plainly,
+    naming the signal when the code is negative."""
+    match = re.search(r"failed with exit code (-?\d+)$", message)
+    if match is None:
+        return message
+    code = int(match.group(1))
+    if code < 0:
+        try:
+            return f"a pyperf worker was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"a pyperf worker was killed by signal {-code}"
+    return f"a pyperf worker exited with status {code}"
+
+
+def measure(runner: pyperf.Runner, args: argparse.Namespace, cell: Cell) -> pyperf.Benchmark:
+    if cell.spec.unit != "second":
+        bench = measure_memory_cell(cell, _memory_samples(args), args.start_method)
+        _print_bench(bench)
+        return bench
+    bench = bench_cell(runner, cell, args.start_method)
+    if bench is None:
+        raise CellFailed("pyperf returned no result")
+    if not args.no_profile:
+        bench.update_metadata(profile_metadata(cell, args.start_method))
+    return bench
+
+
+def run_cell_process(runner: pyperf.Runner, args: argparse.Namespace) -> int:
+    """Measure ``args.cell`` (or, in a pyperf worker, run the part pyperf asked for)."""
+    try:
+        cell = parse_cell_name(args.cell)
+    except CellFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.worker:
+        bench_cell(runner, cell, args.start_method)
+        return 0
+    # This process writes its result to the runner's pipe only; pyperf must not write files.
+    args.output = args.append = None
+    try:
+        bench = measure(runner, args, cell)
+    except (RuntimeError, ValueError, OSError) as exc:
+        print(f"concbench: cell failed: {_exit_text(str(exc))}", file=sys.stderr)
+        return 1
+    if args.result_fd is not None:
+        with os.fdopen(args.result_fd, "w", encoding="utf-8") as stream:
+            bench.dump(stream)
+    return 0

@@ -1,0 +1,361 @@
+"""The runner the user starts: plans the cells, measures each in a supervised process of its
+own, and keeps every result it obtains.
+
+A cell that hangs (past ``--cell-timeout``), crashes, returns a wrong checksum or leaves a
+process running is recorded as failed with its reason, and the run goes on; a cell that hits a
+resource limit, and every cell of an unavailable model, is recorded as skipped. The result file
+is rewritten atomically after every cell. SIGINT and SIGTERM stop the current cell's processes,
+keep the finished cells and print how to resume.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shlex
+import signal
+import socket
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import pyperf
+
+from bench.cells import Cell, plan
+from bench.environment import environment_metadata
+from bench.registry import Model, get_model
+from bench.storage import (
+    CellGap,
+    GapStatus,
+    ResultFile,
+    StorageError,
+    StoredResults,
+    default_output,
+    read_results,
+)
+from bench.summary import Gap, render_all
+from bench.workloads import MATRICES, Scope, Spec
+from runners.options import UsageError, cell_argv
+from runners.supervisor import Finished, Supervised, become_subreaper
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+TAIL_SHOWN = 8
+# The last line of a Python traceback: "package.module.ErrorName: message".
+EXCEPTION_LINE = re.compile(
+    r"^(?:[A-Za-z_][\w.]*\.)?([A-Za-z_]\w*(?:Error|Exception|Failed)): (.+)$"
+)
+RESOURCE_LIMIT = re.compile(r"ResourceLimitError: (.+)$")
+# Metadata that a resumed or appended run must share with the file it continues.
+ENVIRONMENT_KEYS = (
+    "python_build", "python_gil", "pyperf_version", "greenlet_version", "gevent_version",
+    "psutil_version", "concbench_version", "spec_version", "mp_start_method", "environ",
+    "hostname", "cpu_count",
+)  # fmt: skip
+
+
+def run_environment(args: argparse.Namespace) -> dict[str, Any]:
+    """What a number of this run depends on besides its cell: recorded in the result file."""
+    environment: dict[str, Any] = {
+        key: value
+        for key, value in environment_metadata(args.start_method).items()
+        if key in ENVIRONMENT_KEYS
+    }
+    environment["environ"] = environment.get("environ", "")
+    environment["hostname"] = socket.gethostname()
+    environment["cpu_count"] = os.cpu_count() or 0
+    environment["measurement"] = (
+        f"processes={args.processes} values={args.values} warmups={args.warmups} "
+        f"loops={args.loops} min_time={args.min_time:g} "
+        f"memory_samples={args.memory_samples or 'default'} "
+        f"profile={'no' if args.no_profile else 'yes'}"
+    )
+    return environment
+
+
+def environment_differences(stored: StoredResults, current: dict[str, Any]) -> list[str]:
+    """How this run's environment differs from the one that wrote ``stored``."""
+    recorded: dict[str, Any]
+    if stored.environment is not None:
+        recorded = dict(stored.environment)
+    elif stored.benchmarks:
+        # A file written before the environment was recorded: its benchmarks carry most of it.
+        recorded = dict(stored.benchmarks[0].get_metadata())
+        recorded.setdefault("environ", "")
+    else:
+        return []
+    differences = []
+    for key, value in current.items():
+        if key in recorded and str(recorded[key]) != str(value):
+            differences.append(f"{key} is {recorded[key]!r} in the file, {value!r} here")
+    return differences
+
+
+@dataclass
+class RunState:
+    """What the run has so far; the result file is rewritten from it after every cell."""
+
+    result_file: ResultFile
+    environment: dict[str, Any]
+    benchmarks: list[pyperf.Benchmark] = field(default_factory=list)
+    gaps: list[CellGap] = field(default_factory=list)
+    current: Supervised | None = None
+    stop_signal: int | None = None
+
+    def save(self) -> None:
+        self.result_file.write(
+            self.benchmarks,
+            self.gaps,
+            self.environment,
+            interrupted=self.stop_signal is not None,
+        )
+
+    def record(self, bench: pyperf.Benchmark) -> None:
+        self._forget_gap(bench.get_name())
+        for existing in self.benchmarks:
+            if existing.get_name() == bench.get_name():
+                existing.add_runs(bench)
+                return
+        self.benchmarks.append(bench)
+
+    def record_gap(self, cell: Cell, status: GapStatus, reason: str) -> None:
+        self._forget_gap(cell.name)
+        self.gaps.append(
+            CellGap(
+                cell.name, cell.spec.workload, cell.spec.params, cell.model.name, status, reason
+            )
+        )
+
+    def _forget_gap(self, name: str) -> None:
+        self.gaps = [gap for gap in self.gaps if gap.name != name]
+
+
+@contextmanager
+def stop_on_signals(state: RunState) -> Iterator[None]:
+    """SIGINT and SIGTERM stop the current cell and end the loop; the run then saves."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        state.stop_signal = state.stop_signal or signum
+        if state.current is not None:
+            state.current.request_stop()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _cells(args: argparse.Namespace, models: list[Model]) -> list[Cell]:
+    matrix: tuple[tuple[Spec, Scope], ...]
+    if args.specs:
+        matrix = tuple((spec, "all") for spec in args.specs)
+        workloads = list(dict.fromkeys(spec.workload for spec in args.specs))
+        if args.workloads is not None:
+            workloads = [w for w in workloads if w in args.workloads]
+    else:
+        matrix = MATRICES[args.matrix]
+        workloads = args.workloads
+    return plan(models, workloads, matrix)
+
+
+def classify(finished: Finished, timeout: float, name: str) -> tuple[GapStatus, str] | None:
+    """A finished cell's gap status and reason, or None when it produced a clean result."""
+    verdict = _verdict(finished, timeout)
+    if verdict is None:
+        return None
+    status, reason = verdict
+    # Errors raised inside a cell start with its name; the gap is listed under it already.
+    return status, reason.replace(f"{name}: ", "")
+
+
+def _verdict(finished: Finished, timeout: float) -> tuple[GapStatus, str] | None:
+    tail = finished.stderr_tail
+    if finished.timed_out:
+        stopped = f"; stopped {len(finished.leftovers)} processes" if finished.leftovers else ""
+        return "failed", f"timed out after {timeout:g} s (--cell-timeout){stopped}"
+    for line in reversed(tail):
+        limit = RESOURCE_LIMIT.search(line)
+        if limit:
+            return "skipped", f"resource limit: {limit.group(1)}"
+    if finished.returncode != 0:
+        return "failed", _crash_reason(finished)
+    if finished.leftovers:
+        shown = ", ".join(finished.leftovers[:3])
+        more = f" and {len(finished.leftovers) - 3} more" if len(finished.leftovers) > 3 else ""
+        return "failed", (
+            f"left {len(finished.leftovers)} process(es) running after it ended: "
+            f"{shown}{more}; killed"
+        )
+    if not finished.result.strip():
+        return "failed", "the cell process wrote no result"
+    return None
+
+
+def _crash_reason(finished: Finished) -> str:
+    # The worker's traceback ends with the cause; the cell process's own line says how pyperf
+    # saw it (exit status or signal). Prefer the cause.
+    for line in reversed(finished.stderr_tail):
+        match = EXCEPTION_LINE.match(line)
+        if match and not line.startswith("concbench:"):
+            return f"{match.group(1)}: {match.group(2)}"
+    for line in reversed(finished.stderr_tail):
+        if line.startswith("concbench: cell failed: "):
+            return line.removeprefix("concbench: cell failed: ")
+    if finished.returncode < 0:
+        return f"the cell process was killed by {signal.Signals(-finished.returncode).name}"
+    return f"the cell process exited with status {finished.returncode}"
+
+
+def measure_cell(state: RunState, cell: Cell, argv: list[str], args: argparse.Namespace) -> None:
+    supervised = Supervised(cell_argv(argv, args, cell.name), timeout=args.cell_timeout,
+                            cwd=PROJECT_ROOT)  # fmt: skip
+    state.current = supervised
+    try:
+        finished = supervised.run("--result-fd")
+    finally:
+        state.current = None
+    if finished.stopped:
+        return  # interrupted: the cell is simply not done; a resumed run measures it
+    verdict = classify(finished, args.cell_timeout, cell.name) or _record(state, finished)
+    if verdict is None:
+        return
+    status, reason = verdict
+    print(f"{cell.name}: {status.upper()}: {reason}", flush=True)
+    if status == "failed":
+        _show_stderr(finished.stderr_tail)
+    state.record_gap(cell, status, reason)
+
+
+def _record(state: RunState, finished: Finished) -> tuple[GapStatus, str] | None:
+    """Store a clean cell's benchmark; a failure verdict if its result cannot be read."""
+    try:
+        bench = pyperf.Benchmark.loads(finished.result)
+    except (ValueError, KeyError, TypeError) as exc:
+        return "failed", f"the cell process wrote an unreadable result ({exc})"
+    bench.update_metadata({"cell_seconds": round(finished.elapsed, 3)})
+    _show_stderr(finished.stderr_tail)
+    state.record(bench)
+    return None
+
+
+def _show_stderr(tail: list[str]) -> None:
+    lines = [line for line in tail if line.strip()][-TAIL_SHOWN:]
+    for line in lines:
+        print(f"    | {line}", flush=True)
+
+
+def _open_result_file(
+    args: argparse.Namespace, environment: dict[str, Any]
+) -> tuple[ResultFile, StoredResults | None]:
+    if args.resume or args.append:
+        path = Path(args.resume or args.append)
+        stored = read_results(path)
+        differences = environment_differences(stored, environment)
+        if differences:
+            verb = "resume" if args.resume else "append to"
+            raise StorageError(
+                f"cannot {verb} {path}: it was measured in another environment "
+                f"({'; '.join(differences)})"
+            )
+        result_file = ResultFile(path)
+        result_file.adopt()
+        return result_file, stored
+    result_file = ResultFile(Path(args.output) if args.output else default_output())
+    result_file.claim()
+    return result_file, None
+
+
+def _resume_command(argv: list[str], path: Path) -> str:
+    kept: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        flag, has_value, _ = arg.partition("=")
+        if flag in ("-o", "--output", "--append", "--resume"):
+            skip = not has_value
+            continue
+        if flag.startswith("-o") and not flag.startswith("--"):
+            continue
+        kept.append(arg)
+    options = shlex.join([*kept, "--resume", str(path)])
+    return f"python -m runners.run {options}   (or: tox -e bench -- {options})"
+
+
+def run_conductor(args: argparse.Namespace, argv: list[str]) -> int:
+    requested = [get_model(name) for name in args.models]
+    available = [model for model in requested if model.unavailable_reason() is None]
+    cells = _cells(args, available)
+    unavailable = _cells(args, [model for model in requested if model not in available])
+    if not cells and not unavailable:
+        raise UsageError("no cell to run: no selected model supports the selected workloads")
+
+    environment = run_environment(args)
+    result_file, stored = _open_result_file(args, environment)
+    state = RunState(result_file, environment)
+    already: set[str] = set()
+    if stored is not None:
+        state.benchmarks = stored.benchmarks
+        state.gaps = stored.gaps
+        if args.resume:
+            already = {bench.get_name() for bench in stored.benchmarks}
+    for cell in unavailable:
+        reason = cell.model.unavailable_reason() or "unavailable"
+        state.record_gap(cell, "skipped", f"unavailable: {reason}")
+    for model in requested:
+        if model not in available:
+            print(f"{model.name}: skipped: unavailable: {model.unavailable_reason()}")
+    todo = [cell for cell in cells if cell.name not in already]
+    if already:
+        print(f"resuming {result_file.path}: {len(cells) - len(todo)} of {len(cells)} cells "
+              f"are already measured there; {len(todo)} to go")  # fmt: skip
+
+    become_subreaper()
+    with stop_on_signals(state):
+        state.save()
+        for cell in todo:
+            if state.stop_signal is not None:
+                break
+            measure_cell(state, cell, argv, args)
+            state.save()
+        state.save()
+    result_file.discard_if_empty()
+    return _finish(state, args, argv)
+
+
+def _finish(state: RunState, args: argparse.Namespace, argv: list[str]) -> int:
+    summary_gaps = [
+        Gap(g.workload, g.params, g.model, "FAILED" if g.status == "failed" else "skipped")
+        for g in state.gaps
+    ]
+    print()
+    if state.benchmarks or summary_gaps:
+        print(render_all(state.benchmarks, summary_gaps))
+    for status in ("failed", "skipped"):
+        gaps = [gap for gap in state.gaps if gap.status == status]
+        if gaps:
+            print(f"\n{status} cells ({len(gaps)}):")
+            for gap in gaps:
+                print(f"  {gap.name}: {gap.reason}")
+    path = state.result_file.path
+    if path.exists():
+        print(f"\nresults: {path} ({len(state.benchmarks)} cells measured)")
+    if state.stop_signal is not None:
+        name = signal.Signals(state.stop_signal).name
+        if path.exists():
+            print(
+                f"\ninterrupted by {name}: every finished cell is kept in {path}\n"
+                f"resume with: {_resume_command(argv, path)}",
+                file=sys.stderr,
+            )
+        else:
+            print(f"\ninterrupted by {name} before any cell finished", file=sys.stderr)
+        return 128 + state.stop_signal
+    return 1 if any(gap.status == "failed" for gap in state.gaps) else 0

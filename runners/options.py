@@ -1,0 +1,226 @@
+"""The runner's command line: pyperf's options plus concbench's, parsed by one pyperf.Runner.
+
+Three kinds of process parse it: the runner the user started, the process it starts for each
+cell (``--cell``), and pyperf's workers. Options that choose cells or the output file matter to
+the runner only; ``cell_argv`` builds a cell process's command from the user's pyperf options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import sys
+from typing import NoReturn
+
+import pyperf
+
+from bench import mpcontext
+from bench.environment import forwarded_environ
+from bench.registry import RegistryError, model_names, workload_names
+from bench.workloads import MATRICES, SPECS, Spec, SpecError
+
+DEFAULT_PROCESSES = 12
+DEFAULT_VALUES = 3
+DEFAULT_CELL_TIMEOUT = 300.0
+MAX_CELL_TIMEOUT = 7 * 24 * 3600.0
+MAX_MEMORY_SAMPLES = 1000
+
+# Options of the runner alone (what to run, where results go), never passed to a cell process.
+RUNNER_ONLY = {
+    "--models": True, "--workloads": True, "--matrix": True, "--spec": True,
+    "--list": False, "--cell-timeout": True, "--resume": True,
+    "-o": True, "--output": True, "--append": True,
+}  # fmt: skip
+
+
+class UsageError(Exception):
+    pass
+
+
+def _names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def _one_line_error(message: str) -> NoReturn:
+    # argparse prints the usage and the message on two lines; one line names the problem.
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def _worker_args(cmd: list[str], args: argparse.Namespace) -> None:
+    # A pyperf worker of a cell process runs that cell: pass it on, with the start method.
+    cmd.extend(("--cell", args.cell, "--start-method", args.start_method))
+
+
+def make_runner() -> pyperf.Runner:
+    # 12 worker processes x 3 values by default (pyperf's own default is 20 x 3): --fast halves
+    # them and --rigorous doubles them, so the whole matrix fits the time budget with --fast.
+    runner = pyperf.Runner(
+        processes=DEFAULT_PROCESSES,
+        values=DEFAULT_VALUES,
+        program_args=("-m", "runners.run"),
+        add_cmdline_args=_worker_args,
+    )
+    parser = runner.argparser
+    parser.allow_abbrev = False  # an abbreviation must not silently pick an option
+    parser.error = _one_line_error
+    group = parser.add_argument_group("concbench")
+    group.add_argument(
+        "--models", type=_names, default=None, help="comma-separated models (default: all)"
+    )
+    group.add_argument(
+        "--workloads", type=_names, default=None, help="comma-separated workloads (default: all)"
+    )
+    group.add_argument(
+        "--matrix",
+        choices=sorted(MATRICES),
+        default=None,
+        help="parameter sets to run: default, or smoke (tiny sizes for testing the pipeline)",
+    )
+    group.add_argument(
+        "--spec",
+        action="append",
+        default=None,
+        metavar="WORKLOAD:K=V,...",
+        help="run this parameter set instead of the matrix (repeatable); parameters not given "
+        "take the spec's defaults, e.g. --spec producer_consumer:producers=8,consumers=8",
+    )
+    group.add_argument(
+        "--list", action="store_true", help="list models, workloads and availability, then exit"
+    )
+    group.add_argument(
+        "--start-method",
+        default=mpcontext.default_method(),
+        help=f"multiprocessing start method of the processes model "
+        f"(default: {mpcontext.default_method()}; "
+        f"here: {', '.join(mpcontext.available_methods())})",
+    )
+    group.add_argument(
+        "--memory-samples",
+        type=int,
+        default=None,
+        help="fresh processes per memory cell (default 5; 3 with --fast, 10 with --rigorous)",
+    )
+    group.add_argument(
+        "--no-profile", action="store_true", help="skip the CPU/context-switch profile pass"
+    )
+    group.add_argument(
+        "--cell-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help=f"stop a cell that runs longer, kill its processes, record it as failed and go on "
+        f"(default {DEFAULT_CELL_TIMEOUT:g} s; twice that with --rigorous)",
+    )
+    group.add_argument(
+        "--resume",
+        metavar="FILE",
+        default=None,
+        help="continue an interrupted run: measure only the cells FILE does not hold yet, into "
+        "FILE (refused when this environment differs from the one that wrote it)",
+    )
+    # Internal: the runner starts one process per cell with these.
+    group.add_argument("--cell", default=None, help=argparse.SUPPRESS)
+    group.add_argument("--result-fd", type=int, default=None, help=argparse.SUPPRESS)
+    return runner
+
+
+def parse_args(runner: pyperf.Runner, argv: list[str]) -> argparse.Namespace:
+    """pyperf's parsing, with the result file options taken out first: this runner writes the
+    file itself (pyperf would refuse an existing file with exit status 1 before we could)."""
+    targets = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    targets.add_argument("-o", "--output", default=None)
+    targets.add_argument("--append", default=None)
+    targets.error = _one_line_error  # type: ignore[method-assign]
+    chosen, rest = targets.parse_known_args(argv)
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(captured):
+            args: argparse.Namespace = runner.parse_args(rest)
+    except SystemExit as exc:
+        if exc.code == 2:  # argparse has printed its one-line error already
+            raise
+        message = captured.getvalue().strip().removeprefix("ERROR: ")
+        raise UsageError(message or f"invalid arguments (exit status {exc.code})") from None
+    args.output, args.append = chosen.output, chosen.append
+    return args
+
+
+def _resolve(requested: list[str] | None, valid: list[str], kind: str) -> list[str]:
+    """The requested names (all when none were given), or a UsageError naming the valid ones."""
+    names = valid if requested is None else requested
+    unknown = [name for name in names if name not in valid]
+    if unknown or not names:
+        problem = f"unknown {kind} {unknown[0]!r}" if unknown else f"no {kind} selected"
+        raise UsageError(f"{problem}; valid: {', '.join(valid)}")
+    return names
+
+
+def parse_spec(text: str) -> Spec:
+    """``WORKLOAD:k=v,...`` -> a validated spec, or a UsageError naming the problem."""
+    workload, sep, params = text.partition(":")
+    if workload not in SPECS:
+        raise UsageError(
+            f"--spec {text!r}: unknown workload {workload!r}; valid: {', '.join(SPECS)}"
+        )
+    if not sep:
+        params = ""
+    try:
+        return SPECS[workload].from_params(params)
+    except SpecError as exc:
+        raise UsageError(f"--spec {text!r}: {exc}") from None
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Validate what pyperf's parser cannot; resolve names. Raises UsageError."""
+    try:
+        valid_models = model_names()
+    except RegistryError as exc:
+        raise UsageError(str(exc)) from None
+    _resolve([args.start_method], mpcontext.available_methods(), "start method")
+    if args.memory_samples is not None and not 1 <= args.memory_samples <= MAX_MEMORY_SAMPLES:
+        raise UsageError(f"--memory-samples must be from 1 to {MAX_MEMORY_SAMPLES}")
+    for option in ("track_memory", "tracemalloc", "compare_to"):
+        if getattr(args, option, None):
+            flag = "--" + option.replace("_", "-")
+            raise UsageError(f"{flag} is not supported: memory is measured by the memory workload")
+    # pyperf hands workers only a few variables; add those that change what a worker measures.
+    args.inherit_environ = sorted({*(args.inherit_environ or ()), *forwarded_environ()})
+    if args.cell is not None:
+        return
+    args.models = _resolve(args.models, valid_models, "model")
+    args.workloads = _resolve(args.workloads, workload_names(), "workload")
+    timeout = args.cell_timeout
+    if timeout is not None and not 0 < timeout <= MAX_CELL_TIMEOUT:
+        raise UsageError(f"--cell-timeout must be more than 0 and at most {MAX_CELL_TIMEOUT:g} s")
+    if args.cell_timeout is None:
+        args.cell_timeout = DEFAULT_CELL_TIMEOUT * (2 if args.rigorous else 1)
+    if args.spec and args.matrix is not None:
+        raise UsageError("--spec replaces the matrix: give --spec or --matrix, not both")
+    args.specs = [parse_spec(text) for text in args.spec or ()]
+    if args.matrix is None:
+        args.matrix = "default"
+    targets = [flag for flag, value in (
+        ("-o", args.output), ("--append", args.append), ("--resume", args.resume)
+    ) if value]  # fmt: skip
+    if len(targets) > 1:
+        raise UsageError(f"{' and '.join(targets)} exclude each other: give one result file")
+
+
+def cell_argv(argv: list[str], args: argparse.Namespace, cell_name: str) -> list[str]:
+    """The command of the process that measures one cell: the user's pyperf options as given,
+    concbench's per-cell options, without the runner's own (file, selection, time limit)."""
+    passed: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        flag, has_value, _ = arg.partition("=")
+        if flag in RUNNER_ONLY or (flag.startswith("-o") and not flag.startswith("--")):
+            skip = RUNNER_ONLY.get(flag, False) and not has_value
+            continue
+        passed.append(arg)
+    passed += ["--cell", cell_name, "--start-method", args.start_method]
+    return [sys.executable, "-m", "runners.run", *passed]

@@ -1,0 +1,242 @@
+"""Run one cell's process tree under supervision: a time limit, the tail of its error output,
+its result through a pipe, and nothing left running afterwards.
+
+The cell process starts a session of its own, so the whole tree it creates (pyperf workers,
+probes, the processes model's children) shares one process group that can be signalled at
+once, and a Ctrl-C typed at the terminal reaches only the runner, which then stops the cell
+itself. On Linux the runner also becomes a child subreaper: a process that leaves the group
+(``setsid``) and is orphaned is re-parented to the runner instead of init, so it is still found.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+PR_SET_CHILD_SUBREAPER = 36
+# Time a terminated tree gets to exit before it is killed, and a finished cell's stray
+# processes get to exit by themselves (a multiprocessing resource tracker notices its
+# parent's exit within a few hundred milliseconds) before they count as leaked.
+TERMINATE_GRACE = 1.0
+LEAK_GRACE = 2.0
+POLL_INTERVAL = 0.05
+TAIL_LINES = 40
+
+
+def become_subreaper() -> bool:
+    """Ask Linux to re-parent orphaned descendants to this process; False where unsupported."""
+    if not hasattr(os, "sched_getaffinity"):  # not Linux
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+    except (OSError, AttributeError):
+        return False
+
+
+def describe(process: psutil.Process) -> str:
+    try:
+        command = " ".join(process.cmdline()) or process.name()
+    except psutil.Error:
+        command = "?"
+    command = " ".join(command.split())
+    if len(command) > 80:
+        command = command[:77] + "..."
+    return f"pid {process.pid} ({command})"
+
+
+def _group_members(pgid: int) -> list[psutil.Process]:
+    members = []
+    for process in psutil.process_iter():
+        with contextlib.suppress(psutil.Error, OSError):
+            if process.pid != os.getpid() and os.getpgid(process.pid) == pgid:
+                members.append(process)
+    return members
+
+
+def _descendants() -> list[psutil.Process]:
+    try:
+        children: list[psutil.Process] = psutil.Process().children(recursive=True)
+    except psutil.Error:
+        return []
+    return children
+
+
+def _alive(processes: Sequence[psutil.Process]) -> list[psutil.Process]:
+    alive = []
+    for process in processes:
+        try:
+            if process.status() != psutil.STATUS_ZOMBIE:
+                alive.append(process)
+            elif process.ppid() == os.getpid():
+                # an orphan re-parented to us that has exited: reap it
+                with contextlib.suppress(ChildProcessError, OSError):
+                    os.waitpid(process.pid, os.WNOHANG)
+        except psutil.Error:
+            continue
+    return alive
+
+
+def _signal_all(processes: Sequence[psutil.Process], signum: int) -> None:
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            process.send_signal(signum)
+
+
+def _reap(processes: Sequence[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Wait up to ``timeout`` for the processes to end (reaping our own children); the rest."""
+    _, alive = psutil.wait_procs(list(processes), timeout=timeout)
+    return _alive(alive)
+
+
+@dataclass
+class Finished:
+    """How a supervised cell process ended."""
+
+    returncode: int
+    elapsed: float
+    timed_out: bool = False
+    stopped: bool = False  # terminated on request (an interrupt of the whole run)
+    result: str = ""
+    stderr_tail: list[str] = field(default_factory=list)
+    leftovers: list[str] = field(default_factory=list)
+
+
+class Supervised:
+    """One cell process: started in its own session, waited for with a time limit, and
+    followed by a sweep that kills whatever it left behind."""
+
+    def __init__(self, argv: Sequence[str], *, timeout: float, cwd: Path) -> None:
+        self._argv = list(argv)
+        self._timeout = timeout
+        self._cwd = cwd
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._stop_requested = False
+        self._result = bytearray()
+        self._tail: deque[str] = deque(maxlen=TAIL_LINES)
+        self._preexisting: set[psutil.Process] = set()
+
+    def _tree(self, pgid: int) -> list[psutil.Process]:
+        """The cell's process group and the processes below the runner that appeared since the
+        cell started (whatever the runner had before is not the cell's), each once."""
+        found = [*_group_members(pgid), *_descendants()]
+        unique = {p.pid: p for p in found if p not in self._preexisting}
+        return list(unique.values())
+
+    def request_stop(self) -> None:
+        """Stop the cell now. Safe to call from a signal handler: it only sends signals."""
+        self._stop_requested = True
+        proc = self._proc
+        if proc is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGTERM)
+
+    def _read_result(self, fd: int) -> None:
+        with os.fdopen(fd, "rb") as stream:
+            while chunk := stream.read(65536):
+                self._result += chunk
+
+    def _read_stderr(self, stream: object) -> None:
+        assert hasattr(stream, "readline")
+        for raw in iter(stream.readline, b""):
+            self._tail.append(raw.decode("utf-8", "replace").rstrip("\n"))
+
+    def run(self, result_fd_option: str) -> Finished:
+        self._preexisting = set(_descendants())
+        read_fd, write_fd = os.pipe()
+        started = time.monotonic()
+        try:
+            self._proc = subprocess.Popen(
+                [*self._argv, result_fd_option, str(write_fd)],
+                cwd=self._cwd,
+                stdin=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                pass_fds=(write_fd,),
+                start_new_session=True,
+            )
+        except BaseException:
+            os.close(read_fd)
+            raise
+        finally:
+            os.close(write_fd)
+        proc = self._proc
+        readers = [
+            threading.Thread(target=self._read_result, args=(read_fd,), daemon=True),
+            threading.Thread(target=self._read_stderr, args=(proc.stderr,), daemon=True),
+        ]
+        for reader in readers:
+            reader.start()
+        if self._stop_requested:  # a signal arrived while the process was being created
+            self.request_stop()
+
+        timed_out = False
+        deadline = started + self._timeout
+        while proc.poll() is None:
+            if self._stop_requested:
+                break
+            if time.monotonic() >= deadline:
+                timed_out = True
+                break
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=POLL_INTERVAL)
+        elapsed = time.monotonic() - started
+
+        running = proc.poll() is None
+        leftovers = self._kill_tree(proc) if running else self._sweep(proc.pid)
+        for reader in readers:
+            # the pipes close once every process holding them is gone
+            reader.join(timeout=5.0)
+        if proc.stderr is not None:
+            proc.stderr.close()
+        return Finished(
+            returncode=proc.returncode,
+            elapsed=elapsed,
+            timed_out=timed_out,
+            stopped=self._stop_requested and not timed_out,
+            result=self._result.decode("utf-8", "replace"),
+            stderr_tail=list(self._tail),
+            leftovers=leftovers,
+        )
+
+    def _kill_tree(self, proc: subprocess.Popen[bytes]) -> list[str]:
+        """Stop a cell that is still running: SIGTERM to its group, then SIGKILL to anything
+        below the runner that is still there. Returns the processes that were stopped."""
+        members = self._tree(proc.pid)
+        names = [describe(process) for process in members]
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        _signal_all(members, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=TERMINATE_GRACE)
+        survivors = _reap(members, TERMINATE_GRACE)
+        stubborn = _alive(list({p.pid: p for p in [*survivors, *self._tree(proc.pid)]}.values()))
+        _signal_all(stubborn, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        _reap(stubborn, 5.0)
+        return names
+
+    def _sweep(self, pgid: int) -> list[str]:
+        """After a cell ended by itself: processes it left behind, killed. Empty when clean."""
+        strays = _alive(self._tree(pgid))
+        if not strays:
+            return []
+        strays = _reap(strays, LEAK_GRACE)
+        if not strays:
+            return []
+        names = [describe(process) for process in strays]
+        _signal_all(strays, signal.SIGKILL)
+        _reap(strays, 5.0)
+        return names

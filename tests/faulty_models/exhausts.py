@@ -1,0 +1,30 @@
+"""exhausts: a test-only model that hits resource limits the way real models do.
+
+pingpong cannot start a thread, spawn cannot fork (EAGAIN), memory runs out of memory. The
+runner must record these cells as skipped with the system's error, not as crashes. Found
+through CONCBENCH_MODEL_PATH.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+from bench.meters import Meter, Outcome
+from bench.workloads import Memory, PingPong, Spawn
+
+REQUIRES: tuple[str, ...] = ()
+LIGHTWEIGHT = True
+PRIMITIVES = {"pingpong": "thread limit", "spawn": "process limit", "memory": "memory limit"}
+
+
+def pingpong(spec: PingPong, meter: Meter) -> Outcome:
+    raise RuntimeError("can't start new thread")
+
+
+def spawn(spec: Spawn, meter: Meter) -> Outcome:
+    raise BlockingIOError(errno.EAGAIN, os.strerror(errno.EAGAIN))
+
+
+def memory(spec: Memory, meter: Meter) -> Outcome:
+    raise MemoryError

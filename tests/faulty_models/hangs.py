@@ -1,0 +1,26 @@
+"""hangs: a test-only model whose pingpong deadlocks, and ignores SIGTERM while it does.
+
+The runner must stop it at --cell-timeout, escalate to SIGKILL, record the cell as failed and
+go on. Found through CONCBENCH_MODEL_PATH; never part of a real matrix.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+from bench.meters import Meter, Outcome
+from bench.workloads import PingPong
+
+REQUIRES: tuple[str, ...] = ()
+LIGHTWEIGHT = True
+PRIMITIVES = {"pingpong": "a lock acquired twice (deadlock)"}
+
+
+def pingpong(spec: PingPong, meter: Meter) -> Outcome:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    lock = threading.Lock()
+    lock.acquire()
+    meter.start()
+    lock.acquire()
+    raise AssertionError("unreachable: the lock is never released")

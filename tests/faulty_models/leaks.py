@@ -1,0 +1,53 @@
+"""leaks: a test-only model that does its work right and leaves a process running.
+
+pingpong leaves one in a session of its own (out of the cell's process group: only the runner's
+subreaper finds it); spawn leaves a forked child in the group. The runner must kill both and
+fail the cells. Found through CONCBENCH_MODEL_PATH.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+from bench.meters import Meter, Outcome
+from bench.workloads import PingPong, Spawn, tally
+
+REQUIRES: tuple[str, ...] = ()
+LIGHTWEIGHT = True
+PRIMITIVES = {"pingpong": "loop; leaks a setsid process", "spawn": "loop; leaks a forked child"}
+STRAY_SECONDS = 300
+
+
+def pingpong(spec: PingPong, meter: Meter) -> Outcome:
+    subprocess.Popen(
+        [sys.executable, "-c", f"import time; time.sleep({STRAY_SECONDS})"],
+        start_new_session=True,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    meter.start()
+    token = 0
+    for _ in range(spec.ops):
+        token += 1
+    meter.stop()
+    return Outcome(spec.ops, (token,))
+
+
+def spawn(spec: Spawn, meter: Meter) -> Outcome:
+    if os.fork() == 0:
+        # Let go of the worker's pipes, so pyperf sees the worker finish and only the stray
+        # process is left; one holding them would turn the leak into a hang.
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        os.closerange(3, 65536)
+        time.sleep(STRAY_SECONDS)
+        os._exit(0)
+    meter.start()
+    results = [i + 1 for i in range(spec.tasks)]
+    meter.stop()
+    return Outcome(len(results), tally(results))

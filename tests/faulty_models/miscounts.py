@@ -1,0 +1,23 @@
+"""miscounts: a test-only model whose pingpong does one hand-off too many.
+
+Its operation count is right and its checksum is not: the runner must fail the cell, name both
+checksums and store no number. Found through CONCBENCH_MODEL_PATH.
+"""
+
+from __future__ import annotations
+
+from bench.meters import Meter, Outcome
+from bench.workloads import PingPong
+
+REQUIRES: tuple[str, ...] = ()
+LIGHTWEIGHT = True
+PRIMITIVES = {"pingpong": "a loop with an off-by-one token"}
+
+
+def pingpong(spec: PingPong, meter: Meter) -> Outcome:
+    meter.start()
+    token = 0
+    for _ in range(spec.rounds):
+        token += 2
+    meter.stop()
+    return Outcome(spec.ops, (token + 1,))

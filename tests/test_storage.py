@@ -1,0 +1,115 @@
+"""Result files: atomic writes, the gap records, and one-line errors for unreadable files."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pyperf
+import pytest
+
+from bench import storage
+from bench.storage import CellGap, ResultFile, StorageError, read_results
+
+GAP = CellGap("spawn[tasks=5]/threads", "spawn", "tasks=5", "threads", "failed", "timed out")
+
+
+def benchmark(name: str, value: float = 1e-6) -> pyperf.Benchmark:
+    run = pyperf.Run([value], metadata={"name": name, "unit": "second"}, collect_metadata=False)
+    return pyperf.Benchmark([run])
+
+
+def test_gaps_environment_and_interruption_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "r.json"
+    result = ResultFile(path)
+    result.claim()
+    result.write([benchmark("a")], [GAP], {"python_build": "X"}, interrupted=True)
+    stored = read_results(path)
+    assert [b.get_name() for b in stored.benchmarks] == ["a"]
+    assert stored.gaps == [GAP]
+    assert stored.environment == {"python_build": "X"}
+    assert stored.interrupted is True
+    # pyperf itself still reads the file
+    assert pyperf.BenchmarkSuite.load(str(path)).get_benchmark_names() == ["a"]
+
+
+def test_a_file_of_gaps_only_is_readable(tmp_path: Path) -> None:
+    path = tmp_path / "r.json"
+    result = ResultFile(path)
+    result.claim()
+    result.write([], [GAP])
+    stored = read_results(path)
+    assert stored.benchmarks == [] and stored.gaps == [GAP]
+
+
+def test_claim_never_takes_an_existing_file(tmp_path: Path) -> None:
+    path = tmp_path / "mine.json"
+    path.write_text("precious")
+    with pytest.raises(StorageError, match="already exists"):
+        ResultFile(path).claim()
+    assert path.read_text() == "precious"
+
+
+def test_a_failed_write_leaves_the_previous_file_whole_and_no_temporary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "r.json"
+    result = ResultFile(path)
+    result.claim()
+    result.write([benchmark("a")])
+    before = path.read_bytes()
+
+    def dump_half(data: object, stream: object, **kwargs: object) -> None:
+        assert hasattr(stream, "write")
+        stream.write('{"benchmarks": [')
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(storage.json, "dump", dump_half)
+    with pytest.raises(OSError, match="No space left"):
+        result.write([benchmark("a"), benchmark("b")])
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+
+
+def test_gzip_files_are_read(tmp_path: Path) -> None:
+    plain = tmp_path / "r.json"
+    result = ResultFile(plain)
+    result.claim()
+    result.write([benchmark("a")], [GAP])
+    packed = tmp_path / "r.json.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    assert read_results(packed).gaps == [GAP]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "invalid JSON"),
+        (b'{"version": "1.0", "benchmarks": [{"runs": ', "invalid JSON"),
+        (b"[1, 2]", "no benchmark list"),
+        (json.dumps({"version": "0.1", "benchmarks": [{}]}).encode(), "not a pyperf result file"),
+        (
+            json.dumps({"version": "1.0", "benchmarks": [], "concbench": {"gaps": [{}]}}).encode(),
+            "not a pyperf result file",
+        ),
+        (
+            json.dumps(
+                {
+                    "version": "1.0",
+                    "benchmarks": [],
+                    "concbench": {"gaps": [{**GAP.__dict__, "status": "lost"}]},
+                }
+            ).encode(),
+            "malformed gap entry",
+        ),
+        (b"\xff\xfe\x00", "not a pyperf result file"),
+    ],
+)
+def test_unreadable_files_are_one_line_errors(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "bad.json"
+    path.write_bytes(content)
+    with pytest.raises(StorageError) as info:
+        read_results(path)
+    assert message in str(info.value) and "\n" not in str(info.value)
+    assert str(path) in str(info.value)
