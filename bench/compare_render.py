@@ -19,7 +19,6 @@ from bench.comparison import (
     Comparison,
     EnvironmentDifference,
     GeometricMean,
-    Missing,
     Regression,
     Row,
     Side,
@@ -209,6 +208,8 @@ def _main_table(comparison: Comparison) -> tuple[list[str], list[list[str]]]:
         header += [label, "ratio" + suffix, "change" + suffix, "p" + suffix, "verdict" + suffix]
     rows = []
     for row in comparison.rows:
+        if not row.compared:
+            continue  # listed under "Cells without a result" or "Only in some files"
         cells = [row_label(row), _value_cell(row, 0)]
         for index, change in enumerate(row.changes, start=1):
             cells += _change_cells(row, index, change)
@@ -255,18 +256,16 @@ def _geomean_table(comparison: Comparison) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def _unexplained(comparison: Comparison) -> list[Missing]:
-    """Benchmarks some file lacks without a gap record saying why (the gaps are listed apart)."""
-    return [
-        missing for missing in comparison.missing if any(gap is None for _, gap in missing.absent)
-    ]
-
-
-def _missing_text(missing: Missing) -> str:
-    reasons = []
-    for label, gap in missing.absent:
-        reasons.append(f"{label}: {gap.status}: {gap.reason}" if gap else f"{label}: absent")
-    return f"{missing.key}: only in {', '.join(missing.present) or 'none'} ({'; '.join(reasons)})"
+def _missing_groups(comparison: Comparison) -> list[tuple[str, list[str]]]:
+    """Benchmarks some file lacks without a gap record saying why (gaps are listed with their
+    reasons apart), grouped by where they are: ``in A, not in B`` -> names."""
+    groups: dict[str, list[str]] = {}
+    for missing in comparison.missing:
+        unexplained = [label for label, gap in missing.absent if gap is None]
+        if unexplained:
+            where = f"in {', '.join(missing.present) or 'no file'}, not in {', '.join(unexplained)}"
+            groups.setdefault(where, []).append(missing.key)
+    return list(groups.items())
 
 
 def _environment_rows(
@@ -309,9 +308,12 @@ def render_text(comparison: Comparison, fail_above_pct: float | None = None) -> 
         lines.append(f"{label} against {labels[0]}: {_verdict_counts(comparison, index)}")
     lines += ["", "Geometric mean of the ratios:"]
     lines += _aligned(*_geomean_table(comparison), indent="  ")
-    if _unexplained(comparison):
+    missing_groups = _missing_groups(comparison)
+    if missing_groups:
         lines += ["", "Only in some files:"]
-        lines += [f"  {_missing_text(missing)}" for missing in _unexplained(comparison)]
+        for where, keys in missing_groups:
+            lines += [f"  {where} ({plural(len(keys), 'benchmark')}):"]
+            lines += [f"    {key}" for key in keys]
     gaps = comparison.gaps()
     if gaps:
         lines += ["", "Cells without a result:"]
@@ -365,9 +367,14 @@ def render_markdown(comparison: Comparison, fail_above_pct: float | None = None)
         lines.append(f"- **{label}** against {labels[0]}: {_verdict_counts(comparison, index)}")
     lines += ["", "**Geometric mean of the ratios**", ""]
     lines += _md_table(*_geomean_table(comparison))
-    if _unexplained(comparison):
-        lines += ["", "**Only in some files**", ""]
-        lines += [f"- {_md_cell(_missing_text(missing))}" for missing in _unexplained(comparison)]
+    missing_groups = _missing_groups(comparison)
+    if missing_groups:
+        lines += ["", "**Only in some files**"]
+        for where, keys in missing_groups:
+            # Collapsed, so that a partial run does not bury the comparison in a pull request.
+            summary = f"<summary>{where} ({plural(len(keys), 'benchmark')})</summary>"
+            lines += ["", "<details>", summary, "", *(f"- `{key}`" for key in keys), ""]
+            lines.append("</details>")
     gaps = comparison.gaps()
     if gaps:
         lines += ["", "**Cells without a result**", ""]

@@ -31,10 +31,11 @@ BOOTSTRAP_LIMIT = 100_000
 
 DESCRIPTION = f"""\
 Compare pyperf result files (concbench's or any other pyperf JSON, also .json.gz). BASE is
-compared with every NEW file: benchmarks match by name (and by workload/params/model metadata for
-concbench files); each one gets its values in human units, the ratio new mean / base mean, and a
-two-sided {TEST_NAME} test that is valid for unequal sample sizes. Lower is better for every unit
-(time, bytes, and pyperf's convention for other units)."""
+compared with every NEW file: benchmarks match by name (and by workload/params/model metadata
+for concbench files); each one gets its values in human units, the ratio new mean / base mean,
+and a two-sided {TEST_NAME} test, valid for unequal sample sizes. Lower is better for every
+unit (time, bytes, and by pyperf's convention any other unit). producer_consumer values are
+shown as items/s, but their ratio is of the time per item, like every other timed benchmark."""
 
 EPILOG = """\
 verdicts: faster/slower (time), smaller/larger (bytes), lower/higher (other units); "no change"
@@ -46,6 +47,9 @@ units: a benchmark whose unit differs between files stops the whole comparison (
   benchmarks out (listed) and compares the rest.
 spec_version: files from different workload spec versions measure different work; they are
   refused (exit 2) unless --force, which compares them under a loud warning.
+gate: --fail-above counts a benchmark only when its verdict is slower/larger/higher (significant
+  and at least --min-change) and its change exceeds PCT; benchmarks too small to test are counted
+  in a note on stderr, since the gate cannot see a regression in them.
 exit status: 0 done; 1 --fail-above found a significant regression (named on stderr, one line
   each; the report is still written); 2 bad input: a one-line error, nothing written."""
 
@@ -126,20 +130,20 @@ def build_parser() -> ArgumentParser:
         "--alpha",
         type=_number(0, ALPHA_LIMIT, "significance level", low_open=True),
         default=0.05,
-        help="significance level of the test (default 0.05)",
+        help=f"significance level of the test, above 0 up to {ALPHA_LIMIT:g} (default 0.05)",
     )
     parser.add_argument(
         "--min-change",
         metavar="PCT",
         type=_number(0, PERCENT_LIMIT, "percent"),
         default=1.0,
-        help="a change smaller than PCT percent counts as no change (default 1)",
+        help="a change smaller than PCT percent (0 to 1000) counts as no change (default 1)",
     )
     parser.add_argument(
         "--fail-above",
         metavar="PCT",
         type=_number(0, PERCENT_LIMIT, "percent"),
-        help="exit 1 when a benchmark got significantly worse by more than PCT percent",
+        help="exit 1 when a benchmark got significantly worse by more than PCT percent (0 to 1000)",
     )
     parser.add_argument(
         "--labels",
