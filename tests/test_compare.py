@@ -5,6 +5,7 @@ output format, and bad input (one line, exit status 2, nothing written)."""
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 import subprocess
@@ -255,8 +256,6 @@ def test_spec_version_difference_is_refused_unless_forced(tmp_path: Path) -> Non
 
 
 def test_gzip_input(tmp_path: Path) -> None:
-    import gzip
-
     packed = tmp_path / "py313.json.gz"
     packed.write_bytes(gzip.compress(PY313.read_bytes()))
     assert run(PY311, packed).stdout.replace(str(packed), "X") == run(PY311, PY313).stdout.replace(
