@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import math
+import textwrap
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -301,7 +302,9 @@ def render_text(comparison: Comparison, fail_above_pct: float | None = None) -> 
         )
     else:
         lines.append("  none")
-    lines += ["", *_notes(comparison), ""]
+    lines.append("")
+    lines += [wrapped for note in _notes(comparison) for wrapped in textwrap.wrap(note, 100)]
+    lines.append("")
     lines += _aligned(*_main_table(comparison))
     lines.append("")
     for index, label in enumerate(labels[1:]):
