@@ -68,6 +68,7 @@ ENVIRONMENT_KEYS = (
     "processes",
     "values_per_process",
     "warmups_per_process",
+    "measurement",
 )
 # Aliases or per-run noise that would only clutter the list of differences.
 IGNORED_ENVIRONMENT_KEYS = frozenset({"perf_version"})

@@ -120,7 +120,10 @@ def load(path: str | Path, label: str | None = None) -> ResultSet:
     path = Path(path)
     data = _read_json(path)
     entries, environment = _parse_benchmarks(path, data)
-    gaps, interrupted = _parse_sidecar(path, data)
+    gaps, interrupted, run_environment = _parse_sidecar(path, data)
+    # The runner's record of the run (pyperf options as ``measurement``, for example) fills in
+    # what the benchmarks' metadata lacks, and all of it for a file in which every cell failed.
+    environment = {**run_environment, **environment}
     if not entries and not gaps:
         raise ResultFileError(f"{path}: contains no benchmarks")
     return ResultSet(
@@ -328,12 +331,17 @@ def _common_metadata(entries: Sequence[Entry], exclude: Mapping[str, Any]) -> di
     }
 
 
-def _parse_sidecar(path: Path, data: Mapping[str, Any]) -> tuple[list[GapRecord], bool]:
+def _parse_sidecar(
+    path: Path, data: Mapping[str, Any]
+) -> tuple[list[GapRecord], bool, dict[str, Any]]:
     sidecar = data.get(CONCBENCH_KEY)
     if sidecar is None:
-        return [], False
+        return [], False, {}
     if not isinstance(sidecar, dict):
         raise ResultFileError(f"{path}: '{CONCBENCH_KEY}' must be a JSON object")
+    run_environment = sidecar.get("environment") or {}
+    if not isinstance(run_environment, dict):
+        raise ResultFileError(f"{path}: '{CONCBENCH_KEY}.environment' must be a JSON object")
     raw_gaps = sidecar.get("gaps", [])
     if not isinstance(raw_gaps, list):
         raise ResultFileError(f"{path}: '{CONCBENCH_KEY}.gaps' must be a list")
@@ -360,7 +368,7 @@ def _parse_sidecar(path: Path, data: Mapping[str, Any]) -> tuple[list[GapRecord]
                 reason=" ".join(str(raw.get("reason", "")).split()) or "no reason given",
             )
         )
-    return gaps, bool(sidecar.get("interrupted", False))
+    return gaps, bool(sidecar.get("interrupted", False)), run_environment
 
 
 def _is_number(value: object) -> bool:

@@ -87,6 +87,14 @@ def test_a_file_of_only_gaps_loads(tmp_path: Path) -> None:
     assert result.interrupted
 
 
+def test_the_runners_environment_fills_in(tmp_path: Path) -> None:
+    data = document("py311_gaps.json")
+    data["concbench"]["environment"] = {"measurement": "processes=3 values=3", "hostname": "x"}
+    result = load(write(tmp_path / "with-environment.json", data))
+    assert result.environment["measurement"] == "processes=3 values=3"
+    assert result.environment["hostname"] == load(DATA / "py311.json").environment["hostname"]
+
+
 def test_single_value_entry_has_zero_spread() -> None:
     entry = load(DATA / "py311_single.json").entries[0]
     assert len(entry.values) == 1
