@@ -491,4 +491,5 @@ def environment_differences(results: Sequence[ResultSet]) -> list[EnvironmentDif
 
 
 def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
+    """None for a missing or empty value: the runner records an unset ``environ`` as ""."""
+    return None if value is None or value == "" else str(value)
