@@ -1,0 +1,728 @@
+"""Charts of result files: functions that return matplotlib ``Figure`` objects.
+
+Figures are built with ``matplotlib.figure.Figure`` directly, never through pyplot, so no global
+state or interactive backend is involved and tests can inspect titles, labels, series and points
+without rendering pixels. Every chart has a title, axis labels with units, a legend when it has
+several series, and models in the suite's order. Error bars are the min-max range of all values
+of a benchmark (always positive, so they work on log axes, and they hide nothing).
+
+With several files, each file is one series: side-by-side bars, or one line style per file.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from matplotlib import colormaps, rc_context
+from matplotlib.artist import Artist
+from matplotlib.axes import Axes
+from matplotlib.container import BarContainer
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+from bench.cells import PREFERRED_ORDER
+from bench.comparison import Comparison
+from bench.findings import (
+    Row,
+    grid,
+    model_order,
+    models,
+    profile_value,
+    rows,
+    short_label,
+)
+from bench.resultfiles import Entry, ResultSet
+
+TIMES = "\N{MULTIPLICATION SIGN}"
+SPREAD = "error bars: min\N{EN DASH}max of all values"
+FILE_LINESTYLES = ("-", "--", ":", "-.")
+FILE_MARKERS = ("o", "s", "^", "D", "v", "P")
+# A significant change is a filled diamond; an insignificant one a hollow circle.
+SIGNIFICANT_MARKER = "D"
+INSIGNIFICANT_MARKER = "o"
+PROFILE_WORKLOADS = ("pingpong", "producer_consumer", "fan_out", "spawn")
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A figure and what the report says about it; ``name`` is the file stem in DIR."""
+
+    name: str
+    title: str
+    caption: str
+    figure: Figure
+
+
+# --- units and axes ---------------------------------------------------------------------------
+
+
+def duration_unit(values: Sequence[float]) -> tuple[str, float]:
+    """The unit (and its size in seconds) that puts the median of the values in 1..1000."""
+    middle = _median([v for v in values if v > 0] or [1.0])
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if middle >= scale:
+            return unit, scale
+    return "ns", 1e-9
+
+
+def bytes_unit(values: Sequence[float]) -> tuple[str, float]:
+    middle = _median([v for v in values if v > 0] or [1.0])
+    return ("MiB", 1024.0 * 1024.0) if middle >= 1024 * 1024 else ("KiB", 1024.0)
+
+
+def _median(values: Sequence[float]) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
+
+
+def plain_number(value: float) -> str:
+    """Tick text of a log axis: 0.01, 1, 100, 10k, 1M."""
+    for suffix, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if value >= scale:
+            return f"{value / scale:g}{suffix}"
+    return f"{value:g}"
+
+
+def _log_axis(ax: Axes, axis: str, values: Sequence[float]) -> None:
+    """Log scale spanning whole decades around the values, ticks as plain numbers."""
+    positive = [v for v in values if v > 0 and math.isfinite(v)]
+    low = 10 ** math.floor(math.log10(min(positive))) if positive else 0.1
+    high = 10 ** math.ceil(math.log10(max(positive))) if positive else 10.0
+    if high <= low:
+        high = low * 10
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    if axis == "y":
+        ax.set_yscale("log")
+        ax.set_ylim(low, high)
+    else:
+        ax.set_xscale("log")
+        ax.set_xlim(low, high)
+    target.set_major_locator(LogLocator(base=10))
+    target.set_major_formatter(FuncFormatter(lambda v, _pos: plain_number(v)))
+    target.set_minor_formatter(NullFormatter())
+
+
+def _model_colors() -> dict[str, str]:
+    palette = [f"C{i}" for i in range(10)]
+    return {name: palette[i % len(palette)] for i, name in enumerate(PREFERRED_ORDER)}
+
+
+def paired_color(index: int) -> tuple[float, float, float, float]:
+    """Colours in dark/light pairs (tab20): a quantity and its complement share a hue."""
+    return colormaps["tab20"](index % 20)
+
+
+def model_color(model: str) -> str:
+    return _model_colors().get(model, "C9")
+
+
+def file_color(index: int) -> str:
+    return f"C{index % 10}"
+
+
+def _spread(entry: Entry, scale: float, invert: bool = False) -> tuple[float, float, float]:
+    """(centre, below, above) of the entry in display units; ``invert`` turns seconds per
+    operation into operations per second (the slowest value gives the lowest rate)."""
+    if invert:
+        centre = 1.0 / entry.mean / scale
+        low, high = 1.0 / max(entry.values) / scale, 1.0 / min(entry.values) / scale
+    else:
+        centre = entry.mean / scale
+        low, high = min(entry.values) / scale, max(entry.values) / scale
+    return centre, max(0.0, centre - low), max(0.0, high - centre)
+
+
+def _legend(figure: Figure, ax: Axes) -> None:
+    handles, labels = ax.get_legend_handles_labels()
+    if len(labels) > 1:
+        figure.legend(handles, labels, loc="outside right upper", fontsize="small")
+
+
+# --- bars per model ---------------------------------------------------------------------------
+
+
+def _categories(results: Sequence[ResultSet], workload: str) -> list[tuple[Row, str]]:
+    """(row, model) pairs present in any file: models in the suite's order, rows by size."""
+    present = {
+        (row, model)
+        for result in results
+        for (row, model), entry in grid(result).items()
+        if row.workload == workload and entry.mean > 0
+    }
+    ordered_rows = rows(results, workload)
+    return [
+        (row, model)
+        for model in model_order(model for _row, model in present)
+        for row in ordered_rows
+        if (row, model) in present
+    ]
+
+
+def model_bars(
+    results: Sequence[ResultSet],
+    workload: str,
+    title: str,
+    quantity: str,
+    unit_of: Callable[[Sequence[float]], tuple[str, float]],
+) -> Figure | None:
+    """Bars per model (one per file, side by side) on a log axis, min-max error bars. When a
+    workload ran at several sizes, each model/size pair is its own bar group."""
+    categories = _categories(results, workload)
+    if not categories:
+        return None
+    cells = [grid(result) for result in results]
+    unit, scale = unit_of(
+        [e.mean for g in cells for (r, _m), e in g.items() if r.workload == workload]
+    )
+    several_rows = len({row for row, _model in categories}) > 1
+    figure = Figure(
+        figsize=(max(6.0, 0.9 * len(categories) * max(1, len(results)) + 2), 4.5),
+        layout="constrained",
+    )
+    ax = figure.add_subplot()
+    width = 0.8 / len(results)
+    shown: list[float] = []
+    for index, (result, file_cells) in enumerate(zip(results, cells, strict=True)):
+        xs, heights, below, above, placed = [], [], [], [], set()
+        for position, category in enumerate(categories):
+            entry = file_cells.get(category)
+            if entry is None or entry.mean <= 0:
+                continue
+            placed.add(position)
+            centre, low, high = _spread(entry, scale)
+            xs.append(position + (index - (len(results) - 1) / 2) * width)
+            heights.append(centre)
+            below.append(low)
+            above.append(high)
+            shown += [centre - low, centre + high]
+        # One file: colour by model, as in the line charts; several: colour by file.
+        colors = (
+            [
+                model_color(model)
+                for position, (_row, model) in enumerate(categories)
+                if position in placed
+            ]
+            if len(results) == 1
+            else file_color(index)
+        )
+        ax.bar(
+            xs,
+            heights,
+            width=width,
+            yerr=[below, above],
+            capsize=3,
+            color=colors,
+            label=result.label,
+        )
+    ax.set_xticks(range(len(categories)))
+    ax.set_xticklabels(
+        [
+            f"{model}\n{short_label(row, size_only=True)}" if several_rows else model
+            for row, model in categories
+        ],
+        fontsize="small",
+    )
+    _log_axis(ax, "y", shown)
+    ax.set_xlabel("model")
+    ax.set_ylabel(f"{quantity} [{unit}] (log scale)")
+    single = rows(results, workload)
+    ax.set_title(title if several_rows else f"{title}: {single[0].label}")
+    ax.grid(axis="y", which="major", alpha=0.3)
+    _legend(figure, ax)
+    return figure
+
+
+def switch_latency(results: Sequence[ResultSet]) -> Figure | None:
+    return model_bars(
+        results, "pingpong", "Switch latency", "time per one-way switch", duration_unit
+    )
+
+
+def memory_per_task(results: Sequence[ResultSet]) -> Figure | None:
+    return model_bars(
+        results, "memory", "Memory per parked task", "memory per parked task", bytes_unit
+    )
+
+
+def spawn_cost(results: Sequence[ResultSet]) -> Figure | None:
+    return model_bars(
+        results,
+        "spawn",
+        "Spawn cost: create, start and finish one task",
+        "time per task",
+        duration_unit,
+    )
+
+
+# --- throughput lines -------------------------------------------------------------------------
+
+
+def _panel_key(row: Row, vary: tuple[str, ...]) -> tuple[tuple[str, object], ...]:
+    """The parameters a line must not mix: all but the ones on the x axis."""
+    spec = row.spec
+    assert spec is not None
+    return tuple((k, v) for k, v in spec.__dict__.items() if k not in vary)
+
+
+def _throughput(
+    results: Sequence[ResultSet],
+    workload: str,
+    *,
+    vary: tuple[str, ...],
+    x_of: Callable[[Row], float],
+    x_label: str,
+    x_text: Callable[[Row], str],
+    categorical: bool,
+    per: str,
+    panel_title: Callable[[Row], str],
+    title: str,
+) -> Figure | None:
+    all_rows = rows(results, workload)
+    cells = [grid(result) for result in results]
+    panels: dict[tuple[tuple[str, object], ...], list[Row]] = {}
+    for row in all_rows:
+        if any(r == row for g in cells for (r, _m) in g):
+            panels.setdefault(_panel_key(row, vary), []).append(row)
+    if not panels:
+        return None
+    columns = min(3, len(panels))
+    lines = math.ceil(len(panels) / columns)
+    figure = Figure(figsize=(5.0 * columns + 2.5, 4.0 * lines), layout="constrained")
+    figure.suptitle(title)
+    axes = figure.subplots(lines, columns, squeeze=False)
+    for ax in axes.flat[len(panels) :]:
+        ax.set_visible(False)
+    seen_labels: dict[str, Artist] = {}
+    for ax, unsorted_rows in zip(axes.flat, panels.values(), strict=False):
+        panel_rows = sorted(unsorted_rows, key=x_of)
+        positions = {row: (i if categorical else x_of(row)) for i, row in enumerate(panel_rows)}
+        shown: list[float] = []
+        for model in models(results):
+            for index, (result, file_cells) in enumerate(zip(results, cells, strict=True)):
+                points = [
+                    (positions[row], _spread(file_cells[row, model], 1.0, invert=True))
+                    for row in panel_rows
+                    if (row, model) in file_cells and file_cells[row, model].mean > 0
+                ]
+                if not points:
+                    continue
+                label = model if len(results) == 1 else f"{model} ({result.label})"
+                ax.errorbar(
+                    [x for x, _ in points],
+                    [c for _, (c, _l, _h) in points],
+                    yerr=[[lo for _, (_c, lo, _h) in points], [hi for _, (_c, _l, hi) in points]],
+                    color=model_color(model),
+                    linestyle=FILE_LINESTYLES[index % len(FILE_LINESTYLES)],
+                    marker=FILE_MARKERS[index % len(FILE_MARKERS)],
+                    capsize=3,
+                    label=label,
+                )
+                shown += [c - lo for _, (c, lo, _h) in points] + [c + h for _, (c, _l, h) in points]
+        ax.set_title(panel_title(panel_rows[0]), fontsize="medium")
+        ax.set_xlabel(x_label)
+        ax.set_ylabel(f"{per} (log scale)")
+        _log_axis(ax, "y", shown)
+        if categorical:
+            ax.set_xticks(range(len(panel_rows)))
+            ax.set_xticklabels([x_text(row) for row in panel_rows])
+            ax.set_xlim(-0.5, len(panel_rows) - 0.5)
+        else:
+            xs = [x_of(row) for row in panel_rows]
+            _log_axis(ax, "x", [min(xs) / 2, max(xs) * 2])
+        ax.grid(which="major", alpha=0.3)
+        handles, labels = ax.get_legend_handles_labels()
+        for handle, label in zip(handles, labels, strict=True):
+            seen_labels.setdefault(label, handle)
+    if len(seen_labels) > 1:
+        figure.legend(
+            list(seen_labels.values()),
+            list(seen_labels),
+            loc="outside right upper",
+            fontsize="small",
+        )
+    return figure
+
+
+def _param(row: Row, name: str) -> object:
+    spec = row.spec
+    assert spec is not None
+    value: object = getattr(spec, name)
+    return value
+
+
+def _int_param(row: Row, name: str) -> int:
+    value = _param(row, name)
+    assert isinstance(value, int)
+    return value
+
+
+def producer_consumer_throughput(results: Sequence[ResultSet]) -> Figure | None:
+    """items/s against producers x consumers; a panel per capacity, item count and work."""
+
+    def x_of(row: Row) -> float:
+        producers, consumers = _int_param(row, "producers"), _int_param(row, "consumers")
+        return producers * consumers * 1000 + producers  # orders 1x1, 1x4, 4x1, 4x4
+
+    def panel(row: Row) -> str:
+        work = "cpu work" if _param(row, "work") == "cpu" else "no work"
+        if _param(row, "work") == "cpu":
+            work += f" ({_param(row, 'cpu_iterations')} iterations)"
+        return f"Q={_param(row, 'capacity')}, M={_param(row, 'items'):,} items, {work}"
+
+    return _throughput(
+        results,
+        "producer_consumer",
+        vary=("producers", "consumers"),
+        x_of=x_of,
+        x_label=f"concurrency: producers {TIMES} consumers",
+        x_text=lambda row: f"{_param(row, 'producers')}{TIMES}{_param(row, 'consumers')}",
+        categorical=True,
+        per="throughput [items/s]",
+        panel_title=panel,
+        title="producer_consumer throughput (1 / mean time per item)",
+    )
+
+
+def fan_out_throughput(results: Sequence[ResultSet]) -> Figure | None:
+    """tasks/s against N tasks; a panel per kind of work."""
+
+    def panel(row: Row) -> str:
+        if _param(row, "work") == "sleep":
+            return f"each task sleeps {_param(row, 'delay_ms'):g} ms"
+        return f"each task computes ({_param(row, 'cpu_iterations')} iterations)"
+
+    return _throughput(
+        results,
+        "fan_out",
+        vary=("tasks",),
+        x_of=lambda row: float(_int_param(row, "tasks")),
+        x_label="N tasks launched and gathered (log scale)",
+        x_text=lambda row: f"{_param(row, 'tasks')}",
+        categorical=False,
+        per="throughput [tasks/s]",
+        panel_title=panel,
+        title="fan_out throughput (1 / mean time per task)",
+    )
+
+
+# --- profile ----------------------------------------------------------------------------------
+
+
+def _profile_rows(results: Sequence[ResultSet], workload: str) -> list[Row]:
+    return [
+        row
+        for row in rows(results, workload)
+        if any(
+            r == row and profile_value(e, "cpu_user_per_op") is not None
+            for result in results
+            for (r, _m), e in grid(result).items()
+        )
+    ]
+
+
+def profile(results: Sequence[ResultSet], workload: str) -> Figure | None:
+    """Per row: CPU user + system time per operation (stacked, the profile pass's wall time per
+    operation as a black tick) and voluntary + involuntary context switches per operation."""
+    panel_rows = _profile_rows(results, workload)
+    if not panel_rows:
+        return None
+    cells = [grid(result) for result in results]
+    figure = Figure(figsize=(13.0, 3.2 * len(panel_rows) + 0.8), layout="constrained")
+    figure.suptitle(f"Profile of {workload}: CPU time and context switches per operation")
+    axes = figure.subplots(len(panel_rows), 2, squeeze=False)
+    width = 0.8 / len(results)
+    for (cpu_ax, ctx_ax), row in zip(axes, panel_rows, strict=True):
+        names = [m for m in models(results, row) if any((row, m) in g for g in cells)]
+        totals = [
+            (profile_value(e, "cpu_user_per_op") or 0.0)
+            + (profile_value(e, "cpu_system_per_op") or 0.0)
+            for g in cells
+            for (r, _m), e in g.items()
+            if r == row
+        ]
+        unit, scale = duration_unit([max(totals, default=0.0)])
+        for index, (result, file_cells) in enumerate(zip(results, cells, strict=True)):
+            suffix = "" if len(results) == 1 else f" ({result.label})"
+            offset = (index - (len(results) - 1) / 2) * width
+            xs, user, system, wall, voluntary, involuntary = [], [], [], [], [], []
+            for position, model in enumerate(names):
+                entry = file_cells.get((row, model))
+                if entry is None or profile_value(entry, "cpu_user_per_op") is None:
+                    continue
+                xs.append(position + offset)
+                user.append((profile_value(entry, "cpu_user_per_op") or 0.0) / scale)
+                system.append((profile_value(entry, "cpu_system_per_op") or 0.0) / scale)
+                wall.append((profile_value(entry, "profile_wall_per_op") or math.nan) / scale)
+                voluntary.append(profile_value(entry, "ctx_voluntary_per_op") or 0.0)
+                involuntary.append(profile_value(entry, "ctx_involuntary_per_op") or 0.0)
+            user_color, system_color, voluntary_color, involuntary_color = (
+                paired_color(4 * index + k) for k in range(4)
+            )
+            cpu_ax.bar(xs, user, width, color=user_color, label=f"user CPU{suffix}")
+            top = cpu_ax.bar(
+                xs, system, width, bottom=user, color=system_color, label=f"system CPU{suffix}"
+            )
+            cpu_ax.bar_label(
+                top,
+                labels=[_short(u + s) for u, s in zip(user, system, strict=True)],
+                fontsize="x-small",
+                padding=1,
+            )
+            if any(math.isfinite(w) for w in wall):
+                cpu_ax.plot(
+                    xs,
+                    wall,
+                    linestyle="none",
+                    marker="_",
+                    markersize=18,
+                    markeredgewidth=2,
+                    color="black",
+                    label="wall time (profile pass)" if index == 0 else None,
+                )
+            ctx_ax.bar(
+                xs, voluntary, width, color=voluntary_color, label=f"voluntary switches{suffix}"
+            )
+            top = ctx_ax.bar(
+                xs,
+                involuntary,
+                width,
+                bottom=voluntary,
+                color=involuntary_color,
+                label=f"involuntary switches{suffix}",
+            )
+            ctx_ax.bar_label(
+                top,
+                labels=[_short(v + i) for v, i in zip(voluntary, involuntary, strict=True)],
+                fontsize="x-small",
+                padding=1,
+            )
+        for ax in (cpu_ax, ctx_ax):
+            ax.set_xticks(range(len(names)))
+            ax.set_xticklabels(names, fontsize="small")
+            ax.set_xlabel("model")
+            ax.margins(y=0.15)
+            ax.grid(axis="y", alpha=0.3)
+        where = short_label(row, size_only=True)
+        cpu_ax.set_title(f"{where}: CPU time per operation", fontsize="medium")
+        cpu_ax.set_ylabel(f"CPU time per op [{unit}]")
+        ctx_ax.set_title(f"{where}: context switches per operation", fontsize="medium")
+        ctx_ax.set_ylabel("context switches per op [count]")
+    handles, labels = [], []
+    for ax in axes[0]:
+        # Bars first, then the wall-time ticks: the order in which the eye reads a bar.
+        pairs = sorted(
+            zip(*ax.get_legend_handles_labels(), strict=True),
+            key=lambda pair: not isinstance(pair[0], BarContainer),
+        )
+        for handle, label in pairs:
+            if label not in labels:
+                handles.append(handle)
+                labels.append(label)
+    figure.legend(handles, labels, loc="outside upper center", fontsize="small", ncols=5)
+    return figure
+
+
+def _short(value: float) -> str:
+    return "0" if value == 0 else f"{value:.3g}"
+
+
+# --- ratios -----------------------------------------------------------------------------------
+
+
+def ratios(comparison: Comparison) -> Figure | None:
+    """Per benchmark, new mean / base mean for every other file on a log axis centred at 1;
+    significant changes are filled diamonds, the others hollow circles; bars are the bootstrap
+    confidence interval of the ratio."""
+    measured = [
+        row
+        for row in comparison.rows
+        if any(change is not None and change.ratio is not None for change in row.changes)
+    ]
+    if not measured:
+        return None
+    base = comparison.base.label
+    figure = Figure(figsize=(10.0, 0.24 * len(measured) + 2.2), layout="constrained")
+    ax = figure.add_subplot()
+    positions = {row.key: len(measured) - 1 - i for i, row in enumerate(measured)}
+    extremes = [1.0]
+    count = len(comparison.files) - 1
+    for index, label in enumerate(comparison.labels[1:]):
+        offset = (index - (count - 1) / 2) * 0.25 if count > 1 else 0.0
+        for significant in (True, False):
+            xs, ys, below, above = [], [], [], []
+            for row in measured:
+                change = row.changes[index]
+                if change is None or change.ratio is None or change.significant != significant:
+                    continue
+                low, high = change.ci if change.ci else (change.ratio, change.ratio)
+                xs.append(change.ratio)
+                ys.append(positions[row.key] + offset)
+                below.append(max(0.0, change.ratio - low))
+                above.append(max(0.0, high - change.ratio))
+                extremes += [change.ratio, low, high]
+            if not xs:
+                continue
+            word = (
+                f"significant (p < {comparison.options.alpha:g})"
+                if significant
+                else ("not significant")
+            )
+            color = file_color(index + 1)
+            ax.errorbar(
+                xs,
+                ys,
+                xerr=[below, above],
+                linestyle="none",
+                marker=SIGNIFICANT_MARKER if significant else INSIGNIFICANT_MARKER,
+                markerfacecolor=color if significant else "white",
+                color=color,
+                ecolor=color,
+                elinewidth=1,
+                capsize=2,
+                label=f"{label} / {base}: {word}",
+            )
+    reach = max(abs(math.log10(x)) for x in extremes if x > 0)
+    reach = max(reach * 1.15, math.log10(1.1))
+    ax.set_xscale("log")
+    ax.set_xlim(10**-reach, 10**reach)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}{TIMES}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.axvline(1.0, color="black", linewidth=1)
+    ax.set_yticks(range(len(measured)))
+    ax.set_yticklabels([_ratio_label(row) for row in reversed(measured)], fontsize="x-small")
+    ax.set_ylim(-0.7, len(measured) - 0.3)
+    ax.set_xlabel(f"mean of file / mean of {base} (log scale; below 1 = less time or memory)")
+    ax.set_ylabel("benchmark")
+    ax.set_title(f"Ratios against the first file ({base}), 95% bootstrap intervals")
+    ax.grid(axis="x", which="both", alpha=0.3)
+    handles, labels = ax.get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside upper center", fontsize="small", ncols=2)
+    return figure
+
+
+def _ratio_label(row: object) -> str:
+    workload = getattr(row, "workload", None)
+    params = getattr(row, "params", None)
+    model = getattr(row, "model", None)
+    if workload and params and model:
+        return f"{short_label(Row(workload, params))} / {model}"
+    return str(getattr(row, "name", ""))
+
+
+# --- all charts -------------------------------------------------------------------------------
+
+
+def build(results: Sequence[ResultSet], comparison: Comparison | None) -> list[Chart]:
+    """Every chart the data supports, in the order the report shows them."""
+    several = len(results) > 1
+    side = "; one bar per file" if several else ""
+    charts: list[Chart] = []
+
+    def add(name: str, title: str, caption: str, figure: Figure | None) -> None:
+        if figure is not None:
+            charts.append(Chart(name, title, caption, figure))
+
+    add(
+        "switch_latency",
+        "Switch latency per model",
+        f"pingpong: mean time per one-way switch, log scale; {SPREAD}{side}.",
+        switch_latency(results),
+    )
+    add(
+        "throughput_producer_consumer",
+        "producer_consumer throughput",
+        "Items per second (1 / mean time per item) against producers "
+        f"{TIMES} consumers, one line per model, one panel per capacity, item count and work; "
+        "log scale; error bars: the rates "
+        "of the slowest and fastest values.",
+        producer_consumer_throughput(results),
+    )
+    add(
+        "throughput_fan_out",
+        "fan_out throughput",
+        "Tasks per second (1 / mean time per task) against the number of tasks, one line per "
+        "model, one panel per kind of work; log scales; error bars: the rates of the slowest and "
+        "fastest values.",
+        fan_out_throughput(results),
+    )
+    add(
+        "memory_per_task",
+        "Memory per parked task",
+        f"memory: bytes each parked task adds, log scale; {SPREAD}{side}. "
+        "Thread and process models park 100 tasks, the lightweight ones 10,000.",
+        memory_per_task(results),
+    )
+    add(
+        "spawn_cost",
+        "Spawn cost per model",
+        f"spawn: mean time to create, start and finish one task, log scale; {SPREAD}{side}.",
+        spawn_cost(results),
+    )
+    for workload in PROFILE_WORKLOADS:
+        add(
+            f"profile_{workload}",
+            f"Profile of {workload}",
+            "From the profile pass: user and system CPU time of the whole process tree per "
+            "operation (stacked; the black tick is the wall time per operation of the same pass) "
+            "and voluntary and involuntary context switches per operation (stacked); linear "
+            "scales, totals above the bars.",
+            profile(results, workload),
+        )
+    if comparison is not None:
+        add(
+            "ratios",
+            "Ratios against the first file",
+            "Per benchmark, mean of each file / mean of the first file on a log axis centred at "
+            "1 (below 1: less time or memory). Filled diamonds: significant "
+            "(Mann\N{EN DASH}Whitney U); hollow circles: not significant or not testable. "
+            "Bars: 95% bootstrap confidence interval of the ratio.",
+            ratios(comparison),
+        )
+    return charts
+
+
+def save(chart: Chart, directory: Path) -> Path:
+    """Write DIR/<name>.png and DIR/<name>.svg; returns the PNG's path."""
+    png = directory / f"{chart.name}.png"
+    # Lay the figure out once, then keep that layout for both formats: constrained layout is
+    # most of the drawing time, and both files then show the same arrangement.
+    chart.figure.draw_without_rendering()
+    chart.figure.set_layout_engine("none")
+    chart.figure.savefig(png, format="png", dpi=110, metadata={"Software": None})
+    # Text as SVG text, not glyph outlines: several times faster, smaller and searchable.
+    with rc_context({"svg.fonttype": "none"}):
+        chart.figure.savefig(directory / f"{chart.name}.svg", format="svg", metadata={"Date": None})
+    return png
+
+
+# Charts a forked worker saves: workers inherit the built figures instead of unpickling them
+# (a figure with formatter functions cannot be pickled).
+_PENDING: list[tuple[Chart, Path]] = []
+
+
+def _save_pending(index: int) -> Path:
+    chart, directory = _PENDING[index]
+    return save(chart, directory)
+
+
+def save_all(built: Sequence[Chart], directory: Path) -> list[Path]:
+    """Save every chart, in parallel where processes can be forked: drawing text is most of a
+    report's time and every chart is independent. Returns the PNG paths in chart order."""
+    global _PENDING
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    workers = min(len(built), cpus or 1)
+    if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return [save(chart, directory) for chart in built]
+    _PENDING = [(chart, directory) for chart in built]
+    try:
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            return list(pool.map(_save_pending, range(len(built))))
+    finally:
+        _PENDING = []

@@ -1,0 +1,785 @@
+"""What a report says, computed from loaded result files: its tables and its "what the numbers
+say" statements. Pure functions of the data, no rendering; the HTML and Markdown pages and the
+charts all read the same rows, models and values from here.
+
+A statement is made only when the data supports it: a model that is missing, a value that is not
+positive, or a row with a single model simply gives no statement, never a NaN.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from bench import comparison
+from bench.cells import PREFERRED_ORDER
+from bench.resultfiles import Entry, ResultSet
+from bench.summary import format_bytes, format_duration, format_rate, short_params
+from bench.workloads import SPECS, Spec, SpecError
+
+# The workloads whose rows have profile counters (memory cells are measured in a probe process
+# that records bytes, not CPU time).
+TIMED_WORKLOADS = ("pingpong", "producer_consumer", "fan_out", "spawn")
+BASELINE_MODEL = "serial"
+MISSING = "·"
+TIMES = "\N{MULTIPLICATION SIGN}"
+
+# The environment keys a reader looks for first; any others follow in alphabetical order.
+ENVIRONMENT_KEYS = (
+    "python_version",
+    "python_build",
+    "python_gil",
+    "python_implementation",
+    "python_compiler",
+    "hostname",
+    "platform",
+    "cpu_model_name",
+    "cpu_count",
+    "cpu_freq",
+    "cpu_config",
+    "mp_start_method",
+    "pyperf_version",
+    "greenlet_version",
+    "gevent_version",
+    "psutil_version",
+    "concbench_version",
+    "spec_version",
+    "environ",
+    "processes",
+    "values_per_process",
+    "warmups_per_process",
+)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One workload and parameter set: a row of the tables, a panel or point of the charts."""
+
+    workload: str
+    params: str
+
+    @property
+    def spec(self) -> Spec | None:
+        return spec_of(self.workload, self.params)
+
+    @property
+    def label(self) -> str:
+        return short_label(self)
+
+    @property
+    def anchor(self) -> str:
+        return slug(self.label)
+
+
+@dataclass(frozen=True)
+class Table:
+    title: str
+    header: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    anchor: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One statement; ``topic`` groups statements (switch, memory, spawn, winner, ...)."""
+
+    topic: str
+    text: str
+
+
+@dataclass(frozen=True)
+class FindingGroup:
+    title: str
+    findings: tuple[Finding, ...]
+
+
+@lru_cache(maxsize=1024)
+def spec_of(workload: str, params: str) -> Spec | None:
+    """The spec a suite benchmark ran, None when this version of the suite cannot rebuild it."""
+    spec_class = SPECS.get(workload)
+    if spec_class is None:
+        return None
+    try:
+        return spec_class.from_params(params)
+    except SpecError:
+        return None
+
+
+def short_label(row: Row, size_only: bool = False) -> str:
+    """ "producer_consumer P=1 C=1 Q=64 M=4000 no work", or only the parameters."""
+    spec = row.spec
+    params = short_params(spec) if spec else row.params
+    return params if size_only else f"{row.workload} {params}"
+
+
+def slug(text: str) -> str:
+    kept = "".join(c if c.isalnum() else "-" for c in text.lower())
+    return "-".join(filter(None, kept.split("-")))
+
+
+def model_order(models: Iterable[str]) -> list[str]:
+    rank = {name: index for index, name in enumerate(PREFERRED_ORDER)}
+    return sorted(set(models), key=lambda name: (rank.get(name, len(rank)), name))
+
+
+def row_of(entry: Entry) -> Row | None:
+    """The entry's row, None for a foreign benchmark or one whose spec cannot be rebuilt."""
+    if entry.workload is None or entry.params is None or entry.model is None:
+        return None
+    if spec_of(entry.workload, entry.params) is None:
+        return None
+    return Row(entry.workload, entry.params)
+
+
+def suite_entries(result: ResultSet) -> list[Entry]:
+    return [entry for entry in result.entries if row_of(entry) is not None]
+
+
+def foreign_entries(result: ResultSet) -> list[Entry]:
+    return [entry for entry in result.entries if row_of(entry) is None]
+
+
+def rows(results: Sequence[ResultSet], workload: str | None = None) -> list[Row]:
+    """Rows of all files: workloads in the suite's order, parameter sets in file order."""
+    found: list[Row] = []
+    for result in results:
+        for entry in result.entries:
+            row = row_of(entry)
+            if row is not None and row not in found:
+                found.append(row)
+        for gap in result.gaps:
+            if gap.workload and gap.params and spec_of(gap.workload, gap.params):
+                row = Row(gap.workload, gap.params)
+                if row not in found:
+                    found.append(row)
+    order = {name: index for index, name in enumerate(SPECS)}
+    found.sort(key=lambda row: order[row.workload])
+    return [row for row in found if workload is None or row.workload == workload]
+
+
+def grid(result: ResultSet) -> dict[tuple[Row, str], Entry]:
+    """The file's suite entries by row and model."""
+    cells = {}
+    for entry in result.entries:
+        row = row_of(entry)
+        if row is not None and entry.model is not None:
+            cells[row, entry.model] = entry
+    return cells
+
+
+def models(results: Sequence[ResultSet], row: Row | None = None) -> list[str]:
+    names = []
+    for result in results:
+        for (entry_row, model), _entry in grid(result).items():
+            if row is None or entry_row == row:
+                names.append(model)
+        for gap in result.gaps:
+            if gap.model and (row is None or Row(str(gap.workload), str(gap.params)) == row):
+                names.append(gap.model)
+    return model_order(names)
+
+
+# --- numbers in words -------------------------------------------------------------------------
+
+
+def unit_word(workload: str) -> str:
+    """What one value of the workload is, as the tables and statements show it."""
+    if workload == "producer_consumer":
+        return "items/s"
+    if workload == "memory":
+        return "bytes per parked task"
+    if workload == "pingpong":
+        return "time per one-way switch"
+    return "time per task"
+
+
+def show_value(workload: str | None, unit: str, per_op: float) -> str:
+    """A per-operation value in human units (producer-consumer as a rate)."""
+    if workload == "producer_consumer" and per_op > 0:
+        return format_rate(1.0 / per_op) + " items/s"
+    if unit == "byte":
+        return format_bytes(per_op)
+    if unit == "second":
+        return format_duration(per_op)
+    return f"{per_op:.4g} {unit}"
+
+
+def show_entry(entry: Entry) -> str:
+    return show_value(entry.workload, entry.unit, entry.mean)
+
+
+def spread_percent(entry: Entry) -> str:
+    if len(entry.values) < 2 or entry.mean <= 0:
+        return ""
+    return f" ±{100 * entry.stdev / entry.mean:.0f}%"
+
+
+def times(ratio: float) -> str:
+    """A ratio as 74, 7.0 or 1.25 times: three significant digits at most, two at least."""
+    if ratio >= 10:
+        return f"{ratio:,.0f}{TIMES}"
+    if ratio >= 2:
+        return f"{ratio:.1f}{TIMES}"
+    return f"{ratio:.2f}{TIMES}"
+
+
+def count_text(value: float) -> str:
+    return "0" if value == 0 else f"{value:.3g}"
+
+
+def profile_value(entry: Entry, key: str) -> float | None:
+    value = entry.metadata.get(key)
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def has_profile(entry: Entry) -> bool:
+    return profile_value(entry, "cpu_user_per_op") is not None
+
+
+# --- tables -----------------------------------------------------------------------------------
+
+
+def _row_cells(
+    results: Sequence[ResultSet],
+    *,
+    title: str,
+    anchor: str,
+    cell_text: Callable[[Entry], str],
+    include: Callable[[Row], bool],
+    note: str,
+    gap_text: bool,
+) -> Table | None:
+    several = len(results) > 1
+    table_rows = rows(results)
+    names = models(results)
+    header = ("cell", *(("file",) if several else ()), *names)
+    body = []
+    for row in table_rows:
+        if not include(row):
+            continue
+        for result in results:
+            cells = grid(result)
+            gaps = {
+                g.model: g.status.upper() if g.status == "failed" else g.status
+                for g in result.gaps
+                if g.workload == row.workload and g.params == row.params and g.model
+            }
+            texts = []
+            for model in names:
+                entry = cells.get((row, model))
+                if entry is not None:
+                    texts.append(cell_text(entry))
+                else:
+                    texts.append(gaps.get(model, MISSING) if gap_text else MISSING)
+            if all(text == MISSING for text in texts):
+                continue
+            body.append((row.label, *((result.label,) if several else ()), *texts))
+    if not body:
+        return None
+    return Table(title, header, tuple(body), anchor, note)
+
+
+def means_table(results: Sequence[ResultSet]) -> Table | None:
+    def text(entry: Entry) -> str:
+        return show_entry(entry) + spread_percent(entry)
+
+    note = (
+        "Mean of all values of each benchmark; ± is the standard deviation as a percentage of "
+        "the mean. pingpong: time per one-way switch; producer_consumer: items per second; "
+        "fan_out and spawn: time per task; memory: bytes per parked task. "
+        f"{MISSING} = not measured; FAILED and skipped cells are listed under Gaps."
+    )
+    return _row_cells(
+        results,
+        title="Mean of all values",
+        anchor="means",
+        cell_text=text,
+        include=lambda row: True,
+        note=note,
+        gap_text=True,
+    )
+
+
+def cpu_table(results: Sequence[ResultSet]) -> Table | None:
+    def text(entry: Entry) -> str:
+        user = profile_value(entry, "cpu_user_per_op")
+        system = profile_value(entry, "cpu_system_per_op")
+        if user is None or system is None:
+            return MISSING
+        total = format_duration(user + system)
+        return f"{total} ({format_duration(user)} user + {format_duration(system)} sys)"
+
+    if not any(has_profile(e) for result in results for e in result.entries):
+        return None
+    note = (
+        "User + system CPU time of the whole process tree per operation, from the profile pass. "
+        "CPU above the wall time means parallel work; far below means the tasks were waiting."
+    )
+    return _row_cells(
+        results,
+        title="CPU time per operation",
+        anchor="cpu",
+        cell_text=text,
+        include=lambda row: row.workload in TIMED_WORKLOADS,
+        note=note,
+        gap_text=False,
+    )
+
+
+def switches_table(results: Sequence[ResultSet]) -> Table | None:
+    def text(entry: Entry) -> str:
+        voluntary = profile_value(entry, "ctx_voluntary_per_op")
+        involuntary = profile_value(entry, "ctx_involuntary_per_op")
+        if voluntary is None or involuntary is None:
+            return MISSING
+        total = count_text(voluntary + involuntary)
+        return f"{total} ({count_text(voluntary)} vol + {count_text(involuntary)} invol)"
+
+    if not any(has_profile(e) for result in results for e in result.entries):
+        return None
+    note = (
+        "Voluntary + involuntary context switches of the whole process tree per operation, "
+        "from the profile pass."
+    )
+    return _row_cells(
+        results,
+        title="Context switches per operation",
+        anchor="switches",
+        cell_text=text,
+        include=lambda row: row.workload in TIMED_WORKLOADS,
+        note=note,
+        gap_text=False,
+    )
+
+
+def environment_table(results: Sequence[ResultSet]) -> Table:
+    keys = [key for key in ENVIRONMENT_KEYS if any(key in r.environment for r in results)]
+    keys += sorted({key for r in results for key in r.environment} - set(keys))
+    body = []
+    for key in keys:
+        values = [_environment_text(r.environment.get(key)) for r in results]
+        body.append((key, *values))
+    header = ("key", *(r.label for r in results))
+    note = "Files: " + "; ".join(f"{r.label} = {r.path.name}" for r in results)
+    return Table("Environment", header, tuple(body), "environment", note)
+
+
+def _environment_text(value: Any) -> str:
+    if value is None:
+        return MISSING
+    return " ".join(str(value).split())
+
+
+def differing_environment_keys(results: Sequence[ResultSet]) -> set[str]:
+    if len(results) < 2:
+        return set()
+    keys = {key for r in results for key in r.environment}
+    return {
+        key for key in keys if len({_environment_text(r.environment.get(key)) for r in results}) > 1
+    }
+
+
+def gaps_table(results: Sequence[ResultSet]) -> Table | None:
+    body: list[tuple[str, ...]] = []
+    for result in results:
+        for gap in result.gaps:
+            label = gap.name
+            if gap.workload and gap.params:
+                label = Row(gap.workload, gap.params).label
+            body.append((result.label, label, gap.model or MISSING, gap.status, gap.reason))
+        if result.interrupted:
+            body.append((result.label, "(the whole run)", MISSING, "interrupted", "run stopped"))
+    if not body:
+        return None
+    note = "Cells that did not produce a valid result (failed) or did not run (skipped)."
+    header = ("file", "cell", "model", "status", "reason")
+    return Table("Gaps: failed and skipped cells", header, tuple(body), "gaps", note)
+
+
+def foreign_table(results: Sequence[ResultSet]) -> Table | None:
+    names: list[str] = []
+    for result in results:
+        names += [e.name for e in foreign_entries(result) if e.name not in names]
+    if not names:
+        return None
+    body = []
+    for name in names:
+        texts = []
+        for result in results:
+            entry = next((e for e in foreign_entries(result) if e.name == name), None)
+            texts.append(MISSING if entry is None else show_entry(entry) + spread_percent(entry))
+        body.append((name, *texts))
+    note = "Benchmarks without the suite's metadata, by name: mean of all values ± stdev."
+    header = ("benchmark", *(r.label for r in results))
+    return Table("Other benchmarks", header, tuple(body), "other-benchmarks", note)
+
+
+# --- statements -------------------------------------------------------------------------------
+
+
+def _positive_means(cells: Mapping[str, Entry]) -> dict[str, Entry]:
+    return {model: entry for model, entry in cells.items() if entry.mean > 0}
+
+
+def _row_models(result: ResultSet, row: Row) -> dict[str, Entry]:
+    cells = {model: entry for (r, model), entry in grid(result).items() if r == row}
+    return {model: cells[model] for model in model_order(cells)}
+
+
+TASK_NOUNS = {
+    "serial": "plain call",
+    "processes": "process",
+    "threads": "thread",
+    "asyncio": "asyncio task",
+    "gevent": "gevent greenlet",
+    "greenlet": "greenlet",
+    "generators": "generator",
+}
+
+
+def task_noun(model: str) -> str:
+    return TASK_NOUNS.get(model, f"{model} task")
+
+
+def _ranked_name(model: str) -> str:
+    return "serial (plain call)" if model == BASELINE_MODEL else model
+
+
+def switch_findings(result: ResultSet) -> list[Finding]:
+    """Switch costs: greenlet against a thread, generators against a function call, the
+    ranking, and the kernel's context switches per hand-off."""
+    found = []
+    for row in rows([result], "pingpong"):
+        cells = _positive_means(_row_models(result, row))
+        if not cells:
+            continue
+        where = f" ({row.label})" if len(rows([result], "pingpong")) > 1 else ""
+        greenlet, thread = cells.get("greenlet"), cells.get("threads")
+        if greenlet and thread:
+            ratio = thread.mean / greenlet.mean
+            relation = f"{times(ratio)} less than" if ratio >= 1 else f"{times(1 / ratio)} more"
+            found.append(
+                Finding(
+                    "switch",
+                    f"A greenlet switch costs {show_entry(greenlet)}, {relation} a thread switch "
+                    f"({show_entry(thread)}) on this host{where}.",
+                )
+            )
+        generator, call = cells.get("generators"), cells.get(BASELINE_MODEL)
+        if generator and call:
+            found.append(
+                Finding(
+                    "switch",
+                    f"A generator switch costs {show_entry(generator)}, "
+                    f"{times(generator.mean / call.mean)} a plain function call and return "
+                    f"({show_entry(call)}, the serial baseline){where}.",
+                )
+            )
+        if len(cells) >= 2:
+            ranked = sorted(cells.items(), key=lambda item: item[1].mean)
+            cheapest = ranked[0][1].mean
+            parts = [f"{_ranked_name(ranked[0][0])} {show_entry(ranked[0][1])}"] + [
+                f"{_ranked_name(model)} {show_entry(entry)} ({times(entry.mean / cheapest)})"
+                for model, entry in ranked[1:]
+            ]
+            found.append(
+                Finding("switch", f"Switch cost, cheapest first{where}: " + ", ".join(parts) + ".")
+            )
+        kernel = {
+            model: profile_value(entry, "ctx_switches_per_op") for model, entry in cells.items()
+        }
+        counted = {model: value for model, value in kernel.items() if value is not None}
+        if counted:
+            busy = [f"{m} {count_text(v)}" for m, v in counted.items() if v >= 0.01]
+            idle = [m for m, v in counted.items() if v < 0.01]
+            text = "Context switches counted by the kernel per one-way switch: "
+            text += ", ".join(busy) if busy else "none for any model"
+            if busy and idle:
+                text += "; none for " + ", ".join(idle)
+            found.append(Finding("switch", text + where + "."))
+    return found
+
+
+def _ranking(
+    result: ResultSet, workload: str, prefer_largest_row: bool
+) -> list[tuple[str, Entry, Row]]:
+    """One entry per model for a per-task quantity: the largest size a model ran (the most
+    reliable per-task figure), or the smallest."""
+    chosen: dict[str, tuple[Entry, Row, int]] = {}
+    for row in rows([result], workload):
+        spec = row.spec
+        size = int(getattr(spec, "tasks", 0))
+        for model, entry in _positive_means(_row_models(result, row)).items():
+            previous = chosen.get(model)
+            better = previous is None or (
+                size > previous[2] if prefer_largest_row else size < previous[2]
+            )
+            if better:
+                chosen[model] = (entry, row, size)
+    ranked = sorted(chosen.items(), key=lambda item: item[1][0].mean)
+    return [(model, entry, row) for model, (entry, row, _size) in ranked]
+
+
+def _sizes_differ(ranked: Sequence[tuple[str, Entry, Row]]) -> bool:
+    return len({row for _model, _entry, row in ranked}) > 1
+
+
+def _size_note(row: Row, show: bool) -> str:
+    spec = row.spec
+    if not show or spec is None or not hasattr(spec, "tasks"):
+        return ""
+    return f" (N={int(spec.tasks):,})"
+
+
+def memory_findings(result: ResultSet) -> list[Finding]:
+    ranked = _ranking(result, "memory", prefer_largest_row=True)
+    if not ranked:
+        return []
+    show = _sizes_differ(ranked)
+    parts = [f"{model} {show_entry(entry)}{_size_note(row, show)}" for model, entry, row in ranked]
+    found = [Finding("memory", "Memory per parked task, smallest first: " + ", ".join(parts) + ".")]
+    if len(ranked) >= 2:
+        (small, small_entry, _), (large, large_entry, _) = ranked[0], ranked[-1]
+        found.append(
+            Finding(
+                "memory",
+                f"A parked {task_noun(large)} holds {times(large_entry.mean / small_entry.mean)} "
+                f"the memory of a parked {task_noun(small)} ({show_entry(large_entry)} against "
+                f"{show_entry(small_entry)}).",
+            )
+        )
+    return found
+
+
+def spawn_findings(result: ResultSet) -> list[Finding]:
+    ranked = _ranking(result, "spawn", prefer_largest_row=False)
+    if len(ranked) < 2:
+        return []
+    show = _sizes_differ(ranked)
+    cheapest = ranked[0][1].mean
+    parts = [
+        f"{_ranked_name(model)} {show_entry(entry)}{_size_note(row, show)}"
+        + (f" ({times(entry.mean / cheapest)})" if index else "")
+        for index, (model, entry, row) in enumerate(ranked)
+    ]
+    text = "Creating, starting and finishing one task costs, cheapest first: " + ", ".join(parts)
+    return [Finding("spawn", text + ".")]
+
+
+def _overlap(first: Entry, second: Entry) -> bool:
+    return max(first.values) >= min(second.values) and max(second.values) >= min(first.values)
+
+
+def winner_findings(result: ResultSet) -> list[Finding]:
+    """The best model of every row (the serial baseline does not compete) and its margin."""
+    found = []
+    for row in rows([result]):
+        cells = _positive_means(_row_models(result, row))
+        baseline = cells.pop(BASELINE_MODEL, None)
+        if len(cells) < 2:
+            continue
+        ranked = sorted(cells.items(), key=lambda item: item[1].mean)
+        (best, best_entry), (second, second_entry) = ranked[0], ranked[1]
+        ratio = second_entry.mean / best_entry.mean
+        if row.workload == "memory":
+            verdict = f"{best} uses the least memory"
+            margin = f"{times(ratio)} less than" if ratio >= 2 else f"{_percent(ratio)} less than"
+        elif row.workload == "producer_consumer":
+            verdict = f"{best} moves the most items"
+            margin = f"{times(ratio)} the rate of" if ratio >= 2 else f"{_percent(ratio)} more than"
+        else:
+            verdict = f"{best} is fastest"
+            margin = (
+                f"{times(ratio)} faster than" if ratio >= 2 else f"{_percent(ratio)} faster than"
+            )
+        text = (
+            f"{row.label}: {verdict} ({show_entry(best_entry)}), {margin} the runner-up "
+            f"{second} ({show_entry(second_entry)})"
+        )
+        if _overlap(best_entry, second_entry):
+            text += "; their ranges of values overlap, so the order is within the noise"
+        if baseline is not None:
+            text += f"; the serial baseline: {show_entry(baseline)}"
+        found.append(Finding("winner", text + "."))
+    return found
+
+
+def _percent(ratio: float) -> str:
+    change = 100 * (ratio - 1)
+    return f"{change:.1f}%" if change < 1 else f"{change:.0f}%"
+
+
+def parallel_models(result: ResultSet) -> set[str]:
+    """Models whose tasks can run on several cores at once: processes, and threads when the
+    interpreter runs without a GIL."""
+    capable = {"processes"}
+    if str(result.environment.get("python_gil", "enabled")) == "disabled":
+        capable.add("threads")
+    return capable
+
+
+def parallel_findings(result: ResultSet) -> list[Finding]:
+    """Cells whose tasks ran in parallel: more CPU time than wall time in the profile pass.
+
+    Only models that can run in parallel are considered: for one thread of one process, CPU
+    above wall time is the coarse tick of the CPU counters on a short region, not parallelism.
+    """
+    parallel = []
+    capable = parallel_models(result)
+    for row in rows([result]):
+        for model, entry in _row_models(result, row).items():
+            if model not in capable:
+                continue
+            cpu = profile_value(entry, "cpu_per_op")
+            wall = profile_value(entry, "profile_wall_per_op")
+            if cpu is not None and wall is not None and wall > 0 and cpu > 1.2 * wall:
+                parallel.append(f"{model} in {row.label} ({times(cpu / wall)} its wall time)")
+    if not parallel:
+        return []
+    text = "CPU time above wall time, so the work ran in parallel: " + "; ".join(parallel)
+    return [Finding("parallel", text + ".")]
+
+
+def gap_findings(result: ResultSet) -> list[Finding]:
+    failed = [gap for gap in result.gaps if gap.status == "failed"]
+    skipped = [gap for gap in result.gaps if gap.status == "skipped"]
+    found = []
+    if failed:
+        found.append(Finding("gaps", f"{len(failed)} cell(s) failed; see Gaps for the reasons."))
+    if skipped:
+        found.append(Finding("gaps", f"{len(skipped)} cell(s) were skipped; see Gaps."))
+    if result.interrupted:
+        found.append(Finding("gaps", "The run was interrupted: the file holds the cells before."))
+    return found
+
+
+def file_findings(result: ResultSet) -> list[Finding]:
+    return [
+        *switch_findings(result),
+        *memory_findings(result),
+        *spawn_findings(result),
+        *winner_findings(result),
+        *parallel_findings(result),
+        *gap_findings(result),
+    ]
+
+
+# --- several files ----------------------------------------------------------------------------
+
+
+def benchmark_label(workload: str | None, params: str | None, model: str | None, name: str) -> str:
+    """ "pingpong rounds=2000 / greenlet" for the suite's benchmarks, the name for others."""
+    if workload and params and model and spec_of(workload, params) is not None:
+        return f"{Row(workload, params).label} / {model}"
+    return name
+
+
+def _change_text(row: comparison.Row, index: int, base_label: str) -> str | None:
+    change = row.changes[index]
+    base_side, new_side = row.sides[0], row.sides[index + 1]
+    if change is None or change.ratio is None or base_side is None or new_side is None:
+        return None
+    better, worse = comparison.direction_words(row.unit)
+    factor = change.ratio if change.ratio >= 1 else 1 / change.ratio
+    word = worse if change.ratio >= 1 else better
+    p_text = f", p = {change.p_value:.2g}" if change.p_value is not None else ""
+    label = benchmark_label(row.workload, row.params, row.model, row.name)
+    return (
+        f"{label}: {show_value(row.workload, row.unit, new_side.mean)} in {change.label} "
+        f"against {show_value(row.workload, row.unit, base_side.mean)} in {base_label}, "
+        f"{times(factor)} {word}{p_text}."
+    )
+
+
+def change_findings(result: comparison.Comparison, limit: int = 5) -> list[Finding]:
+    """Per other file: the geometric mean of its ratios, how many benchmarks changed
+    significantly in each direction, and its biggest significant changes."""
+    found = []
+    base = result.base.label
+    for index, label in enumerate(result.labels[1:]):
+        for mean in result.geometric_means:
+            if mean.label != label or mean.group != "overall":
+                continue
+            better, worse = comparison.direction_words(mean.unit)
+            direction = (
+                f"{times(1 / mean.ratio)} {better}"
+                if mean.ratio < 1
+                else f"{times(mean.ratio)} {worse}"
+            )
+            found.append(
+                Finding(
+                    "change",
+                    f"Over {mean.count} benchmarks measured in {mean.quantity}, {label} is "
+                    f"{direction} than {base} (geometric mean of the ratios: "
+                    f"{mean.ratio:.3f}).",
+                )
+            )
+        changes = [row.changes[index] for row in result.rows]
+        improved = sum(1 for c in changes if c is not None and c.status == "improved")
+        regressed = sum(1 for c in changes if c is not None and c.status == "regressed")
+        judged = sum(1 for c in changes if c is not None)
+        found.append(
+            Finding(
+                "change",
+                f"{label} against {base}: {improved} of {judged} benchmarks significantly better, "
+                f"{regressed} significantly worse (Mann-Whitney U, p < {result.options.alpha:g}, "
+                f"changes of at least {result.options.min_change_pct:g}%).",
+            )
+        )
+        significant = [
+            row
+            for row in result.rows
+            if (change := row.changes[index]) is not None
+            and change.status in ("improved", "regressed")
+            and change.ratio is not None
+        ]
+        significant.sort(key=lambda row: -abs(math.log(_ratio(row, index))))
+        texts = [_change_text(row, index, base) for row in significant[:limit]]
+        if texts:
+            found.append(
+                Finding("change", "Biggest significant changes: " + " ".join(filter(None, texts)))
+            )
+    return found
+
+
+def _ratio(row: comparison.Row, index: int) -> float:
+    change = row.changes[index]
+    return 1.0 if change is None or change.ratio is None else change.ratio
+
+
+def comparison_table(result: comparison.Comparison) -> Table:
+    """One row per benchmark the base shares with another file: means, ratio, p, verdict."""
+    header: list[str] = ["benchmark", result.base.label]
+    for label in result.labels[1:]:
+        header += [label, f"{label} / {result.base.label}", "p-value", "verdict"]
+    body = []
+    for row in result.rows:
+        cells = [benchmark_label(row.workload, row.params, row.model, row.name)]
+        base_side = row.sides[0]
+        cells.append(MISSING if base_side is None else _side_text(row, base_side.mean))
+        for change, side in zip(row.changes, row.sides[1:], strict=True):
+            if change is None or side is None:
+                cells += [MISSING] * 4
+                continue
+            cells.append(_side_text(row, side.mean))
+            cells.append(MISSING if change.ratio is None else f"{change.ratio:.3f}")
+            cells.append(MISSING if change.p_value is None else f"{change.p_value:.2g}")
+            cells.append(change.verdict)
+
+        body.append(tuple(cells))
+    note = (
+        f"Ratio = mean of the file / mean of {result.base.label} of the stored values (time or "
+        "bytes per operation: below 1 is better). p-value: two-sided Mann-Whitney U test of all "
+        f"values; significant below {result.options.alpha:g}."
+    )
+    return Table("Comparison with the first file", tuple(header), tuple(body), "comparison", note)
+
+
+def _side_text(row: comparison.Row, mean: float) -> str:
+    return show_value(row.workload, row.unit, mean)

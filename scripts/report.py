@@ -1,0 +1,134 @@
+"""Report on pyperf result files: charts (PNG and SVG), a self-contained HTML page and a Markdown
+summary in one output directory. With several files the first is the base of the comparison.
+
+Exit status: 0 written; 2 bad input or an unusable output directory (a one-line error on stderr,
+nothing written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+try:
+    import bench  # noqa: F401 (only probes whether the package is importable)
+except ImportError:  # run as ``python scripts/report.py`` from a checkout, not installed
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.resultfiles import ResultFileError, load_all
+
+PROG = "report"
+
+DESCRIPTION = """\
+Write a report of concbench result files (or any pyperf JSON, also .json.gz) into DIR:
+index.html (one self-contained page: charts inline, tables, the environment of each file, failed
+and skipped cells, and what the numbers say), summary.md (the same tables and statements in
+Markdown) and every chart as DIR/<chart>.png and DIR/<chart>.svg. With several files, they are
+shown side by side and each is compared with the first (ratios, Mann-Whitney U significance)."""
+
+EPILOG = """\
+DIR must not exist, or be empty; --replace replaces an earlier report (a directory holding only
+index.html, summary.md and charts). The report is built beside DIR and renamed into place, so an
+error leaves nothing behind.
+exit status: 0 written; 2 bad input (a one-line error, nothing written)."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line naming the valid options."""
+
+    def error(self, message: str) -> NoReturn:
+        if message.startswith("unrecognized arguments"):
+            options = sorted(
+                {opt for action in self._actions for opt in action.option_strings if "--" in opt}
+            )
+            message += f" (valid options: {', '.join(options)})"
+        fail(message)
+
+
+def fail(message: str) -> NoReturn:
+    print(f"{PROG}: error: {' '.join(message.split())}", file=sys.stderr)
+    sys.exit(2)
+
+
+def significance_level(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 0 < value < 1):
+        raise argparse.ArgumentTypeError(f"must be a number between 0 and 1, got {text!r}")
+    return value
+
+
+def page_title(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return " ".join(text.split())
+
+
+def parser() -> ArgumentParser:
+    result = ArgumentParser(
+        prog=PROG,
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    result.add_argument(
+        "files", nargs="+", metavar="FILE.json", help="result files; the first is the base"
+    )
+    result.add_argument(
+        "-o", "--output", required=True, type=Path, metavar="DIR", help="output directory"
+    )
+    result.add_argument(
+        "--replace", action="store_true", help="replace DIR when it holds an earlier report"
+    )
+    result.add_argument("--title", type=page_title, default="concbench report", help="page title")
+    result.add_argument(
+        "--alpha",
+        type=significance_level,
+        default=0.05,
+        help="significance level of the comparison (default 0.05)",
+    )
+    result.add_argument(
+        "--force",
+        action="store_true",
+        help="compare files of different workload spec versions (their work differs)",
+    )
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    paths = [Path(name) for name in args.files]
+    seen: dict[Path, str] = {}
+    for path, name in zip(paths, args.files, strict=True):
+        key = path.resolve()
+        if key in seen:
+            fail(f"{name} is given twice (as {seen[key]} too)")
+        seen[key] = name
+    output: Path = args.output
+    try:
+        results = load_all(paths)
+    except ResultFileError as exc:
+        fail(str(exc))
+    try:
+        # Imported once the inputs are known to be good: matplotlib takes a while to import, and
+        # it is an optional dependency (the "report" extra), so say so instead of a traceback.
+        from bench import htmlreport
+    except ImportError as exc:
+        fail(f"{exc}; install the report extra: pip install 'concbench[report]'")
+    try:
+        htmlreport.check_output(output, args.replace)
+        page = htmlreport.content(results, title=args.title, alpha=args.alpha, force=args.force)
+        built = htmlreport.write(page, output, args.replace)
+    except htmlreport.ReportError as exc:
+        fail(str(exc))
+    print(f"{PROG}: wrote {output / 'index.html'}, {output / 'summary.md'} and {len(built)} charts")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

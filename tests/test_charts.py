@@ -1,0 +1,273 @@
+"""Chart content: titles, axis labels and units, scales, series and points; never pixels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from matplotlib.axes import Axes
+from matplotlib.container import BarContainer, ErrorbarContainer
+from matplotlib.figure import Figure
+
+from bench import charts
+from bench.comparison import Options, compare
+from bench.resultfiles import Entry, ResultSet, load_all
+from tests.test_findings import (
+    FAN_10K,
+    FAN_100,
+    PC_1X1,
+    PC_4X4,
+    PINGPONG,
+    X,
+    around,
+    make_entry,
+    make_set,
+)
+
+DATA = Path(__file__).resolve().parent / "data"
+PC_1X1_Q64 = "producers=1,consumers=1,capacity=64,items=4000,work=none,cpu_iterations=100"
+FAN_100_CPU = "tasks=100,work=cpu,delay_ms=1.0,cpu_iterations=100"
+
+
+def bars(ax: Axes) -> list[BarContainer]:
+    return [c for c in ax.containers if isinstance(c, BarContainer)]
+
+
+def lines(ax: Axes) -> list[ErrorbarContainer]:
+    return [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+
+
+def legend_texts(figure: Figure) -> list[str]:
+    return [text.get_text() for legend in figure.legends for text in legend.get_texts()]
+
+
+def tick_texts(ax: Axes, axis: str = "x") -> list[str]:
+    ticks = ax.get_xticklabels() if axis == "x" else ax.get_yticklabels()
+    return [tick.get_text() for tick in ticks]
+
+
+def switches() -> ResultSet:
+    return make_set(
+        [
+            make_entry("pingpong", PINGPONG, "generators", around(30e-9)),
+            make_entry("pingpong", PINGPONG, "threads", around(16e-6)),
+            make_entry("pingpong", PINGPONG, "serial", around(30e-9)),
+            make_entry("pingpong", PINGPONG, "greenlet", around(200e-9)),
+        ]
+    )
+
+
+def test_switch_latency_one_bar_per_model_in_suite_order_on_a_log_axis() -> None:
+    figure = charts.switch_latency([switches()])
+    assert figure is not None
+    (ax,) = figure.axes
+    assert ax.get_title() == "Switch latency: pingpong rounds=2000"
+    assert ax.get_ylabel() == "time per one-way switch [ns] (log scale)"
+    assert ax.get_xlabel() == "model"
+    assert ax.get_yscale() == "log"
+    assert tick_texts(ax) == ["serial", "threads", "greenlet", "generators"]
+    (container,) = bars(ax)
+    heights = [patch.get_height() for patch in container.patches]
+    assert heights == pytest.approx([30.0, 16000.0, 200.0, 30.0])
+    # Error bars are the min-max range of the values: 1% either side here.
+    assert container.errorbar is not None
+    assert figure.legends == []  # one series: no legend
+
+
+def test_several_files_give_side_by_side_bars_and_a_legend() -> None:
+    newer = make_set([make_entry("pingpong", PINGPONG, "greenlet", around(300e-9))], label="3.13.0")
+    figure = charts.switch_latency([switches(), newer])
+    assert figure is not None
+    (ax,) = figure.axes
+    first, second = bars(ax)
+    assert len(first.patches) == 4 and len(second.patches) == 1
+    assert second.patches[0].get_height() == pytest.approx(300.0)
+    assert legend_texts(figure) == ["3.11.7", "3.13.0"]
+
+
+def test_memory_and_spawn_name_the_size_when_models_ran_different_sizes() -> None:
+    result = make_set(
+        [
+            make_entry("memory", "tasks=100", "threads", around(16.5 * 1024)),
+            make_entry("memory", "tasks=10000", "generators", around(370.0)),
+            make_entry("spawn", "tasks=100", "threads", around(80e-6)),
+        ]
+    )
+    memory = charts.memory_per_task([result])
+    assert memory is not None
+    (ax,) = memory.axes
+    assert ax.get_title() == "Memory per parked task"
+    assert ax.get_ylabel() == "memory per parked task [KiB] (log scale)"
+    assert tick_texts(ax) == ["threads\nN=100", "generators\nN=10000"]
+    spawn = charts.spawn_cost([result])
+    assert spawn is not None
+    assert spawn.axes[0].get_title() == "Spawn cost: create, start and finish one task: spawn N=100"
+    assert spawn.axes[0].get_yscale() == "log"
+
+
+def pipeline() -> ResultSet:
+    entries = []
+    for params, rate in ((PC_1X1, 1e6), (PC_1X1_Q64, 2e6), (PC_4X4, 3e6)):
+        for model, factor in (("threads", 0.1), ("greenlet", 1.0)):
+            entries.append(
+                make_entry("producer_consumer", params, model, around(1 / (rate * factor)))
+            )
+    return make_set(entries)
+
+
+def test_producer_consumer_panels_never_mix_capacities() -> None:
+    figure = charts.producer_consumer_throughput([pipeline()])
+    assert figure is not None
+    q1, q64 = figure.axes
+    assert q1.get_title() == "Q=1, M=4,000 items, no work"
+    assert q64.get_title() == "Q=64, M=4,000 items, no work"
+    for ax in (q1, q64):
+        assert ax.get_xlabel() == f"concurrency: producers {X} consumers"
+        assert ax.get_ylabel() == "throughput [items/s] (log scale)"
+        assert ax.get_yscale() == "log"
+        assert len(lines(ax)) == 2  # one line per model
+    assert tick_texts(q64) == [f"1{X}1", f"4{X}4"]
+    threads_line = lines(q64)[0].lines[0]
+    assert list(threads_line.get_xdata()) == [0, 1]
+    assert list(threads_line.get_ydata()) == pytest.approx([2e5, 3e5])
+    assert figure.get_suptitle() == "producer_consumer throughput (1 / mean time per item)"
+    assert legend_texts(figure) == ["threads", "greenlet"]
+
+
+def test_fan_out_plots_tasks_per_second_against_n_per_kind_of_work() -> None:
+    result = make_set(
+        [
+            make_entry("fan_out", FAN_100_CPU, "asyncio", around(12e-6)),
+            make_entry("fan_out", FAN_100, "asyncio", around(20e-6)),
+            make_entry("fan_out", FAN_10K, "asyncio", around(10e-6)),
+            make_entry("fan_out", FAN_100, "threads", around(100e-6)),
+        ]
+    )
+    newer = make_set([make_entry("fan_out", FAN_100, "asyncio", around(25e-6))], label="3.13.0")
+    figure = charts.fan_out_throughput([result, newer])
+    assert figure is not None
+    cpu, sleep = figure.axes
+    assert cpu.get_title() == "each task computes (100 iterations)"
+    assert sleep.get_title() == "each task sleeps 1 ms"
+    assert sleep.get_xscale() == "log" and sleep.get_yscale() == "log"
+    assert sleep.get_xlabel() == "N tasks launched and gathered (log scale)"
+    assert sleep.get_ylabel() == "throughput [tasks/s] (log scale)"
+    series = {c.get_label(): c.lines[0] for c in lines(sleep)}
+    assert list(series) == ["threads (3.11.7)", "asyncio (3.11.7)", "asyncio (3.13.0)"]
+    assert list(series["asyncio (3.11.7)"].get_xdata()) == [100.0, 10000.0]
+    assert list(series["asyncio (3.11.7)"].get_ydata()) == pytest.approx([5e4, 1e5])
+    # One file per line style, so the files of one model stay apart.
+    assert series["asyncio (3.13.0)"].get_linestyle() != series["asyncio (3.11.7)"].get_linestyle()
+
+
+def profiled(model: str, user: float, system: float) -> Entry:
+    return make_entry(
+        "pingpong",
+        PINGPONG,
+        model,
+        around(user + system),
+        cpu_user_per_op=user,
+        cpu_system_per_op=system,
+        profile_wall_per_op=user + system,
+        ctx_voluntary_per_op=1.0 if model == "threads" else 0.0,
+        ctx_involuntary_per_op=0.5 if model == "threads" else 0.0,
+    )
+
+
+def test_profile_stacks_user_and_system_cpu_and_both_kinds_of_switches() -> None:
+    result = make_set([profiled("threads", 1e-6, 9e-6), profiled("greenlet", 150e-9, 50e-9)])
+    figure = charts.profile([result], "pingpong")
+    assert figure is not None
+    cpu, ctx = figure.axes
+    assert cpu.get_title() == "rounds=2000: CPU time per operation"
+    assert cpu.get_ylabel() == "CPU time per op [µs]"
+    assert ctx.get_ylabel() == "context switches per op [count]"
+    user, system = bars(cpu)
+    assert [p.get_height() for p in user.patches] == pytest.approx([1.0, 0.15])
+    assert [p.get_height() for p in system.patches] == pytest.approx([9.0, 0.05])
+    assert [p.get_y() for p in system.patches] == pytest.approx([1.0, 0.15])  # stacked
+    _voluntary, involuntary = bars(ctx)
+    assert [p.get_height() for p in involuntary.patches] == pytest.approx([0.5, 0.0])
+    assert tick_texts(ctx) == ["threads", "greenlet"]
+    assert legend_texts(figure) == [
+        "user CPU",
+        "system CPU",
+        "wall time (profile pass)",
+        "voluntary switches",
+        "involuntary switches",
+    ]
+    assert charts.profile([result], "spawn") is None
+
+
+def test_ratios_mark_significant_changes_apart() -> None:
+    base = make_set(
+        [
+            make_entry("pingpong", PINGPONG, "greenlet", around(200e-9)),
+            make_entry("pingpong", PINGPONG, "threads", around(16e-6, spread=0.3)),
+        ]
+    )
+    new = make_set(
+        [
+            make_entry("pingpong", PINGPONG, "greenlet", around(300e-9)),
+            make_entry("pingpong", PINGPONG, "threads", around(16.5e-6, spread=0.3)),
+        ],
+        label="3.13.0",
+    )
+    figure = charts.ratios(compare([base, new], Options()))
+    assert figure is not None
+    (ax,) = figure.axes
+    assert ax.get_xscale() == "log"
+    low, high = ax.get_xlim()
+    assert low * high == pytest.approx(1.0)  # centred at 1
+    assert tick_texts(ax, "y") == [
+        "pingpong rounds=2000 / threads",
+        "pingpong rounds=2000 / greenlet",
+    ]
+    significant, other = lines(ax)
+    assert significant.lines[0].get_marker() == charts.SIGNIFICANT_MARKER
+    assert other.lines[0].get_marker() == charts.INSIGNIFICANT_MARKER
+    assert list(significant.lines[0].get_xdata()) == pytest.approx([1.5])
+    assert legend_texts(figure) == [
+        "3.13.0 / 3.11.7: significant (p < 0.05)",
+        "3.13.0 / 3.11.7: not significant",
+    ]
+    assert "log scale" in ax.get_xlabel()
+
+
+def every_axes(figure: Figure) -> list[Axes]:
+    return [ax for ax in figure.axes if ax.get_visible()]
+
+
+def test_suite_files_give_every_chart_with_titles_and_labels() -> None:
+    results = load_all([DATA / "py311.json", DATA / "py313.json"])
+    built = charts.build(results, compare(results, Options()))
+    assert [chart.name for chart in built] == [
+        "switch_latency",
+        "throughput_producer_consumer",
+        "memory_per_task",
+        "spawn_cost",
+        "profile_pingpong",
+        "profile_producer_consumer",
+        "profile_spawn",
+        "ratios",
+    ]
+    for chart in built:
+        assert chart.title and chart.caption
+        assert chart.figure.get_suptitle() or all(ax.get_title() for ax in chart.figure.axes)
+        for ax in every_axes(chart.figure):
+            assert ax.get_xlabel() and ax.get_ylabel(), chart.name
+        # Several files: every chart tells them apart in a legend.
+        assert any("3.13" in text for text in legend_texts(chart.figure)), chart.name
+
+
+def test_foreign_files_have_no_suite_chart() -> None:
+    (result,) = load_all([DATA / "foreign_timeit.json"])
+    assert charts.build([result], None) == []
+
+
+def test_save_writes_png_and_svg(tmp_path: Path) -> None:
+    figure = charts.switch_latency([switches()])
+    assert figure is not None
+    png = charts.save(charts.Chart("switch_latency", "t", "c", figure), tmp_path)
+    assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert (tmp_path / "switch_latency.svg").read_text().lstrip().startswith("<?xml")

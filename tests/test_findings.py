@@ -1,0 +1,328 @@
+"""The report's tables and "what the numbers say" statements, from small hand-made result sets."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import pytest
+
+from bench import findings
+from bench.comparison import Options, compare
+from bench.resultfiles import Entry, GapRecord, ResultSet
+
+PINGPONG = "rounds=2000"
+PC_1X1 = "producers=1,consumers=1,capacity=1,items=4000,work=none,cpu_iterations=100"
+PC_4X4 = "producers=4,consumers=4,capacity=64,items=4000,work=none,cpu_iterations=100"
+FAN_100 = "tasks=100,work=sleep,delay_ms=1.0,cpu_iterations=100"
+FAN_10K = "tasks=10000,work=sleep,delay_ms=1.0,cpu_iterations=100"
+UNITS = {"memory": "byte"}
+X = findings.TIMES
+
+
+def make_entry(
+    workload: str, params: str, model: str, values: Sequence[float], **metadata: Any
+) -> Entry:
+    return Entry(
+        name=f"{workload}[{params}]/{model}",
+        workload=workload,
+        params=params,
+        model=model,
+        unit=UNITS.get(workload, "second"),
+        values=tuple(values),
+        metadata=MappingProxyType(dict(metadata)),
+    )
+
+
+def make_set(
+    entries: Sequence[Entry],
+    label: str = "3.11.7",
+    gaps: Sequence[GapRecord] = (),
+    **environment: Any,
+) -> ResultSet:
+    return ResultSet(
+        path=Path(f"/results/{label}.json"),
+        label=label,
+        environment=MappingProxyType({"python_version": f"{label} (64-bit)", **environment}),
+        entries=tuple(entries),
+        gaps=tuple(gaps),
+    )
+
+
+def around(mean: float, spread: float = 0.01) -> list[float]:
+    """Six values with the given mean and a relative half-range of ``spread``."""
+    return [mean * (1 - spread), mean, mean * (1 + spread)] * 2
+
+
+def switch_set() -> ResultSet:
+    return make_set(
+        [
+            make_entry("pingpong", PINGPONG, "serial", around(30.1e-9)),
+            make_entry("pingpong", PINGPONG, "threads", around(16.1e-6), ctx_switches_per_op=1.53),
+            make_entry("pingpong", PINGPONG, "greenlet", around(217e-9), ctx_switches_per_op=0.0),
+            make_entry("pingpong", PINGPONG, "generators", around(30.8e-9)),
+        ]
+    )
+
+
+def all_text(found: Sequence[findings.Finding]) -> str:
+    return "\n".join(finding.text for finding in found)
+
+
+def test_greenlet_against_thread_switch() -> None:
+    texts = [f.text for f in findings.switch_findings(switch_set())]
+    assert (
+        f"A greenlet switch costs 217 ns, 74{X} less than a thread switch (16.1 µs) on this host."
+        in texts
+    )
+    assert any(
+        t.startswith(f"A generator switch costs 30.8 ns, 1.02{X} a plain function") for t in texts
+    )
+
+
+def test_switch_ranking_is_cheapest_first_with_factors() -> None:
+    ranking = next(
+        f.text for f in findings.switch_findings(switch_set()) if "cheapest first" in f.text
+    )
+    assert ranking.index("serial (plain call) 30.1 ns") < ranking.index("generators 30.8 ns")
+    assert ranking.index(f"greenlet 217 ns (7.2{X})") < ranking.index(f"threads 16.1 µs (535{X})")
+
+
+def test_kernel_switches_named_only_for_models_with_profile_data() -> None:
+    text = next(f.text for f in findings.switch_findings(switch_set()) if "kernel" in f.text)
+    assert text == (
+        "Context switches counted by the kernel per one-way switch: threads 1.53; "
+        "none for greenlet."
+    )
+
+
+def test_a_missing_model_gives_no_statement_and_never_nan() -> None:
+    only_threads = make_set([make_entry("pingpong", PINGPONG, "threads", around(16e-6))])
+    assert findings.switch_findings(only_threads) == []
+    assert findings.winner_findings(only_threads) == []
+    empty = make_set([])
+    assert findings.file_findings(empty) == []
+    zero = make_set(
+        [
+            make_entry("pingpong", PINGPONG, "threads", [0.0, 0.0]),
+            make_entry("pingpong", PINGPONG, "greenlet", around(2e-7)),
+        ]
+    )
+    text = all_text(findings.file_findings(zero))
+    assert "nan" not in text.lower() and "inf" not in text.lower()
+    assert "thread switch" not in text
+
+
+def test_memory_ranking_names_sizes_when_they_differ() -> None:
+    result = make_set(
+        [
+            make_entry("memory", "tasks=100", "threads", around(16.5 * 1024)),
+            make_entry("memory", "tasks=100", "processes", around(1.58 * 1024 * 1024)),
+            make_entry("memory", "tasks=10000", "generators", around(0.362 * 1024)),
+            make_entry("memory", "tasks=100", "generators", around(5 * 1024)),
+        ]
+    )
+    ranking, contrast = [f.text for f in findings.memory_findings(result)]
+    # The generators' figure is taken from the largest size it ran (the least noisy).
+    assert ranking == (
+        "Memory per parked task, smallest first: generators 0.362 KiB (N=10,000), "
+        "threads 16.5 KiB (N=100), processes 1.58 MiB (N=100)."
+    )
+    assert contrast.startswith("A parked process holds 4,4")
+    assert contrast.endswith("the memory of a parked generator (1.58 MiB against 0.362 KiB).")
+
+
+def test_winner_excludes_the_serial_baseline_and_states_the_margin() -> None:
+    result = make_set(
+        [
+            make_entry("producer_consumer", PC_1X1, "serial", around(1 / 3.5e6)),
+            make_entry("producer_consumer", PC_1X1, "greenlet", around(1 / 1.05e6)),
+            make_entry("producer_consumer", PC_1X1, "generators", around(1 / 1.26e6)),
+            make_entry("producer_consumer", PC_1X1, "threads", around(1 / 23.8e3)),
+        ]
+    )
+    (text,) = [f.text for f in findings.winner_findings(result)]
+    assert text == (
+        "producer_consumer P=1 C=1 Q=1 M=4000 no work: generators moves the most items "
+        "(1.26 M items/s), 20% more than the runner-up greenlet (1.05 M items/s); "
+        "the serial baseline: 3.50 M items/s."
+    )
+
+
+def test_winner_within_the_noise_says_so() -> None:
+    result = make_set(
+        [
+            make_entry("fan_out", FAN_100, "asyncio", around(20e-6, spread=0.2)),
+            make_entry("fan_out", FAN_100, "gevent", around(21e-6, spread=0.2)),
+        ]
+    )
+    (text,) = [f.text for f in findings.winner_findings(result)]
+    assert "asyncio is fastest (20.0 µs), 5% faster than the runner-up gevent" in text
+    assert "within the noise" in text
+
+
+def test_parallel_work_only_for_models_that_can_run_in_parallel() -> None:
+    result = make_set(
+        [
+            make_entry(
+                "fan_out",
+                FAN_100,
+                "processes",
+                around(1e-4),
+                cpu_per_op=2e-4,
+                profile_wall_per_op=1e-4,
+            ),
+            # A tiny region's CPU ticks can exceed its wall time; that is not parallel work.
+            make_entry(
+                "fan_out",
+                FAN_100,
+                "serial",
+                around(1e-8),
+                cpu_per_op=3e-8,
+                profile_wall_per_op=1e-8,
+            ),
+        ]
+    )
+    (finding,) = findings.parallel_findings(result)
+    assert f"processes in fan_out N=100 sleep 1 ms (2.0{X} its wall time)" in finding.text
+    assert "serial" not in finding.text
+
+
+def test_gaps_are_counted_and_tabled() -> None:
+    gap = GapRecord(
+        "spawn[tasks=100]/gevent", "spawn", "tasks=100", "gevent", "failed", "ImportError: x"
+    )
+    result = make_set([make_entry("spawn", "tasks=100", "threads", around(8e-5))], gaps=[gap])
+    assert [f.text for f in findings.gap_findings(result)] == [
+        "1 cell(s) failed; see Gaps for the reasons."
+    ]
+    table = findings.gaps_table([result])
+    assert table is not None
+    assert table.rows == (("3.11.7", "spawn N=100", "gevent", "failed", "ImportError: x"),)
+    means = findings.means_table([result])
+    assert means is not None
+    assert means.header == ("cell", "threads", "gevent")
+    assert means.rows[0][2] == "FAILED"
+
+
+def test_means_table_side_by_side_for_several_files() -> None:
+    base = switch_set()
+    other = make_set([make_entry("pingpong", PINGPONG, "greenlet", around(300e-9))], label="3.12.1")
+    table = findings.means_table([base, other])
+    assert table is not None
+    assert table.header == ("cell", "file", "serial", "threads", "greenlet", "generators")
+    assert [row[:2] for row in table.rows] == [
+        ("pingpong rounds=2000", "3.11.7"),
+        ("pingpong rounds=2000", "3.12.1"),
+    ]
+    assert table.rows[1][4] == "300 ns ±1%"
+    assert table.rows[1][2] == findings.MISSING
+
+
+def test_profile_tables_show_user_system_and_switch_split() -> None:
+    result = make_set(
+        [
+            make_entry(
+                "pingpong",
+                PINGPONG,
+                "threads",
+                around(16e-6),
+                cpu_user_per_op=1e-6,
+                cpu_system_per_op=9e-6,
+                ctx_voluntary_per_op=1.15,
+                ctx_involuntary_per_op=0.38,
+            )
+        ]
+    )
+    cpu, switches = findings.cpu_table([result]), findings.switches_table([result])
+    assert cpu is not None and switches is not None
+    assert cpu.rows[0][1] == "10.0 µs (1.00 µs user + 9.00 µs sys)"
+    assert switches.rows[0][1] == "1.53 (1.15 vol + 0.38 invol)"
+    assert findings.cpu_table([switch_set()]) is None
+
+
+def test_environment_table_orders_known_keys_and_marks_differences() -> None:
+    first = make_set([], label="3.11.7", hostname="vm", zeta="1")
+    second = make_set([], label="3.12.1", hostname="vm", zeta="2")
+    table = findings.environment_table([first, second])
+    assert [row[0] for row in table.rows] == ["python_version", "hostname", "zeta"]
+    assert findings.differing_environment_keys([first, second]) == {"python_version", "zeta"}
+
+
+def test_foreign_benchmarks_are_tabled_by_name() -> None:
+    foreign = Entry("json_dumps", None, None, None, "second", (1e-3, 1.2e-3))
+    result = make_set([foreign])
+    table = findings.foreign_table([result])
+    assert table is not None
+    assert table.rows == (("json_dumps", "1.10 ms ±13%"),)
+    assert findings.rows([result]) == []
+
+
+def test_changes_name_the_biggest_significant_ones() -> None:
+    base = make_set(
+        [
+            make_entry("pingpong", PINGPONG, "greenlet", around(200e-9)),
+            make_entry("pingpong", PINGPONG, "threads", around(16e-6)),
+        ]
+    )
+    new = make_set(
+        [
+            make_entry("pingpong", PINGPONG, "greenlet", around(300e-9)),
+            make_entry("pingpong", PINGPONG, "threads", around(16e-6)),
+        ],
+        label="3.12.1",
+    )
+    result = compare([base, new], Options())
+    texts = [f.text for f in findings.change_findings(result)]
+    assert texts[0].startswith(f"Over 2 benchmarks measured in time, 3.12.1 is 1.22{X} slower")
+    assert texts[1].startswith("3.12.1 against 3.11.7: 0 of 2 benchmarks significantly better, 1")
+    assert texts[2] == (
+        "Biggest significant changes: pingpong rounds=2000 / greenlet: 300 ns in 3.12.1 "
+        f"against 200 ns in 3.11.7, 1.50{X} slower, p = 0.0022."
+    )
+    table = findings.comparison_table(result)
+    assert table.header == (
+        "benchmark",
+        "3.11.7",
+        "3.12.1",
+        "3.12.1 / 3.11.7",
+        "p-value",
+        "verdict",
+    )
+    assert table.rows[0] == (
+        "pingpong rounds=2000 / greenlet",
+        "200 ns",
+        "300 ns",
+        "1.500",
+        "0.0022",
+        "slower",
+    )
+
+
+@pytest.mark.parametrize(
+    ("ratio", "text"),
+    [(1.0, f"1.00{X}"), (7.16, f"7.2{X}"), (74.2, f"74{X}"), (4481.4, f"4,481{X}")],
+)
+def test_times(ratio: float, text: str) -> None:
+    assert findings.times(ratio) == text
+
+
+def test_rows_follow_the_suite_order_whatever_the_file_order() -> None:
+    result = make_set(
+        [
+            make_entry("fan_out", FAN_10K, "asyncio", around(1e-5)),
+            make_entry("pingpong", PINGPONG, "asyncio", around(1e-6)),
+            make_entry("fan_out", FAN_100, "asyncio", around(1e-5)),
+            make_entry("pingpong", "rounds=oops", "asyncio", around(1e-6)),
+        ]
+    )
+    assert [row.label for row in findings.rows([result])] == [
+        "pingpong rounds=2000",
+        "fan_out N=10000 sleep 1 ms",
+        "fan_out N=100 sleep 1 ms",
+    ]
+    # A benchmark whose parameters this version cannot read is shown by name, not charted.
+    table = findings.foreign_table([result])
+    assert table is not None and table.rows[0][0] == "pingpong[rounds=oops]/asyncio"

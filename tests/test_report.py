@@ -1,0 +1,261 @@
+"""scripts/report.py end to end, run as a subprocess: the page is self-contained and every image
+in it decodes; bad input is one line on stderr, exit status 2 and nothing written."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import os
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from matplotlib import image
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "scripts" / "report.py"
+DATA = ROOT / "tests" / "data"
+PY311 = DATA / "py311.json"
+PY313 = DATA / "py313.json"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def run(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        check=False,
+        timeout=55,
+    )
+
+
+class Page(HTMLParser):
+    """Collects what a self-containment check needs: every URL-carrying attribute, images,
+    tables and element ids."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[tuple[str, str, str]] = []
+        self.images: list[str] = []
+        self.tables = 0
+        self.ids: set[str] = set()
+        self.tags: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.add(tag)
+        self.tables += tag == "table"
+        for name, value in attrs:
+            if name == "id" and value:
+                self.ids.add(value)
+            if name in ("src", "href", "srcset", "action", "data", "poster") and value is not None:
+                self.urls.append((tag, name, value))
+                if tag == "img":
+                    self.images.append(value)
+
+
+def parse(page: Path) -> Page:
+    parser = Page()
+    parser.feed(page.read_text(encoding="utf-8"))
+    return parser
+
+
+def decode_png(uri: str) -> bytes:
+    prefix = "data:image/png;base64,"
+    assert uri.startswith(prefix)
+    try:
+        data = base64.b64decode(uri[len(prefix) :], validate=True)
+    except binascii.Error as exc:
+        raise AssertionError(f"base64 does not decode: {exc}") from None
+    assert data.startswith(PNG_SIGNATURE)
+    pixels = image.imread(io.BytesIO(data), format="png")
+    assert pixels.shape[0] > 100 and pixels.shape[1] > 100
+    return data
+
+
+def check_self_contained(page: Page) -> None:
+    for tag, name, value in page.urls:
+        if value.startswith("#"):
+            assert value[1:] in page.ids, f"anchor {value} has no target"
+            continue
+        assert value.startswith("data:"), f"<{tag} {name}> points outside: {value[:60]}"
+    assert not page.tags & {"script", "link", "iframe", "object", "embed"}
+
+
+@pytest.fixture(scope="module")
+def two_versions(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    output = tmp_path_factory.mktemp("report") / "out"
+    done = run(PY311, PY313, "-o", output, "--title", "3.11 against 3.13")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    return output
+
+
+def test_report_of_two_python_versions_is_self_contained(two_versions: Path) -> None:
+    page = parse(two_versions / "index.html")
+    check_self_contained(page)
+    charts = sorted(path.stem for path in two_versions.glob("*.png"))
+    assert sorted(path.stem for path in two_versions.glob("*.svg")) == charts
+    assert "ratios" in charts and "switch_latency" in charts
+    assert len(page.images) == len(charts)
+    for uri in page.images:
+        decode_png(uri)
+    assert page.tables == 5
+    assert {"means", "comparison", "cpu", "switches", "environment"} <= page.ids
+
+
+def test_report_shows_versions_side_by_side_with_findings(two_versions: Path) -> None:
+    text = (two_versions / "index.html").read_text(encoding="utf-8")
+    assert "<title>3.11 against 3.13</title>" in text
+    assert "3.11.7" in text and "3.13.0" in text
+    assert "What the numbers say" in text
+    assert "A greenlet switch costs" in text
+    assert "Changes against 3.11.7" in text
+    assert "nan" not in text.replace("nanosecond", "").lower().split()
+
+
+def test_summary_has_the_tables_and_links_to_every_png(two_versions: Path) -> None:
+    summary = (two_versions / "summary.md").read_text(encoding="utf-8")
+    assert summary.startswith("# concbench report") is False  # the title given
+    assert summary.startswith("# 3.11 against 3.13")
+    assert "| cell | file | serial |" in summary
+    assert "### Comparison with the first file" in summary
+    for png in two_versions.glob("*.png"):
+        assert f"]({png.name})" in summary
+
+
+def test_report_of_one_file_from_any_directory(tmp_path: Path) -> None:
+    output = tmp_path / "one"
+    done = run(DATA / "py311_gaps.json", "-o", output, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    page = parse(output / "index.html")
+    check_self_contained(page)
+    assert not (output / "ratios.png").exists()
+    text = (output / "index.html").read_text(encoding="utf-8")
+    assert "CellError: processes reported 9 operations, the spec says 10" in text
+    assert "unavailable: No module named &#x27;gevent&#x27;" in text
+    # Nothing is left beside the report.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one"]
+
+
+def test_report_of_a_foreign_file_lists_its_benchmarks(tmp_path: Path) -> None:
+    done = run(
+        DATA / "foreign_timeit.json", DATA / "foreign_timeit_slower.json", "-o", tmp_path / "f"
+    )
+    assert done.returncode == 0, done.stderr
+    page = parse(tmp_path / "f" / "index.html")
+    check_self_contained(page)
+    assert "Other benchmarks" in (tmp_path / "f" / "index.html").read_text(encoding="utf-8")
+
+
+def test_replace_swaps_an_earlier_report(tmp_path: Path) -> None:
+    output = tmp_path / "again"
+    single = DATA / "py311_single.json"
+    assert run(single, "-o", output, "--title", "first").returncode == 0
+    refused = run(single, "-o", output, "--title", "second")
+    assert refused.returncode == 2
+    assert "<title>first</title>" in (output / "index.html").read_text(encoding="utf-8")
+    done = run(single, "-o", output, "--title", "second", "--replace")
+    assert done.returncode == 0, done.stderr
+    assert "<title>second</title>" in (output / "index.html").read_text(encoding="utf-8")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["again"]
+
+
+def snapshot(directory: Path) -> dict[str, tuple[int, float]]:
+    return {
+        str(path.relative_to(directory)): (path.stat().st_size, path.stat().st_mtime)
+        for path in sorted(directory.rglob("*"))
+    }
+
+
+def make_not_a_report(place: Path) -> None:
+    (place / "out").mkdir()
+    (place / "out" / "index.html").write_text("mine")
+    (place / "out" / "notes.txt").write_text("mine")
+
+
+def make_nonempty(place: Path) -> None:
+    (place / "out").mkdir()
+    (place / "out" / "keep.txt").write_text("mine")
+
+
+def make_file(place: Path) -> None:
+    (place / "out").write_text("a file")
+
+
+def make_other_python(place: Path) -> None:
+    (place / "other.json").write_text(
+        '{"version": "1.0", "metadata": {}, "benchmarks": [{"metadata": {"name": "x"}, '
+        '"runs": [{"values": [1.0, 2.0]}]}]}'
+    )
+
+
+def nothing(place: Path) -> None:
+    return None
+
+
+# (arguments, setup, words the one-line message must contain); "OUT" is the output directory
+# and "TMP" the test's directory.
+BAD_INPUTS = [
+    (["MISSING.json"], nothing, ["MISSING.json", "no such file"]),
+    ([DATA / "empty.json"], nothing, ["empty.json", "empty"]),
+    ([DATA / "truncated.json"], nothing, ["truncated.json", "truncated JSON"]),
+    ([DATA / "not_pyperf.json"], nothing, ["not_pyperf.json", "not a pyperf"]),
+    ([DATA], nothing, ["is a directory"]),
+    ([PY311, "TMP/other.json"], make_other_python, ["no benchmark in common"]),
+    ([PY311, PY311], nothing, ["given twice"]),
+    ([PY311, "--alpha", "2"], nothing, ["--alpha", "between 0 and 1", "'2'"]),
+    ([PY311, "--alpha", "x"], nothing, ["--alpha", "between 0 and 1"]),
+    ([PY311, "--title", " "], nothing, ["--title", "must not be empty"]),
+    ([PY311, "--colour", "red"], nothing, ["unrecognized arguments", "valid options", "--replace"]),
+    ([PY311], make_nonempty, ["not empty", "--replace"]),
+    ([PY311, "--replace"], make_not_a_report, ["not a report", "refusing"]),
+    ([PY311], make_file, ["exists and is not a directory"]),
+]
+
+
+@pytest.mark.parametrize(("arguments", "setup", "words"), BAD_INPUTS)
+def test_bad_input_is_one_line_exit_2_and_nothing_written(
+    tmp_path: Path, arguments: list[str | Path], setup: object, words: list[str]
+) -> None:
+    assert callable(setup)
+    setup(tmp_path)
+    before = snapshot(tmp_path)
+    args = [str(a).replace("TMP", str(tmp_path)) for a in arguments]
+    done = run(*args, "-o", tmp_path / "out", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("report: error: ")
+    assert "Traceback" not in done.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+    assert snapshot(tmp_path) == before
+
+
+def test_missing_output_option_and_missing_parent(tmp_path: Path) -> None:
+    done = run(PY311)
+    assert done.returncode == 2
+    assert done.stderr.strip() == "report: error: the following arguments are required: -o/--output"
+    done = run(PY311, "-o", tmp_path / "no" / "such" / "dir")
+    assert done.returncode == 2
+    assert "does not exist" in done.stderr and len(done.stderr.splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
+def test_unwritable_parent(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    try:
+        done = run(PY311, "-o", locked / "out")
+    finally:
+        locked.chmod(0o700)
+    assert done.returncode == 2
+    assert "permission denied" in done.stderr
+    assert list(locked.iterdir()) == []
