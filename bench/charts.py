@@ -24,7 +24,13 @@ from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.container import BarContainer
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+from matplotlib.ticker import (
+    FixedLocator,
+    FuncFormatter,
+    LogLocator,
+    NullFormatter,
+    NullLocator,
+)
 
 from bench.cells import PREFERRED_ORDER
 from bench.comparison import Comparison
@@ -46,6 +52,9 @@ FILE_MARKERS = ("o", "s", "^", "D", "v", "P")
 # A significant change is a filled diamond; an insignificant one a hollow circle.
 SIGNIFICANT_MARKER = "D"
 INSIGNIFICANT_MARKER = "o"
+# Ratio ticks: factors on either side of 1, fine ones when every ratio is within 2x.
+COARSE_RATIO_TICKS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)
+FINE_RATIO_TICKS = (0.5, 0.67, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0)
 PROFILE_WORKLOADS = ("pingpong", "producer_consumer", "fan_out", "spawn")
 
 
@@ -470,7 +479,7 @@ def profile(results: Sequence[ResultSet], workload: str) -> Figure | None:
             )
             cpu_ax.bar_label(
                 top,
-                labels=[_short(u + s) for u, s in zip(user, system, strict=True)],
+                labels=_bar_texts([u + s for u, s in zip(user, system, strict=True)]),
                 fontsize="x-small",
                 padding=1,
             )
@@ -498,7 +507,7 @@ def profile(results: Sequence[ResultSet], workload: str) -> Figure | None:
             )
             ctx_ax.bar_label(
                 top,
-                labels=[_short(v + i) for v, i in zip(voluntary, involuntary, strict=True)],
+                labels=_bar_texts([v + i for v, i in zip(voluntary, involuntary, strict=True)]),
                 fontsize="x-small",
                 padding=1,
             )
@@ -524,12 +533,19 @@ def profile(results: Sequence[ResultSet], workload: str) -> Figure | None:
             if label not in labels:
                 handles.append(handle)
                 labels.append(label)
-    figure.legend(handles, labels, loc="outside upper center", fontsize="small", ncols=5)
+    figure.legend(handles, labels, loc="outside lower center", fontsize="small", ncols=5)
     return figure
 
 
 def _short(value: float) -> str:
     return "0" if value == 0 else f"{value:.3g}"
+
+
+def _bar_texts(totals: Sequence[float]) -> list[str]:
+    """Totals above the bars; those under 1% of the tallest are left to the tables, where
+    their long digits cannot overlap a neighbour's."""
+    tallest = max(totals, default=0.0)
+    return [_short(t) if t == 0 or t >= 0.01 * tallest else "" for t in totals]
 
 
 # --- ratios -----------------------------------------------------------------------------------
@@ -591,8 +607,12 @@ def ratios(comparison: Comparison) -> Figure | None:
     reach = max(reach * 1.15, math.log10(1.1))
     ax.set_xscale("log")
     ax.set_xlim(10**-reach, 10**reach)
+    # Fixed ticks that read as factors on either side of 1, however narrow the range.
+    candidates = FINE_RATIO_TICKS if 10**reach <= 2.2 else COARSE_RATIO_TICKS
+    ticks = [t for t in candidates if 10**-reach <= t <= 10**reach]
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}{TIMES}"))
-    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.xaxis.set_minor_locator(NullLocator())
     ax.axvline(1.0, color="black", linewidth=1)
     ax.set_yticks(range(len(measured)))
     ax.set_yticklabels([_ratio_label(row) for row in reversed(measured)], fontsize="x-small")
