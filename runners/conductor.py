@@ -286,10 +286,15 @@ def _resume_command(argv: list[str], path: Path) -> str:
             continue
         kept.append(arg)
     options = shlex.join([*kept, "--resume", str(path)])
-    return f"python -m runners.run {options}   (or: tox -e bench -- {options})"
+    # tox -e bench adds --fast itself
+    tox_options = shlex.join([arg for arg in kept if arg != "--fast"] + ["--resume", str(path)])
+    return f"python -m runners.run {options}   (or: tox -e bench -- {tox_options})"
 
 
 def run_conductor(args: argparse.Namespace, argv: list[str]) -> int:
+    # Cell processes write to the same stdout unbuffered; keep this process's lines in order.
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(line_buffering=True)
     requested = [get_model(name) for name in args.models]
     available = [model for model in requested if model.unavailable_reason() is None]
     cells = _cells(args, available)
@@ -347,6 +352,7 @@ def _finish(state: RunState, args: argparse.Namespace, argv: list[str]) -> int:
     path = state.result_file.path
     if path.exists():
         print(f"\nresults: {path} ({len(state.benchmarks)} cells measured)")
+    sys.stdout.flush()  # the closing lines on stderr come after everything above
     if state.stop_signal is not None:
         name = signal.Signals(state.stop_signal).name
         if path.exists():
