@@ -40,7 +40,7 @@ from bench.storage import (
 )
 from bench.summary import Gap, render_all
 from bench.workloads import MATRICES, Scope, Spec
-from runners.options import UsageError, cell_argv
+from runners.options import RESULT_FILE_OPTIONS, UsageError, cell_argv, drop_options
 from runners.supervisor import Finished, Supervised, become_subreaper
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -272,19 +272,7 @@ def _open_result_file(
 
 
 def _resume_command(argv: list[str], path: Path) -> str:
-    kept: list[str] = []
-    skip = False
-    for arg in argv:
-        if skip:
-            skip = False
-            continue
-        flag, has_value, _ = arg.partition("=")
-        if flag in ("-o", "--output", "--append", "--resume"):
-            skip = not has_value
-            continue
-        if flag.startswith("-o") and not flag.startswith("--"):
-            continue
-        kept.append(arg)
+    kept = drop_options(argv, RESULT_FILE_OPTIONS)
     options = shlex.join([*kept, "--resume", str(path)])
     # tox -e bench adds --fast itself
     tox_options = shlex.join([arg for arg in kept if arg != "--fast"] + ["--resume", str(path)])

@@ -26,7 +26,9 @@ DEFAULT_CELL_TIMEOUT = 300.0
 MAX_CELL_TIMEOUT = 7 * 24 * 3600.0
 MAX_MEMORY_SAMPLES = 1000
 
-# Options of the runner alone (what to run, where results go), never passed to a cell process.
+# Options of the runner alone (what to run, where results go), never passed to a cell process;
+# True when the option takes a value.
+RESULT_FILE_OPTIONS = {"-o": True, "--output": True, "--append": True, "--resume": True}
 RUNNER_ONLY = {
     "--models": True, "--workloads": True, "--matrix": True, "--spec": True,
     "--list": False, "--cell-timeout": True, "--resume": True,
@@ -208,19 +210,28 @@ def check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"{' and '.join(targets)} exclude each other: give one result file")
 
 
-def cell_argv(argv: list[str], args: argparse.Namespace, cell_name: str) -> list[str]:
-    """The command of the process that measures one cell: the user's pyperf options as given,
-    concbench's per-cell options, without the runner's own (file, selection, time limit)."""
-    passed: list[str] = []
+def drop_options(argv: list[str], options: dict[str, bool]) -> list[str]:
+    """``argv`` without the given options; ``options`` maps each flag to whether it takes a
+    value. ``--flag value``, ``--flag=value`` and ``-oFILE`` are all recognised."""
+    kept: list[str] = []
     skip = False
     for arg in argv:
         if skip:
             skip = False
             continue
         flag, has_value, _ = arg.partition("=")
-        if flag in RUNNER_ONLY or (flag.startswith("-o") and not flag.startswith("--")):
-            skip = RUNNER_ONLY.get(flag, False) and not has_value
+        if flag in options:
+            skip = options[flag] and not has_value
             continue
-        passed.append(arg)
+        if "-o" in options and flag.startswith("-o") and not flag.startswith("--"):
+            continue
+        kept.append(arg)
+    return kept
+
+
+def cell_argv(argv: list[str], args: argparse.Namespace, cell_name: str) -> list[str]:
+    """The command of the process that measures one cell: the user's pyperf options as given,
+    concbench's per-cell options, without the runner's own (file, selection, time limit)."""
+    passed = drop_options(argv, RUNNER_ONLY)
     passed += ["--cell", cell_name, "--start-method", args.start_method]
     return [sys.executable, "-m", "runners.run", *passed]

@@ -7,11 +7,10 @@ printed); 2 bad input (a one-line error on stderr and nothing written).
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -20,6 +19,8 @@ try:
 except ImportError:  # run as ``python scripts/compare.py`` from a checkout, not installed
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import cli
+from bench.cli import OneLineParser, bounded_number
 from bench.compare_render import FORMATS, TEST_NAME, plural, regression_text, render
 from bench.comparison import ComparisonError, Options, compare
 from bench.resultfiles import ResultFileError, load_all
@@ -54,38 +55,8 @@ exit status: 0 done; 1 --fail-above found a significant regression (named on std
   each; the report is still written); 2 bad input: a one-line error, nothing written."""
 
 
-class ArgumentParser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line naming the valid options."""
-
-    def error(self, message: str) -> NoReturn:
-        if message.startswith("unrecognized arguments"):
-            options = sorted(
-                {opt for action in self._actions for opt in action.option_strings if "--" in opt}
-            )
-            message += f" (valid options: {', '.join(options)})"
-        fail(message)
-
-
 def fail(message: str) -> NoReturn:
-    print(f"{PROG}: error: {message}", file=sys.stderr)
-    sys.exit(2)
-
-
-def _number(low: float, high: float, what: str, low_open: bool = False) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            value = math.nan
-        in_range = (low < value if low_open else low <= value) and value <= high
-        if not math.isfinite(value) or not in_range:
-            bound = "above" if low_open else "from"
-            raise argparse.ArgumentTypeError(
-                f"must be a number {bound} {low:g} to {high:g} ({what}), got {text!r}"
-            )
-        return value
-
-    return parse
+    cli.fail(PROG, message)
 
 
 def _resamples(text: str) -> int:
@@ -107,13 +78,12 @@ def _labels(text: str) -> list[str]:
     return labels
 
 
-def build_parser() -> ArgumentParser:
-    parser = ArgumentParser(
+def build_parser() -> OneLineParser:
+    parser = OneLineParser(
         prog=PROG,
         description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        allow_abbrev=False,
     )
     parser.add_argument("base", metavar="BASE", type=Path, help="the base result file")
     parser.add_argument(
@@ -128,21 +98,21 @@ def build_parser() -> ArgumentParser:
     )
     parser.add_argument(
         "--alpha",
-        type=_number(0, ALPHA_LIMIT, "significance level", low_open=True),
+        type=bounded_number(0, ALPHA_LIMIT, "significance level", low_open=True),
         default=0.05,
         help=f"significance level of the test, above 0 up to {ALPHA_LIMIT:g} (default 0.05)",
     )
     parser.add_argument(
         "--min-change",
         metavar="PCT",
-        type=_number(0, PERCENT_LIMIT, "percent"),
+        type=bounded_number(0, PERCENT_LIMIT, "percent"),
         default=1.0,
         help="a change smaller than PCT percent (0 to 1000) counts as no change (default 1)",
     )
     parser.add_argument(
         "--fail-above",
         metavar="PCT",
-        type=_number(0, PERCENT_LIMIT, "percent"),
+        type=bounded_number(0, PERCENT_LIMIT, "percent"),
         help="exit 1 when a benchmark got significantly worse by more than PCT percent (0 to 1000)",
     )
     parser.add_argument(

@@ -8,7 +8,6 @@ nothing written).
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -18,9 +17,12 @@ try:
 except ImportError:  # run as ``python scripts/report.py`` from a checkout, not installed
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import cli
+from bench.cli import OneLineParser, bounded_number
 from bench.resultfiles import ResultFileError, load_all
 
 PROG = "report"
+ALPHA_LIMIT = 0.2
 
 DESCRIPTION = """\
 Write a report of concbench result files (or any pyperf JSON, also .json.gz) into DIR:
@@ -36,31 +38,8 @@ error leaves nothing behind.
 exit status: 0 written; 2 bad input (a one-line error, nothing written)."""
 
 
-class ArgumentParser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line naming the valid options."""
-
-    def error(self, message: str) -> NoReturn:
-        if message.startswith("unrecognized arguments"):
-            options = sorted(
-                {opt for action in self._actions for opt in action.option_strings if "--" in opt}
-            )
-            message += f" (valid options: {', '.join(options)})"
-        fail(message)
-
-
 def fail(message: str) -> NoReturn:
-    print(f"{PROG}: error: {' '.join(message.split())}", file=sys.stderr)
-    sys.exit(2)
-
-
-def significance_level(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and 0 < value < 1):
-        raise argparse.ArgumentTypeError(f"must be a number between 0 and 1, got {text!r}")
-    return value
+    cli.fail(PROG, message)
 
 
 def page_title(text: str) -> str:
@@ -69,8 +48,8 @@ def page_title(text: str) -> str:
     return " ".join(text.split())
 
 
-def parser() -> ArgumentParser:
-    result = ArgumentParser(
+def parser() -> OneLineParser:
+    result = OneLineParser(
         prog=PROG,
         description=DESCRIPTION,
         epilog=EPILOG,
@@ -88,7 +67,7 @@ def parser() -> ArgumentParser:
     result.add_argument("--title", type=page_title, default="concbench report", help="page title")
     result.add_argument(
         "--alpha",
-        type=significance_level,
+        type=bounded_number(0, ALPHA_LIMIT, "significance level", low_open=True),
         default=0.05,
         help="significance level of the comparison (default 0.05)",
     )

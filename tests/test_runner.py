@@ -15,6 +15,7 @@ import pytest
 from bench.cells import plan
 from bench.registry import all_models, get_model, model_names
 from bench.workloads import SMOKE_MATRIX, SPECS
+from tests.runs import run_runner as run
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUIRED_METADATA = (
@@ -26,17 +27,6 @@ PROFILE_METADATA = (
     "cpu_user_per_op", "cpu_system_per_op", "ctx_voluntary_per_op", "ctx_involuntary_per_op",
     "peak_rss_tree", "profile_runs",
 )  # fmt: skip
-
-
-def run(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "runners.run", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def available_model_names() -> list[str]:
