@@ -3,7 +3,8 @@
 Besides pyperf's keys a file carries one of its own, which pyperf ignores when it reads the file:
 
     "concbench": {"version": 1, "interrupted": bool, "environment": {...},
-                  "gaps": [{"name", "workload", "params", "model", "status", "reason"}, ...]}
+                  "gaps": [{"name", "workload", "params", "model", "status", "reason",
+                            "output": [last lines of error output]}, ...]}
 
 ``gaps`` are the cells that have no number and why ("failed": a crash, a hang, a wrong
 checksum, a leaked process; "skipped": an unavailable model or a resource limit).
@@ -51,15 +52,21 @@ class CellGap:
     model: str
     status: GapStatus
     reason: str
+    # The last lines of the cell's error output, for a failed cell (a traceback's end).
+    output: tuple[str, ...] = ()
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> CellGap:
         values = {key: data[key] for key in ("name", "workload", "params", "model", "reason")}
-        if data["status"] not in ("failed", "skipped") or not all(
-            isinstance(value, str) for value in values.values()
+        output = data.get("output", [])
+        if (
+            data["status"] not in ("failed", "skipped")
+            or not all(isinstance(value, str) for value in values.values())
+            or not isinstance(output, list)
+            or not all(isinstance(line, str) for line in output)
         ):
             raise ValueError(f"malformed gap entry {dict(data)!r}")
-        return cls(status=data["status"], **values)
+        return cls(status=data["status"], output=tuple(output), **values)
 
 
 @dataclass

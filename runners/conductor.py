@@ -122,12 +122,13 @@ class RunState:
                 return
         self.benchmarks.append(bench)
 
-    def record_gap(self, cell: Cell, status: GapStatus, reason: str) -> None:
+    def record_gap(
+        self, cell: Cell, status: GapStatus, reason: str, output: tuple[str, ...] = ()
+    ) -> None:
         self._forget_gap(cell.name)
+        spec = cell.spec
         self.gaps.append(
-            CellGap(
-                cell.name, cell.spec.workload, cell.spec.params, cell.model.name, status, reason
-            )
+            CellGap(cell.name, spec.workload, spec.params, cell.model.name, status, reason, output)
         )
 
     def _forget_gap(self, name: str) -> None:
@@ -227,9 +228,11 @@ def measure_cell(state: RunState, cell: Cell, argv: list[str], args: argparse.Na
         return
     status, reason = verdict
     print(f"{cell.name}: {status.upper()}: {reason}", flush=True)
+    output: tuple[str, ...] = ()
     if status == "failed":
+        output = _last_lines(finished.stderr_tail)
         _show_stderr(finished.stderr_tail)
-    state.record_gap(cell, status, reason)
+    state.record_gap(cell, status, reason, output)
 
 
 def _record(state: RunState, finished: Finished) -> tuple[GapStatus, str] | None:
@@ -244,9 +247,12 @@ def _record(state: RunState, finished: Finished) -> tuple[GapStatus, str] | None
     return None
 
 
+def _last_lines(tail: list[str]) -> tuple[str, ...]:
+    return tuple(line for line in tail if line.strip())[-TAIL_SHOWN:]
+
+
 def _show_stderr(tail: list[str]) -> None:
-    lines = [line for line in tail if line.strip()][-TAIL_SHOWN:]
-    for line in lines:
+    for line in _last_lines(tail):
         print(f"    | {line}", flush=True)
 
 

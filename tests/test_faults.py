@@ -119,7 +119,10 @@ def test_a_wrong_checksum_stores_no_number(faulty_run: FaultyRun) -> None:
     assert not any("miscounts" in name for name in names(faulty_run.output))
 
 
-def test_a_crash_shows_the_last_lines_of_the_error_output(faulty_run: FaultyRun) -> None:
+def test_a_crash_keeps_the_last_lines_of_the_error_output(faulty_run: FaultyRun) -> None:
+    recorded = gaps(faulty_run.data)["pingpong[rounds=5]/crashes"]["output"]
+    assert "ValueError: simulated crash in the pingpong loop" in recorded
+    assert 1 < len(recorded) <= 8
     out = faulty_run.result.stdout
     block = out.split("pingpong[rounds=5]/crashes: FAILED: ")[1].split("\n\n")[0]
     assert "    | ValueError: simulated crash in the pingpong loop" in block
