@@ -182,14 +182,19 @@ class Supervised:
 
         timed_out = False
         deadline = started + self._timeout
-        while proc.poll() is None:
-            if self._stop_requested:
-                break
-            if time.monotonic() >= deadline:
-                timed_out = True
-                break
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=POLL_INTERVAL)
+        try:
+            while proc.poll() is None:
+                if self._stop_requested:
+                    break
+                if time.monotonic() >= deadline:
+                    timed_out = True
+                    break
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=POLL_INTERVAL)
+        except BaseException:
+            # The runner itself is failing: its cell, in a session of its own, must not outlive it.
+            self._kill_tree(proc)
+            raise
         elapsed = time.monotonic() - started
 
         running = proc.poll() is None
