@@ -306,55 +306,61 @@ def means_table(results: Sequence[ResultSet]) -> Table | None:
     )
 
 
-def cpu_table(results: Sequence[ResultSet]) -> Table | None:
+def _profile_table(
+    results: Sequence[ResultSet],
+    parts: tuple[tuple[str, str], tuple[str, str]],
+    fmt: Callable[[float], str],
+    *,
+    title: str,
+    anchor: str,
+    note: str,
+) -> Table | None:
+    """A table of one profile quantity made of two parts (``(metadata key, label)`` each),
+    shown as the total with its parts."""
+    (first_key, first_label), (second_key, second_label) = parts
+
     def text(entry: Entry) -> str:
-        user = profile_value(entry, "cpu_user_per_op")
-        system = profile_value(entry, "cpu_system_per_op")
-        if user is None or system is None:
+        first = profile_value(entry, first_key)
+        second = profile_value(entry, second_key)
+        if first is None or second is None:
             return MISSING
-        total = format_duration(user + system)
-        return f"{total} ({format_duration(user)} user + {format_duration(system)} sys)"
+        return f"{fmt(first + second)} ({fmt(first)} {first_label} + {fmt(second)} {second_label})"
 
     if not any(has_profile(e) for result in results for e in result.entries):
         return None
-    note = (
-        "User + system CPU time of the whole process tree per operation, from the profile pass. "
-        "CPU above the wall time means parallel work; far below means the tasks were waiting."
-    )
     return _row_cells(
         results,
-        title="CPU time per operation",
-        anchor="cpu",
+        title=title,
+        anchor=anchor,
         cell_text=text,
         include=lambda row: row.workload in TIMED_WORKLOADS,
         note=note,
         gap_text=False,
+    )
+
+
+def cpu_table(results: Sequence[ResultSet]) -> Table | None:
+    return _profile_table(
+        results,
+        (("cpu_user_per_op", "user"), ("cpu_system_per_op", "sys")),
+        format_duration,
+        title="CPU time per operation",
+        anchor="cpu",
+        note="User + system CPU time of the whole process tree per operation, from the profile "
+        "pass. CPU above the wall time means parallel work; far below means the tasks were "
+        "waiting.",
     )
 
 
 def switches_table(results: Sequence[ResultSet]) -> Table | None:
-    def text(entry: Entry) -> str:
-        voluntary = profile_value(entry, "ctx_voluntary_per_op")
-        involuntary = profile_value(entry, "ctx_involuntary_per_op")
-        if voluntary is None or involuntary is None:
-            return MISSING
-        total = count_text(voluntary + involuntary)
-        return f"{total} ({count_text(voluntary)} vol + {count_text(involuntary)} invol)"
-
-    if not any(has_profile(e) for result in results for e in result.entries):
-        return None
-    note = (
-        "Voluntary + involuntary context switches of the whole process tree per operation, "
-        "from the profile pass."
-    )
-    return _row_cells(
+    return _profile_table(
         results,
+        (("ctx_voluntary_per_op", "vol"), ("ctx_involuntary_per_op", "invol")),
+        count_text,
         title="Context switches per operation",
         anchor="switches",
-        cell_text=text,
-        include=lambda row: row.workload in TIMED_WORKLOADS,
-        note=note,
-        gap_text=False,
+        note="Voluntary + involuntary context switches of the whole process tree per operation, "
+        "from the profile pass.",
     )
 
 
