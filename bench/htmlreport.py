@@ -10,6 +10,7 @@ to nothing outside itself: no network, no files, only data: URIs and in-page anc
 from __future__ import annotations
 
 import base64
+import contextlib
 import html
 import os
 import shutil
@@ -61,9 +62,11 @@ class Content:
 
 def check_output(directory: Path, replace: bool) -> None:
     """Refuse an output directory the report may not use, before any input is read."""
+    # Missing parent directories are created when the report is written; the nearest one
+    # that exists must be a directory this process can write in.
     parent = directory.parent
-    if not parent.exists():
-        raise ReportError(f"{parent} does not exist; create it or choose another output directory")
+    while not parent.exists() and not parent.is_symlink() and parent != parent.parent:
+        parent = parent.parent
     if not parent.is_dir():
         raise ReportError(f"{parent} is not a directory")
     if not os.access(parent, os.W_OK | os.X_OK):
@@ -254,10 +257,13 @@ def render_html(page: Content, images: Sequence[tuple[charts.Chart, bytes]]) -> 
 def write(page: Content, directory: Path, replace: bool) -> list[charts.Chart]:
     """Build the whole report beside ``directory``, then move it into place."""
     check_output(directory, replace)
+    created = _make_parents(directory.parent)
     try:
         staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     except OSError as exc:
+        _remove_parents(created)
         raise ReportError(f"cannot create a directory in {directory.parent}: {exc}") from None
+    published = False
     try:
         built = charts.build(page.results, page.comparison)
         pngs = charts.save_all(built, staging)
@@ -275,12 +281,38 @@ def write(page: Content, directory: Path, replace: bool) -> list[charts.Chart]:
         (staging / "summary.md").write_text(summary, encoding="utf-8")
         staging.chmod(0o755)
         _publish(staging, directory)
+        published = True
     except OSError as exc:
         raise ReportError(f"cannot write the report: {exc}") from None
     finally:
         if staging.exists():
             shutil.rmtree(staging)
+        if not published:
+            _remove_parents(created)
     return built
+
+
+def _make_parents(parent: Path) -> list[Path]:
+    """Create the missing directories above the report; the ones created, outermost first."""
+    missing = []
+    while not parent.exists():
+        missing.append(parent)
+        parent = parent.parent
+    missing.reverse()
+    try:
+        for path in missing:
+            path.mkdir()
+    except OSError as exc:
+        _remove_parents([path for path in missing if path.exists()])
+        raise ReportError(f"cannot create {exc.filename}: {exc.strerror or exc}") from None
+    return missing
+
+
+def _remove_parents(created: list[Path]) -> None:
+    """Undo ``_make_parents`` after a failure, so a failed report leaves nothing behind."""
+    for path in reversed(created):
+        with contextlib.suppress(OSError):
+            path.rmdir()
 
 
 def _publish(staging: Path, directory: Path) -> None:

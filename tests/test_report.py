@@ -238,14 +238,17 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(
     assert snapshot(tmp_path) == before
 
 
-def test_missing_output_option_and_missing_parent(tmp_path: Path) -> None:
+def test_missing_output_option_and_missing_parents(tmp_path: Path) -> None:
     done = run(PY311)
     assert done.returncode == 2
     assert done.stderr.strip() == "report: error: the following arguments are required: -o/--output"
-    done = run(PY311, "-o", tmp_path / "no" / "such" / "dir")
-    assert done.returncode == 2
-    assert "does not exist" in done.stderr and len(done.stderr.splitlines()) == 1
+    # missing parents are created, once the inputs are known to be good
+    done = run(DATA / "truncated.json", "-o", tmp_path / "no" / "such" / "dir")
+    assert done.returncode == 2 and len(done.stderr.splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
+    done = run(PY311, "-o", tmp_path / "no" / "such" / "dir")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "no" / "such" / "dir" / "index.html").is_file()
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
