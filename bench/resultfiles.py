@@ -118,7 +118,7 @@ def load(path: str | Path, label: str | None = None) -> ResultSet:
     """Read one result file. The label defaults to its Python version, else the file stem; use
     ``load_all`` to get labels that are unique across several files."""
     path = Path(path)
-    data = _read_json(path)
+    data = read_json(path)
     entries, environment = _parse_benchmarks(path, data)
     gaps, interrupted, run_environment = _parse_sidecar(path, data)
     # The runner's record of the run (pyperf options as ``measurement``, for example) fills in
@@ -192,7 +192,8 @@ def _stem(path: Path) -> str:
     return name
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def read_json(path: Path) -> dict[str, Any]:
+    """The JSON object of a pyperf file (plain or gzip), or a one-line ResultFileError."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:

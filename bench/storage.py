@@ -15,7 +15,6 @@ writes its gaps, with an empty benchmark list (which pyperf itself refuses to lo
 from __future__ import annotations
 
 import datetime
-import gzip
 import io
 import json
 import os
@@ -29,6 +28,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pyperf
+
+from bench.resultfiles import ResultFileError, read_json
 
 RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
 
@@ -82,19 +83,11 @@ class StoredResults:
 def read_results(path: Path) -> StoredResults:
     """Read a result file (ours or any pyperf file), or raise StorageError in one line."""
     try:
-        opener = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rt", encoding="utf-8") as stream:
-            data = json.load(stream)
-    except FileNotFoundError:
-        raise StorageError(f"{path} does not exist") from None
-    except IsADirectoryError:
-        raise StorageError(f"{path} is a directory, not a result file") from None
-    except OSError as exc:
-        raise StorageError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except (ValueError, EOFError) as exc:
-        raise StorageError(f"{path} is not a pyperf result file (invalid JSON: {exc})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
-        raise StorageError(f"{path} is not a pyperf result file (no benchmark list)")
+        data = read_json(path)
+    except ResultFileError as exc:
+        raise StorageError(str(exc)) from None
+    if not isinstance(data["benchmarks"], list):
+        raise StorageError(f"{path}: not a pyperf result file (no benchmark list)")
     try:
         benchmarks = list(pyperf.BenchmarkSuite.load(str(path))) if data["benchmarks"] else []
         extra = data.get(FORMAT_KEY) or {}
@@ -102,7 +95,7 @@ def read_results(path: Path) -> StoredResults:
         environment = extra.get("environment")
         interrupted = bool(extra.get("interrupted", False))
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise StorageError(f"{path} is not a pyperf result file ({exc})") from None
+        raise StorageError(f"{path}: not a pyperf result file ({exc})") from None
     return StoredResults(benchmarks, gaps, environment, interrupted)
 
 

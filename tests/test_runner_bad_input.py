@@ -39,11 +39,11 @@ CASES: list[tuple[tuple[str, ...], str]] = [
     (("--model", "serial"), "unrecognized arguments: --model"),  # no silent abbreviation
     (("--track-memory",), "--track-memory is not supported"),
     (("-o", EXISTING), "existing.json already exists; choose another output file"),
-    (("--resume", "missing.json"), "missing.json does not exist"),
-    (("--append", "missing.json"), "missing.json does not exist"),
-    (("--resume", GARBLED), "garbled.json is not a pyperf result file (invalid JSON"),
-    (("--resume", NOT_PYPERF), "not-pyperf.json is not a pyperf result file (no benchmark list)"),
-    (("--resume", "."), "is a directory, not a result file"),
+    (("--resume", "missing.json"), "missing.json: no such file"),
+    (("--append", "missing.json"), "missing.json: no such file"),
+    (("--resume", GARBLED), "garbled.json: truncated JSON"),
+    (("--resume", NOT_PYPERF), "not-pyperf.json: not a pyperf result file"),
+    (("--resume", "."), ": is a directory, not a result file"),
     (("-o", "new.json", "--resume", EXISTING), "-o and --resume exclude each other"),
 ]
 

@@ -85,10 +85,11 @@ def test_gzip_files_are_read(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (b"", "invalid JSON"),
-        (b'{"version": "1.0", "benchmarks": [{"runs": ', "invalid JSON"),
-        (b"[1, 2]", "no benchmark list"),
-        (json.dumps({"version": "0.1", "benchmarks": [{}]}).encode(), "not a pyperf result file"),
+        (b"", "file is empty"),
+        (b'{"version": "1.0", "benchmarks": [{"runs": ', "truncated JSON"),
+        (b"[1, 2]", "not a pyperf result file"),
+        (b'{"version": "1.0", "benchmarks": 3}', "no benchmark list"),
+        (json.dumps({"version": "0.1", "benchmarks": [{}]}).encode(), "unsupported pyperf file"),
         (
             json.dumps({"version": "1.0", "benchmarks": [], "concbench": {"gaps": [{}]}}).encode(),
             "not a pyperf result file",
@@ -103,7 +104,7 @@ def test_gzip_files_are_read(tmp_path: Path) -> None:
             ).encode(),
             "malformed gap entry",
         ),
-        (b"\xff\xfe\x00", "not a pyperf result file"),
+        (b"\xff\xfe\x00", "not UTF-8 text"),
     ],
 )
 def test_unreadable_files_are_one_line_errors(tmp_path: Path, content: bytes, message: str) -> None:
