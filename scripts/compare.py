@@ -19,11 +19,19 @@ try:
 except ImportError:  # run as ``python scripts/compare.py`` from a checkout, not installed
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import cli
-from bench.cli import OneLineParser, bounded_number
-from bench.compare_render import FORMATS, TEST_NAME, plural, regression_text, render
-from bench.comparison import ComparisonError, Options, compare
-from bench.resultfiles import ResultFileError, load_all
+try:
+    from bench import cli
+    from bench.cli import OneLineParser, bounded_number
+    from bench.compare_render import FORMATS, TEST_NAME, plural, regression_text, render
+    from bench.comparison import ComparisonError, Options, compare
+    from bench.resultfiles import ResultFileError, load_all
+except ModuleNotFoundError as missing:  # a dependency of the project is not installed
+    print(
+        f"compare: error: {missing.name} is not installed; run tox -e compare, "
+        "or pip install -e . first",
+        file=sys.stderr,
+    )
+    sys.exit(2)
 
 PROG = "compare"
 PERCENT_LIMIT = 1000.0

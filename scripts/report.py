@@ -17,9 +17,17 @@ try:
 except ImportError:  # run as ``python scripts/report.py`` from a checkout, not installed
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import cli
-from bench.cli import OneLineParser, bounded_number
-from bench.resultfiles import ResultFileError, load_all
+try:
+    from bench import cli
+    from bench.cli import OneLineParser, bounded_number
+    from bench.resultfiles import ResultFileError, load_all
+except ModuleNotFoundError as missing:  # a dependency of the project is not installed
+    print(
+        f"report: error: {missing.name} is not installed; run tox -e report, "
+        "or pip install -e . first",
+        file=sys.stderr,
+    )
+    sys.exit(2)
 
 PROG = "report"
 ALPHA_LIMIT = 0.2
