@@ -5,22 +5,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 import pyperf
 
 from bench.cells import PREFERRED_ORDER
+from bench.storage import CellGap
 from bench.workloads import SPECS, Spec
 
-
-@dataclass(frozen=True)
-class Gap:
-    """Why a row x model position has no number."""
-
-    workload: str
-    params: str
-    model: str
-    text: str
+# What a table shows where a cell has no number.
+GAP_TEXT = {"failed": "FAILED", "skipped": "skipped"}
 
 
 def format_duration(seconds: float) -> str:
@@ -96,7 +89,7 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return [line(header), line(["-" * w for w in widths]), *(line(row) for row in rows)]
 
 
-def _rows(benchmarks: list[pyperf.Benchmark], gaps: list[Gap]) -> list[tuple[str, str]]:
+def _rows(benchmarks: list[pyperf.Benchmark], gaps: list[CellGap]) -> list[tuple[str, str]]:
     keys: list[tuple[str, str]] = []
     for workload, params in [
         (b.get_metadata()["workload"], b.get_metadata()["params"]) for b in benchmarks
@@ -109,7 +102,7 @@ def _rows(benchmarks: list[pyperf.Benchmark], gaps: list[Gap]) -> list[tuple[str
 
 def render(
     benchmarks: list[pyperf.Benchmark],
-    gaps: list[Gap],
+    gaps: list[CellGap],
     cell_text: Callable[[pyperf.Benchmark], str] | None = None,
     title: str = "",
 ) -> list[str]:
@@ -118,7 +111,7 @@ def render(
     for bench in benchmarks:
         meta = bench.get_metadata()
         by_key[meta["workload"], meta["params"], meta["model"]] = bench
-    gap_text = {(g.workload, g.params, g.model): g.text for g in gaps}
+    gap_text = {(g.workload, g.params, g.model): GAP_TEXT[g.status] for g in gaps}
     models = _model_order([key[2] for key in by_key] + [g.model for g in gaps])
     rows = []
     for workload, params in _rows(benchmarks, gaps):
@@ -149,7 +142,7 @@ def _profile_text(key: str, fmt: Callable[[float], str]) -> Callable[[pyperf.Ben
     return text
 
 
-def render_all(benchmarks: list[pyperf.Benchmark], gaps: list[Gap]) -> str:
+def render_all(benchmarks: list[pyperf.Benchmark], gaps: list[CellGap]) -> str:
     timed = [b for b in benchmarks if b.get_unit() == "second"]
     lines = render(benchmarks, gaps, title="Mean of all values (± standard deviation as % of mean)")
     if any("cpu_per_op" in b.get_metadata() for b in timed):

@@ -38,7 +38,7 @@ from bench.storage import (
     default_output,
     read_results,
 )
-from bench.summary import Gap, render_all
+from bench.summary import render_all
 from bench.workloads import MATRICES, Scope, Spec
 from runners.options import RESULT_FILE_OPTIONS, UsageError, cell_argv, drop_options
 from runners.supervisor import Finished, Supervised, become_subreaper
@@ -326,17 +326,13 @@ def run_conductor(args: argparse.Namespace, argv: list[str]) -> int:
             state.save()
         state.save()
     result_file.discard_if_empty()
-    return _finish(state, args, argv)
+    return _finish(state, argv)
 
 
-def _finish(state: RunState, args: argparse.Namespace, argv: list[str]) -> int:
-    summary_gaps = [
-        Gap(g.workload, g.params, g.model, "FAILED" if g.status == "failed" else "skipped")
-        for g in state.gaps
-    ]
+def _finish(state: RunState, argv: list[str]) -> int:
     print()
-    if state.benchmarks or summary_gaps:
-        print(render_all(state.benchmarks, summary_gaps))
+    if state.benchmarks or state.gaps:
+        print(render_all(state.benchmarks, state.gaps))
     for status in ("failed", "skipped"):
         gaps = [gap for gap in state.gaps if gap.status == status]
         if gaps:

@@ -30,9 +30,9 @@ MAX_MEMORY_SAMPLES = 1000
 # True when the option takes a value.
 RESULT_FILE_OPTIONS = {"-o": True, "--output": True, "--append": True, "--resume": True}
 RUNNER_ONLY = {
+    **RESULT_FILE_OPTIONS,
     "--models": True, "--workloads": True, "--matrix": True, "--spec": True,
-    "--list": False, "--cell-timeout": True, "--resume": True,
-    "-o": True, "--output": True, "--append": True,
+    "--list": False, "--cell-timeout": True,
 }  # fmt: skip
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pyperf
 import pytest
 
-from bench.storage import ResultFile, StorageError, default_output
-from bench.summary import Gap, format_bytes, format_duration, format_rate, render_all
+from bench.storage import CellGap, ResultFile, StorageError, default_output
+from bench.summary import format_bytes, format_duration, format_rate, render_all
 from bench.workloads import Memory, PingPong, ProducerConsumer
 
 
@@ -51,7 +51,8 @@ def test_table_has_a_row_per_parameter_set_and_a_column_per_model() -> None:
         _bench(pipeline, "threads", [2e-6]),
         _bench(memory, "threads", [12_000.0]),
     ]
-    gaps = [Gap("producer_consumer", pipeline.params, "generators", "FAILED")]
+    name = f"producer_consumer[{pipeline.params}]/generators"
+    gaps = [CellGap(name, "producer_consumer", pipeline.params, "generators", "failed", "crash")]
     text = render_all(benchmarks, gaps)
     lines = text.splitlines()
     header = next(line for line in lines if line.startswith("cell"))
