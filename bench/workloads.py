@@ -8,7 +8,7 @@ is computed here, independently of any model, and every run is checked against i
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
@@ -183,6 +183,18 @@ class ProducerConsumer(Spec):
         if self.work == "cpu":
             return cpu_work(number, self.cpu_iterations) + len(payload)
         return number + len(payload)
+
+    def drain(self, get: Callable[[], tuple[int, bytes] | None]) -> Checksum:
+        """A consumer's loop for models whose ``get`` blocks: take items until the sentinel,
+        consume each, and return the tally of the results."""
+        consume = self.consume
+        count = total = squares = 0
+        while (item := get()) is not None:
+            value = consume(item)
+            count += 1
+            total += value
+            squares += value * value
+        return (count, total, squares)
 
     def reference(self) -> Checksum:
         return tally(self.consume((i, PAYLOAD)) for i in range(self.items))

@@ -8,7 +8,6 @@ import subprocess
 import sys
 import sysconfig
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,11 @@ from bench.models import asyncio as model
 from bench.registry import get_model
 from bench.workloads import SPECS, FanOut, Memory, PingPong, ProducerConsumer, Spawn
 from tests.conftest import TINY_MATRIX
-from tests.helpers import StateMeter
+from tests.helpers import (
+    FailingConsumption,
+    StateMeter,
+    assert_items_then_one_sentinel_per_consumer,
+)
 
 
 def _other_tasks() -> list[asyncio.Task[object]]:
@@ -132,13 +135,7 @@ def test_bounded_fifo_blocks_producers_at_capacity(monkeypatch: pytest.MonkeyPat
     spec = ProducerConsumer(producers=2, consumers=3, capacity=2, items=30)
     run_cell(Cell(get_model("asyncio"), spec), Clock())
     (fifo,) = RecordingQueue.instances
-    assert fifo.maxsize == 2
-    assert fifo.peak == 2
-    assert fifo.blocked_puts > 0
-    # Every item first, then exactly one sentinel per consumer.
-    assert len(fifo.puts) == 30 + 3
-    assert all(item is not None for item in fifo.puts[:30])
-    assert fifo.puts[30:] == [None, None, None]
+    assert_items_then_one_sentinel_per_consumer(fifo, capacity=2, items=30, consumers=3)
 
 
 def test_sleep_is_asyncios_not_time_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -147,16 +144,6 @@ def test_sleep_is_asyncios_not_time_sleep(monkeypatch: pytest.MonkeyPatch) -> No
 
     monkeypatch.setattr(time, "sleep", forbidden)
     run_cell(Cell(get_model("asyncio"), FanOut(tasks=4, work="sleep", delay_ms=1.0)), Clock())
-
-
-@dataclass(frozen=True)
-class FailingConsumption(ProducerConsumer):
-    """A spec whose consumers fail on item 5, so producers stay blocked on a full FIFO."""
-
-    def consume(self, item: tuple[int, bytes]) -> int:
-        if item[0] == 5:
-            raise ArithmeticError("consumer failed")
-        return super().consume(item)
 
 
 def test_a_failure_cancels_every_task_and_closes_the_loop(

@@ -12,7 +12,7 @@ from bench.meters import Clock
 from bench.models import _gensched, generators
 from bench.models._gensched import Event, Fifo, Scheduler, TaskBody, sleep
 from bench.workloads import PAYLOAD, Memory, PingPong, ProducerConsumer, Spawn
-from tests.helpers import FakeClock, PeakDeque, StateMeter
+from tests.helpers import FakeClock, PeakDeque, RegionWatch, StateMeter
 
 
 @pytest.fixture
@@ -185,22 +185,11 @@ def test_producer_consumer_keeps_backpressure_and_consumes_only_inside_the_regio
         return fifo
 
     monkeypatch.setattr(generators, "Fifo", recording_fifo)
-    started = [False]
-    consumed_outside: list[int] = []
-
-    class RecordingSpec(ProducerConsumer):
-        def consume(self, item: tuple[int, bytes]) -> int:
-            if not started[0]:
-                consumed_outside.append(item[0])
-            return super().consume(item)
-
-    def at_stop() -> None:
-        started[0] = False
-
-    spec = RecordingSpec(producers=2, consumers=3, capacity=3, items=50)
-    meter = StateMeter(lambda: started.__setitem__(0, True), at_stop)
+    watch = RegionWatch()
+    spec = watch.spec(producers=2, consumers=3, capacity=3, items=50)
+    meter = watch.meter
     outcome = generators.producer_consumer(spec, meter)
-    assert consumed_outside == []
+    assert watch.consumed_outside == []
     assert (
         outcome.checksum
         == ProducerConsumer(producers=2, consumers=3, capacity=3, items=50).reference()

@@ -10,7 +10,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import pytest
 
@@ -20,7 +19,11 @@ from bench.models import gevent as model
 from bench.registry import get_model
 from bench.workloads import SPECS, FanOut, Memory, PingPong, ProducerConsumer, Spawn, Spec
 from tests.conftest import TINY_MATRIX
-from tests.helpers import StateMeter
+from tests.helpers import (
+    FailingConsumption,
+    StateMeter,
+    assert_items_then_one_sentinel_per_consumer,
+)
 
 pytest.importorskip("gevent")
 
@@ -147,13 +150,7 @@ def test_bounded_fifo_blocks_producers_at_capacity(monkeypatch: pytest.MonkeyPat
     spec = ProducerConsumer(producers=2, consumers=3, capacity=2, items=30)
     run_cell(Cell(get_model("gevent"), spec), Clock())
     (fifo,) = RecordingQueue.instances
-    assert fifo.maxsize == 2
-    assert fifo.peak == 2
-    assert fifo.blocked_puts > 0
-    # Every item first, then exactly one sentinel per consumer.
-    assert len(fifo.puts) == 30 + 3
-    assert all(item is not None for item in fifo.puts[:30])
-    assert fifo.puts[30:] == [None, None, None]
+    assert_items_then_one_sentinel_per_consumer(fifo, capacity=2, items=30, consumers=3)
 
 
 def test_sleep_is_gevents_not_time_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -163,16 +160,6 @@ def test_sleep_is_gevents_not_time_sleep(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr(time, "sleep", forbidden)
     spec = FanOut(tasks=4, work="sleep", delay_ms=1.0)
     run_cell(Cell(get_model("gevent"), spec), Clock())
-
-
-@dataclass(frozen=True)
-class FailingConsumption(ProducerConsumer):
-    """A spec whose consumers fail on item 5, so producers stay blocked on a full FIFO."""
-
-    def consume(self, item: tuple[int, bytes]) -> int:
-        if item[0] == 5:
-            raise ArithmeticError("consumer failed")
-        return super().consume(item)
 
 
 def test_a_failure_leaves_no_greenlet_behind() -> None:

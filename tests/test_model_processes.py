@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import psutil
@@ -18,6 +18,7 @@ from bench.models import processes
 from bench.registry import get_model
 from bench.workloads import FanOut, Memory, PingPong, ProducerConsumer, Spawn, Spec
 from tests.conftest import TINY_MATRIX
+from tests.helpers import SnapshotMeter
 
 MODEL = get_model("processes")
 
@@ -43,24 +44,6 @@ def _task_processes() -> list[psutil.Process]:
 
 def _task_pids() -> list[int]:
     return [proc.pid for proc in _task_processes()]
-
-
-class _Probe(Clock):
-    """A Clock that looks at the process tree when the region starts and when it stops."""
-
-    def __init__(self, look: Callable[[], Any]) -> None:
-        super().__init__()
-        self.look = look
-        self.at_start: Any = None
-        self.at_stop: Any = None
-
-    def start(self) -> None:
-        self.at_start = self.look()
-        super().start()
-
-    def stop(self) -> None:
-        super().stop()
-        self.at_stop = self.look()
 
 
 @pytest.fixture(params=mpcontext.available_methods())
@@ -107,7 +90,7 @@ def test_fork_starts_no_lasting_child_at_all() -> None:
 
 
 def test_parked_tasks_are_distinct_live_processes(start_method: str) -> None:
-    probe = _Probe(_task_pids)
+    probe = SnapshotMeter(_task_pids)
     _run(Memory(tasks=4), probe)
     assert probe.at_start == []  # the warm-up child finished before the region
     assert len(set(probe.at_stop)) == 4
@@ -115,26 +98,26 @@ def test_parked_tasks_are_distinct_live_processes(start_method: str) -> None:
 
 
 def test_pingpong_partner_is_started_before_the_region() -> None:
-    probe = _Probe(_task_pids)
+    probe = SnapshotMeter(_task_pids)
     _run(PingPong(rounds=3), probe)
     assert len(probe.at_start) == 1
 
 
 def test_producers_and_consumers_are_started_before_the_region() -> None:
-    probe = _Probe(_task_pids)
+    probe = SnapshotMeter(_task_pids)
     _run(ProducerConsumer(producers=2, consumers=3, capacity=2, items=11), probe)
     assert len(probe.at_start) == 2 + 3
 
 
 def test_fan_out_pool_is_ready_before_the_region_and_gone_after() -> None:
-    probe = _Probe(_task_pids)
+    probe = SnapshotMeter(_task_pids)
     _run(FanOut(tasks=6, work="cpu", cpu_iterations=3), probe)
     assert len(probe.at_start) == os.cpu_count()
     _assert_nothing_left()
 
 
 def test_spawn_starts_and_joins_its_processes_inside_the_region() -> None:
-    probe = _Probe(_task_pids)
+    probe = SnapshotMeter(_task_pids)
     _run(Spawn(tasks=4), probe)
     assert (probe.at_start, probe.at_stop) == ([], [])
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any, ClassVar
 
@@ -17,26 +16,9 @@ from bench.models import threads
 from bench.registry import get_model
 from bench.workloads import FanOut, Memory, PingPong, ProducerConsumer, Spawn, Spec
 from tests.conftest import TINY_MATRIX
+from tests.helpers import SnapshotMeter
 
 MODEL = get_model("threads")
-
-
-class _Probe(Clock):
-    """A Clock that looks at the process when the region starts and when it stops."""
-
-    def __init__(self, look: Callable[[], Any]) -> None:
-        super().__init__()
-        self.look = look
-        self.at_start: Any = None
-        self.at_stop: Any = None
-
-    def start(self) -> None:
-        self.at_start = self.look()
-        super().start()
-
-    def stop(self) -> None:
-        super().stop()
-        self.at_stop = self.look()
 
 
 def _run(spec: Spec, meter: Clock | None = None) -> None:
@@ -48,7 +30,7 @@ def _native_ids() -> list[int | None]:
 
 
 def test_parked_tasks_are_distinct_os_threads() -> None:
-    probe = _Probe(_native_ids)
+    probe = SnapshotMeter(_native_ids)
     _run(Memory(tasks=8), probe)
     assert probe.at_start == [threading.get_native_id()]
     ids = probe.at_stop
@@ -65,21 +47,21 @@ def test_no_thread_outlives_a_call(spec: Spec) -> None:
 
 
 def test_pingpong_partner_is_started_before_the_region() -> None:
-    probe = _Probe(threading.active_count)
+    probe = SnapshotMeter(threading.active_count)
     _run(PingPong(rounds=3), probe)
     assert probe.at_start == 2
 
 
 def test_producers_and_consumers_are_started_before_the_region() -> None:
     spec = ProducerConsumer(producers=2, consumers=3, capacity=2, items=11)
-    probe = _Probe(threading.active_count)
+    probe = SnapshotMeter(threading.active_count)
     _run(spec, probe)
     assert probe.at_start == 1 + 2 + 3
 
 
 @pytest.mark.parametrize("spec", [FanOut(tasks=4, work="sleep", delay_ms=0.1), Spawn(tasks=4)])
 def test_fan_out_and_spawn_launch_and_join_their_threads_inside_the_region(spec: Spec) -> None:
-    probe = _Probe(threading.active_count)
+    probe = SnapshotMeter(threading.active_count)
     _run(spec, probe)
     assert (probe.at_start, probe.at_stop) == (1, 1)
 

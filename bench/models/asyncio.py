@@ -18,7 +18,7 @@ loop creation nor clean-up is measured and no loop outlives a call.
 
 from __future__ import annotations
 
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from bench.meters import Meter, Outcome
@@ -149,10 +149,6 @@ async def _producer_consumer(spec: ProducerConsumer, meter: Meter) -> Outcome:
 
 
 def fan_out(spec: FanOut, meter: Meter) -> Outcome:
-    return _run(_fan_out(spec, meter))
-
-
-async def _fan_out(spec: FanOut, meter: Meter) -> Outcome:
     import asyncio
 
     result, sleeps, delay = spec.result, spec.sleeps, spec.delay
@@ -163,14 +159,7 @@ async def _fan_out(spec: FanOut, meter: Meter) -> Outcome:
             await sleep(delay)
         return result(number)
 
-    await _warm_up_loop()
-    meter.start()
-    async with asyncio.TaskGroup() as group:
-        create_task = group.create_task
-        tasks = [create_task(task(number)) for number in range(spec.tasks)]
-    results = [finished.result() for finished in tasks]
-    meter.stop()
-    return Outcome(len(results), tally(results))
+    return _run(_task_per_number(task, spec.tasks, meter))
 
 
 async def _trivial(number: int) -> int:
@@ -178,18 +167,21 @@ async def _trivial(number: int) -> int:
 
 
 def spawn(spec: Spawn, meter: Meter) -> Outcome:
-    return _run(_spawn(spec, meter))
+    return _run(_task_per_number(_trivial, spec.tasks, meter))
 
 
-async def _spawn(spec: Spawn, meter: Meter) -> Outcome:
+async def _task_per_number(
+    task: Callable[[int], Coroutine[Any, Any, int]], count: int, meter: Meter
+) -> Outcome:
+    """The measured launch of fan_out and spawn: a TaskGroup task per task number, every
+    result gathered when the group exits; the loop is warm before the region."""
     import asyncio
 
-    trivial = _trivial
     await _warm_up_loop()
     meter.start()
     async with asyncio.TaskGroup() as group:
         create_task = group.create_task
-        tasks = [create_task(trivial(number)) for number in range(spec.tasks)]
+        tasks = [create_task(task(number)) for number in range(count)]
     results = [finished.result() for finished in tasks]
     meter.stop()
     return Outcome(len(results), tally(results))

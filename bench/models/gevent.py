@@ -18,6 +18,7 @@ and then kept, as a gevent program keeps it for its whole life; no greenlet outl
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -106,7 +107,6 @@ def producer_consumer(spec: ProducerConsumer, meter: Meter) -> Outcome:
 
     fifo = Queue(maxsize=spec.capacity)
     gate = Event()
-    consume = spec.consume
 
     def produce(numbers: range) -> None:
         put = fifo.put
@@ -115,15 +115,8 @@ def producer_consumer(spec: ProducerConsumer, meter: Meter) -> Outcome:
             put((number, PAYLOAD))
 
     def consume_until_sentinel() -> Checksum:
-        get = fifo.get
-        count = total = squares = 0
         gate.wait()
-        while (item := get()) is not None:
-            value = consume(item)
-            count += 1
-            total += value
-            squares += value * value
-        return (count, total, squares)
+        return spec.drain(fifo.get)
 
     spawn = gevent.spawn
     producers = [spawn(produce, spec.items_of(p)) for p in range(spec.producers)]
@@ -152,24 +145,14 @@ def fan_out(spec: FanOut, meter: Meter) -> Outcome:
     import gevent
 
     result, sleeps, delay = spec.result, spec.sleeps, spec.delay
-    sleep, spawn = gevent.sleep, gevent.spawn
+    sleep = gevent.sleep
 
     def task(number: int) -> int:
         if sleeps:
             sleep(delay)
         return result(number)
 
-    _warm_up_hub(gevent)
-    greenlets: list[Any] = []
-    try:
-        meter.start()
-        greenlets = [spawn(task, number) for number in range(spec.tasks)]
-        results: list[int] = [greenlet.get() for greenlet in greenlets]
-        meter.stop()
-    except BaseException:
-        _kill_on_error(gevent, greenlets)
-        raise
-    return Outcome(len(results), tally(results))
+    return _greenlet_per_task(gevent, task, spec.tasks, meter)
 
 
 def _trivial(number: int) -> int:
@@ -179,12 +162,20 @@ def _trivial(number: int) -> int:
 def spawn(spec: Spawn, meter: Meter) -> Outcome:
     import gevent
 
-    start, trivial = gevent.spawn, _trivial
+    return _greenlet_per_task(gevent, _trivial, spec.tasks, meter)
+
+
+def _greenlet_per_task(
+    gevent: ModuleType, task: Callable[[int], int], count: int, meter: Meter
+) -> Outcome:
+    """The measured launch of fan_out and spawn: gevent.spawn per task number, then every
+    result gathered with get(); the hub is started and warm before the region."""
+    spawn = gevent.spawn
     _warm_up_hub(gevent)
     greenlets: list[Any] = []
     try:
         meter.start()
-        greenlets = [start(trivial, number) for number in range(spec.tasks)]
+        greenlets = [spawn(task, number) for number in range(count)]
         results: list[int] = [greenlet.get() for greenlet in greenlets]
         meter.stop()
     except BaseException:

@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import greenlet
 
@@ -78,18 +79,9 @@ def _producer(fifo: Fifo[Item], numbers: range, gate: Event) -> None:
         put((number, payload))
 
 
-def _consumer(
-    fifo: Fifo[Item], consume: Callable[[tuple[int, bytes]], int], gate: Event
-) -> Checksum:
+def _consumer(fifo: Fifo[Item], spec: ProducerConsumer, gate: Event) -> Checksum:
     gate.wait()
-    get = fifo.get
-    count = total = squares = 0
-    while (item := get()) is not None:
-        value = consume(item)
-        count += 1
-        total += value
-        squares += value * value
-    return (count, total, squares)
+    return spec.drain(fifo.get)
 
 
 def _coordinator(
@@ -115,7 +107,7 @@ def producer_consumer(spec: ProducerConsumer, meter: Meter) -> Outcome:
         producers = [
             hub.spawn(_producer, fifo, spec.items_of(p), gate) for p in range(spec.producers)
         ]
-        consumers = [hub.spawn(_consumer, fifo, spec.consume, gate) for _ in range(spec.consumers)]
+        consumers = [hub.spawn(_consumer, fifo, spec, gate) for _ in range(spec.consumers)]
         coordinator = hub.spawn(_coordinator, hub, fifo, producers, consumers, gate)
         hub.run()  # every greenlet runs up to the gate and parks there
         meter.start()
@@ -129,7 +121,7 @@ def producer_consumer(spec: ProducerConsumer, meter: Meter) -> Outcome:
 
 
 def _fan_out_task(
-    hub: Hub, number: int, result: Callable[[int], int], sleeps: bool, delay: float
+    number: int, hub: Hub, result: Callable[[int], int], sleeps: bool, delay: float
 ) -> int:
     if sleeps:
         hub.sleep(delay)
@@ -138,27 +130,17 @@ def _fan_out_task(
 
 def _warm_up(hub: Hub) -> None:
     """Run one greenlet through a timer so the hub is started and warm before the region."""
-    hub.spawn(_fan_out_task, hub, 0, int, True, 0.0)
+    hub.spawn(_fan_out_task, 0, hub, int, True, 0.0)
     hub.run()
 
 
 def fan_out(spec: FanOut, meter: Meter) -> Outcome:
     hub = Hub()
     try:
-        _warm_up(hub)
-        spawn_task = hub.spawn
-        result, sleeps, delay = spec.result, spec.sleeps, spec.delay
-        numbers = range(spec.tasks)
-        meter.start()
-        tasks = [
-            spawn_task(_fan_out_task, hub, number, result, sleeps, delay) for number in numbers
-        ]
-        hub.run()
-        results = [task.result for task in tasks]
-        meter.stop()
+        extra = (hub, spec.result, spec.sleeps, spec.delay)
+        return _greenlet_per_task(hub, _fan_out_task, extra, spec.tasks, meter)
     finally:
         hub.close()
-    return Outcome(len(results), tally(results))
 
 
 def _trivial(number: int) -> int:
@@ -168,17 +150,24 @@ def _trivial(number: int) -> int:
 def spawn(spec: Spawn, meter: Meter) -> Outcome:
     hub = Hub()
     try:
-        _warm_up(hub)
-        spawn_task = hub.spawn
-        trivial = _trivial
-        numbers = range(spec.tasks)
-        meter.start()
-        tasks = [spawn_task(trivial, number) for number in numbers]
-        hub.run()
-        results = [task.result for task in tasks]
-        meter.stop()
+        return _greenlet_per_task(hub, _trivial, (), spec.tasks, meter)
     finally:
         hub.close()
+
+
+def _greenlet_per_task(
+    hub: Hub, function: Callable[..., int], extra: tuple[Any, ...], count: int, meter: Meter
+) -> Outcome:
+    """The measured launch of fan_out and spawn: a task greenlet per task number running
+    ``function(number, *extra)``, the hub run until all return, every result gathered."""
+    _warm_up(hub)
+    spawn_task = hub.spawn
+    numbers = range(count)
+    meter.start()
+    tasks = [spawn_task(function, number, *extra) for number in numbers]
+    hub.run()
+    results = [task.result for task in tasks]
+    meter.stop()
     return Outcome(len(results), tally(results))
 
 

@@ -256,16 +256,9 @@ def _consume(
     gate: Event,
     tallies: _ResultPipe,
 ) -> None:
-    get, consume_item = fifo.get, spec.consume
-    count = total = squares = 0
     parked.release()
     gate.wait()
-    while (item := get()) is not None:
-        value = consume_item(item)
-        count += 1
-        total += value
-        squares += value * value
-    tallies.send((count, total, squares))
+    tallies.send(spec.drain(fifo.get))
 
 
 def _put_sentinels(fifo: Queue[Item | None], count: int, children: list[BaseProcess]) -> None:
@@ -370,6 +363,25 @@ def _spawned_task(number: int, results: _ResultPipe) -> None:
     results.send(number + 1)
 
 
+def _warm_up(
+    ctx: BaseContext,
+    target: Callable[..., None],
+    args: tuple[Any, ...],
+    name: str,
+    *,
+    results: _ResultPipe,
+    children: list[BaseProcess],
+) -> None:
+    """One child through the path the measured ones take, waited for and joined, so that a
+    forkserver is already running and the first measured start does not pay for it."""
+    warm_up = _new_process(ctx, target, args, name)
+    warm_up.start()
+    children.append(warm_up)
+    results.receive(1, children)
+    warm_up.join()
+    children.clear()
+
+
 def spawn(spec: Spawn, meter: Meter) -> Outcome:
     ctx = _context()
     results = _ResultPipe(ctx)
@@ -378,12 +390,14 @@ def spawn(spec: Spawn, meter: Meter) -> Outcome:
         with _supervised(children):
             # Warm-up: one child through the same path, so that a forkserver is already running
             # and the first measured start does not pay for it.
-            warm_up = _new_process(ctx, _spawned_task, (-1, results), "spawn-warm-up")
-            warm_up.start()
-            children.append(warm_up)
-            results.receive(1, children)
-            warm_up.join()
-            children.clear()
+            _warm_up(
+                ctx,
+                _spawned_task,
+                (-1, results),
+                "spawn-warm-up",
+                results=results,
+                children=children,
+            )
             meter.start()
             for number in range(spec.tasks):
                 child = _new_process(ctx, _spawned_task, (number, results), f"task-{number}")
@@ -442,12 +456,15 @@ def memory(spec: Memory, meter: Meter) -> Outcome:
             # that a forkserver is running and shared memory is set up before the measurement.
             warm_up_lot = _ParkingLot(ctx, 1)
             warm_up_lot.release()
-            warm_up = _new_process(ctx, _parked_task, (-1, warm_up_lot, results), "memory-warm-up")
-            warm_up.start()
-            children.append(warm_up)
-            results.receive(1, children)
-            warm_up.join()
-            children.clear()
+            warm_up_args = (-1, warm_up_lot, results)
+            _warm_up(
+                ctx,
+                _parked_task,
+                warm_up_args,
+                "memory-warm-up",
+                results=results,
+                children=children,
+            )
 
             lot = _ParkingLot(ctx, spec.tasks)
             meter.start()

@@ -18,10 +18,12 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Callable
 
 from bench.meters import Meter, Outcome
 from bench.workloads import (
     PAYLOAD,
+    Checksum,
     FanOut,
     Memory,
     PingPong,
@@ -81,7 +83,7 @@ def producer_consumer(spec: ProducerConsumer, meter: Meter) -> Outcome:
     gate = threading.Event()
     parked = threading.Semaphore(0)
     producers_done = threading.Semaphore(0)
-    tallies: queue.SimpleQueue[tuple[int, int, int]] = queue.SimpleQueue()
+    tallies: queue.SimpleQueue[Checksum] = queue.SimpleQueue()
 
     def produce(numbers: range) -> None:
         put, payload = fifo.put, PAYLOAD
@@ -92,16 +94,9 @@ def producer_consumer(spec: ProducerConsumer, meter: Meter) -> Outcome:
         producers_done.release()
 
     def consume() -> None:
-        get, consume_item = fifo.get, spec.consume
-        count = total = squares = 0
         parked.release()
         gate.wait()
-        while (item := get()) is not None:
-            value = consume_item(item)
-            count += 1
-            total += value
-            squares += value * value
-        tallies.put((count, total, squares))
+        tallies.put(spec.drain(fifo.get))
 
     workers = [
         threading.Thread(target=produce, args=(spec.items_of(p),), name=f"producer-{p}")
@@ -137,15 +132,7 @@ def fan_out(spec: FanOut, meter: Meter) -> Outcome:
             time.sleep(delay)
         results[number] = result(number)
 
-    meter.start()
-    threads = [threading.Thread(target=task, args=(number,)) for number in range(spec.tasks)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    meter.stop()
-    gathered = [value for value in results if value is not None]
-    return Outcome(len(gathered), tally(gathered))
+    return _thread_per_task(task, results, meter)
 
 
 def spawn(spec: Spawn, meter: Meter) -> Outcome:
@@ -154,8 +141,17 @@ def spawn(spec: Spawn, meter: Meter) -> Outcome:
     def task(number: int) -> None:
         results[number] = number + 1
 
+    return _thread_per_task(task, results, meter)
+
+
+def _thread_per_task(
+    target: Callable[[int], None], results: list[int | None], meter: Meter
+) -> Outcome:
+    """The measured launch of fan_out and spawn: one thread per task number, created, started
+    and joined; ``target`` stores its task's result by index, so a task that never ran leaves
+    a gap the count shows."""
     meter.start()
-    threads = [threading.Thread(target=task, args=(number,)) for number in range(spec.tasks)]
+    threads = [threading.Thread(target=target, args=(number,)) for number in range(len(results))]
     for thread in threads:
         thread.start()
     for thread in threads:
