@@ -8,6 +8,8 @@ is computed here, independently of any model, and every run is checked against i
 from __future__ import annotations
 
 import dataclasses
+import struct
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import ClassVar, Literal
@@ -54,6 +56,15 @@ def merge_tallies(parts: Iterable[Checksum]) -> Checksum:
     return (count, total, squares)
 
 
+def _applies(spec: object, field: dataclasses.Field[object]) -> bool:
+    """Whether a field belongs in the spec's name. A field declared with ``metadata={"when":
+    (other_field, value)}`` only matters when that other field has that value; leaving it out
+    otherwise keeps the names of specs that existed before it was added (and their results
+    comparable)."""
+    condition = field.metadata.get("when")
+    return condition is None or getattr(spec, condition[0]) == condition[1]
+
+
 class SpecError(ValueError):
     """A workload parameter is invalid; the message names it and what is allowed."""
 
@@ -81,7 +92,11 @@ class Spec:
 
     @property
     def params(self) -> str:
-        return ",".join(f"{f.name}={getattr(self, f.name)}" for f in dataclasses.fields(self))
+        return ",".join(
+            f"{f.name}={getattr(self, f.name)}"
+            for f in dataclasses.fields(self)
+            if _applies(self, f)
+        )
 
     @property
     def ops(self) -> int:
@@ -138,6 +153,11 @@ class PingPong(Spec):
     @property
     def ops(self) -> int:
         return 2 * self.rounds
+
+    def each_round(self) -> Iterable[int]:
+        """What the coordinator's loop iterates, once per round. A plain range: the latency
+        pass swaps in an iterable that time-stamps every round, with no change to the model."""
+        return range(self.rounds)
 
     def reference(self) -> Checksum:
         return (2 * self.rounds,)
@@ -200,11 +220,23 @@ class ProducerConsumer(Spec):
         return tally(self.consume((i, PAYLOAD)) for i in range(self.items))
 
 
+# An echo request or reply: payload length and the server's delay in microseconds, then the
+# payload. The server sends the whole frame back unchanged after the delay.
+ECHO_HEADER = struct.Struct("!II")
+ECHO_FILLER = bytes(range(256)) * 4096
+MAX_REQUEST_BYTES = len(ECHO_FILLER)
+
+
 @dataclass(frozen=True)
 class FanOut(Spec):
     """A coordinator launches N tasks; task i does one unit of work and returns ``result(i)``;
     the coordinator gathers all N results. ``work=cpu`` computes; ``work=sleep`` waits
-    ``delay_ms`` through the model's own non-blocking sleep. Launching is part of the timing.
+    ``delay_ms`` through the model's own non-blocking sleep; ``work=echo`` sends
+    ``request(i)`` (``request_bytes`` of payload) over TCP to the suite's echo server, which
+    holds it ``delay_ms`` before sending it back, and returns ``echo_result(i, reply)``. With
+    ``connect=each`` every task opens (and closes) its own connection inside the region; with
+    ``connect=reuse`` connections opened before the region are reused. Launching is part of
+    the timing.
     """
 
     workload: ClassVar[str] = "fan_out"
@@ -213,13 +245,46 @@ class FanOut(Spec):
     work: str = "cpu"
     delay_ms: float = 1.0
     cpu_iterations: int = 100
+    request_bytes: int = dataclasses.field(default=64, metadata={"when": ("work", "echo")})
+    connect: str = dataclasses.field(default="each", metadata={"when": ("work", "echo")})
 
     def __post_init__(self) -> None:
         _positive(self, "tasks", limit=1_000_000)
         _positive(self, "cpu_iterations", limit=1_000_000)
-        _choice(self, "work", ("cpu", "sleep"))
+        _choice(self, "work", ("cpu", "sleep", "echo"))
+        if isinstance(self.delay_ms, bool) or not isinstance(self.delay_ms, int | float):
+            raise SpecError(f"delay_ms must be a number, got {self.delay_ms!r}")
         if not 0 <= self.delay_ms <= 60_000:
             raise SpecError(f"delay_ms must be from 0 to 60000, got {self.delay_ms!r}")
+        # 10 and 10.0 must name the same cell.
+        object.__setattr__(self, "delay_ms", float(self.delay_ms))
+        if not isinstance(self.request_bytes, int) or not (
+            8 <= self.request_bytes <= MAX_REQUEST_BYTES
+        ):
+            raise SpecError(
+                f"request_bytes must be an integer from 8 to {MAX_REQUEST_BYTES:,}, "
+                f"got {self.request_bytes!r}"
+            )
+        _choice(self, "connect", ("each", "reuse"))
+
+    @property
+    def echoes(self) -> bool:
+        return self.work == "echo"
+
+    @property
+    def reply_bytes(self) -> int:
+        """Size of a whole echo frame (header and payload), request or reply."""
+        return ECHO_HEADER.size + self.request_bytes
+
+    def request(self, number: int) -> bytes:
+        """The echo frame task ``number`` sends: its number first, so replies cannot be
+        swapped between tasks without the checksum noticing."""
+        payload = number.to_bytes(8, "big") + ECHO_FILLER[: self.request_bytes - 8]
+        return ECHO_HEADER.pack(self.request_bytes, round(self.delay_ms * 1000)) + payload
+
+    def echo_result(self, number: int, reply: bytes) -> int:
+        """What task ``number`` returns once ``reply`` (the whole frame) has arrived."""
+        return (number << 32) | zlib.crc32(reply)
 
     @property
     def ops(self) -> int:
@@ -241,6 +306,8 @@ class FanOut(Spec):
         return number
 
     def reference(self) -> Checksum:
+        if self.echoes:
+            return tally(self.echo_result(i, self.request(i)) for i in range(self.tasks))
         return tally(self.result(i) for i in range(self.tasks))
 
 

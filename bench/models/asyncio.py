@@ -91,7 +91,7 @@ async def _pingpong(spec: PingPong, meter: Meter) -> Outcome:
     await asyncio.sleep(0)
     token = 0
     meter.start()
-    for _ in range(rounds):
+    for _ in spec.each_round():
         to_pinger = new_inbox()
         to_ponger.set_result(token + 1)
         token = await to_pinger

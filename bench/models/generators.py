@@ -59,7 +59,7 @@ def pingpong(spec: PingPong, meter: Meter) -> Outcome:
     ponger = _ponger()
     next(ponger)  # started: parked at its first yield, ready to receive
     send = ponger.send
-    rounds = range(spec.rounds)
+    rounds = spec.each_round()
     token = 0
     meter.start()
     for _ in rounds:

@@ -87,7 +87,7 @@ def pingpong(spec: PingPong, meter: Meter) -> Outcome:
     wait, clear, send = to_pinger.wait, to_pinger.clear, to_ponger.set
     try:
         meter.start()
-        for _ in range(rounds):
+        for _ in spec.each_round():
             token += 1
             send()
             wait()

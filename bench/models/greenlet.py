@@ -61,7 +61,7 @@ def pingpong(spec: PingPong, meter: Meter) -> Outcome:
     ponger = greenlet.greenlet(_ponger)
     ponger.switch(greenlet.getcurrent().switch)  # started: parked in its first switch
     switch = ponger.switch
-    rounds = range(spec.rounds)
+    rounds = spec.each_round()
     token = 0
     meter.start()
     for _ in rounds:

@@ -224,7 +224,7 @@ def pingpong(spec: PingPong, meter: Meter) -> Outcome:
         recv()  # the partner runs and is about to wait for the first token
         token = 0
         meter.start()
-        for _ in range(rounds):
+        for _ in spec.each_round():
             send(pack(token + 1))
             (token,) = unpack(recv())
         meter.stop()

@@ -36,7 +36,7 @@ def pingpong(spec: PingPong, meter: Meter) -> Outcome:
     pong = _pong
     token = 0
     meter.start()
-    for _ in range(spec.rounds):
+    for _ in spec.each_round():
         token = pong(token + 1)
     meter.stop()
     return Outcome(token, (token,))

@@ -69,7 +69,7 @@ def pingpong(spec: PingPong, meter: Meter) -> Outcome:
     pass_turn, wait_turn = to_partner.release, to_coordinator.acquire
     wait_turn()
     meter.start()
-    for _ in range(rounds):
+    for _ in spec.each_round():
         token += 1
         pass_turn()
         wait_turn()
