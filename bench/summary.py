@@ -50,6 +50,11 @@ def short_params(spec: Spec) -> str:
         work = "cpu" if p["work"] == "cpu" else "no work"
         return f"P={p['producers']} C={p['consumers']} Q={p['capacity']} M={p['items']} {work}"
     if spec.workload == "fan_out":
+        if p["work"] == "echo":
+            return (
+                f"N={p['tasks']} echo D={p['delay_ms']:g} ms {p['request_bytes']} B "
+                f"connect={p['connect']}"
+            )
         work = f"sleep {p['delay_ms']:g} ms" if p["work"] == "sleep" else "cpu"
         return f"N={p['tasks']} {work}"
     if spec.workload == "pingpong":
@@ -142,9 +147,26 @@ def _profile_text(key: str, fmt: Callable[[float], str]) -> Callable[[pyperf.Ben
     return text
 
 
+def _latency_text(bench: pyperf.Benchmark) -> str:
+    meta = bench.get_metadata()
+    if "latency_p50" not in meta or "latency_p99" not in meta:
+        return "·"
+    return (
+        f"{format_duration(float(meta['latency_p50']))} / "
+        f"{format_duration(float(meta['latency_p99']))}"
+    )
+
+
 def render_all(benchmarks: list[pyperf.Benchmark], gaps: list[CellGap]) -> str:
     timed = [b for b in benchmarks if b.get_unit() == "second"]
     lines = render(benchmarks, gaps, title="Mean of all values (± standard deviation as % of mean)")
+    with_latency = [b for b in timed if "latency_p99" in b.get_metadata()]
+    if with_latency:
+        latency_title = (
+            "Latency p50 / p99 (latency pass: pingpong one-way switch, producer_consumer put to "
+            "get, fan_out fan-out start to result; timer cost subtracted)"
+        )
+        lines += ["", *render(with_latency, [], _latency_text, title=latency_title)]
     if any("cpu_per_op" in b.get_metadata() for b in timed):
         cpu = _profile_text("cpu_per_op", format_duration)
         switches = _profile_text("ctx_switches_per_op", lambda v: f"{v:.3g}")

@@ -105,3 +105,27 @@ def test_default_output_names_python_and_host_and_never_collides(tmp_path: Path)
     second = default_output(tmp_path)
     assert second != first and second.name.startswith(first.stem)
     assert first.name.startswith("cpython3.")
+
+
+def test_latency_table_shows_p50_and_p99_of_cells_that_have_them() -> None:
+    pingpong = PingPong(rounds=10)
+    with_latency = _bench(pingpong, "threads", [6e-6], latency_p50=5e-6, latency_p99=4.2e-5)
+    without = _bench(pingpong, "generators", [3e-8])
+    text = render_all([with_latency, without], [])
+    title = next(line for line in text.splitlines() if line.startswith("Latency p50 / p99"))
+    assert "timer cost subtracted" in title
+    rows = text.split(title)[1].splitlines()
+    row = next(line for line in rows if line.startswith("pingpong"))
+    assert "5.00 µs / 42.0 µs" in row
+
+
+def test_no_latency_table_without_a_latency_pass() -> None:
+    assert "Latency" not in render_all([_bench(PingPong(rounds=10), "threads", [6e-6])], [])
+
+
+def test_echo_cells_are_labelled_with_delay_size_and_connection_reuse() -> None:
+    from bench.summary import short_params
+    from bench.workloads import FanOut
+
+    spec = FanOut(tasks=1000, work="echo", delay_ms=10, connect="reuse")
+    assert short_params(spec) == "N=1000 echo D=10 ms 64 B connect=reuse"
