@@ -30,8 +30,16 @@ class ResourceLimitError(RuntimeError):
     """
 
 
-# errno values meaning "the system has no room for this": a limit, not a bug.
-_LIMIT_ERRNOS = {errno.EAGAIN, errno.ENOMEM, errno.EMFILE, errno.ENFILE, errno.ENOSPC}
+# errno values meaning "the system has no room for this": a limit, not a bug. EADDRNOTAVAIL is
+# a connect that found no free ephemeral port.
+_LIMIT_ERRNOS = {
+    errno.EAGAIN,
+    errno.ENOMEM,
+    errno.EMFILE,
+    errno.ENFILE,
+    errno.ENOSPC,
+    errno.EADDRNOTAVAIL,
+}
 
 
 def resource_limit_reason(exc: BaseException) -> str | None:

@@ -25,7 +25,12 @@ MODEL = get_model("processes")
 # Start-method infrastructure, not tasks: the forkserver and the resource tracker (spawn and
 # forkserver) are direct children that multiprocessing keeps for the life of the interpreter.
 # Children forked by the forkserver share its command line but are grandchildren, so they count.
-_INFRASTRUCTURE = ("multiprocessing.forkserver", "multiprocessing.resource_tracker")
+# Long-lived helpers that are not tasks: multiprocessing's, and the session's echo server.
+_INFRASTRUCTURE = (
+    "multiprocessing.forkserver",
+    "multiprocessing.resource_tracker",
+    "bench.echoserver",
+)
 
 
 def _task_processes() -> list[psutil.Process]:

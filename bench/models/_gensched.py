@@ -7,22 +7,31 @@ A task is a generator that yields requests and is resumed with their values::
     yield event.wait()          # parks until the event is set
     yield sleep(seconds)        # parks on the timer heap until its deadline
     result = yield task.join()  # parks until the task has returned
+    yield readable(sock)        # parks until the socket has input (or EOF, or an error)
+    yield writable(sock)        # parks until it can take output (or a connect completed)
 
 The scheduler hands each request to its ``trap``. A request that can complete at once resumes the
 same task right away with its value, the way ``await queue.put(item)`` on a non-full asyncio queue
 does not yield to the loop; otherwise the trap parks the task on a waiter list or the timer heap,
 and whoever completes the request later puts the task back on the ready queue with its value.
 
-The scheduler blocks in one place only, ``_wait``, when no task is ready but timers are pending.
-An I/O extension would wait there on a selector with the same timeout (``None`` when no timer is
-pending), make the tasks whose file objects became ready runnable, and keep ``run`` going while
-such waiters exist.
+The scheduler blocks in one place only, ``_wait``, when no task is ready but timers or I/O
+waiters are pending. With I/O waiters it blocks in ``selector.select`` with the timeout of the
+next timer (``None`` when no timer is pending) and makes the tasks whose sockets became ready
+runnable; while tasks are ready it polls the selector once per pass without blocking, so that a
+busy scheduler cannot starve them. The selector is created on the first I/O wait; workloads
+without I/O pay one truth test per pass for it. ``connect``, ``send_all`` and ``receive`` are
+the non-blocking socket operations built on the two waits, used as ``yield from``.
 """
 
 from __future__ import annotations
 
+import errno
 import heapq
 import itertools
+import os
+import selectors
+import socket
 import time
 from collections import deque
 from collections.abc import Generator
@@ -92,6 +101,9 @@ class Scheduler:
         # keeps heapq from ever comparing tasks.
         self._timers: list[tuple[float, int, Task[Any]]] = []
         self._sequence = itertools.count()
+        self._selector: selectors.BaseSelector | None = None
+        # Tasks parked on I/O, by file descriptor (a socket has at most one waiter).
+        self._io_waiters: dict[int, Task[Any]] = {}
 
     def spawn(self, body: TaskBody[T]) -> Task[T]:
         task = Task(body)
@@ -106,28 +118,65 @@ class Scheduler:
     def park_until(self, deadline: float, task: Task[Any]) -> None:
         heapq.heappush(self._timers, (deadline, next(self._sequence), task))
 
+    def park_on_io(self, sock: socket.socket, events: int, task: Task[Any]) -> None:
+        selector = self._selector
+        if selector is None:
+            selector = self._selector = selectors.DefaultSelector()
+        selector.register(sock, events, task)
+        self._io_waiters[sock.fileno()] = task
+
     @property
     def pending_timers(self) -> int:
         return len(self._timers)
 
+    @property
+    def io_waiters(self) -> int:
+        return len(self._io_waiters)
+
     def run(self) -> None:
-        """Run until no task is ready and no timer is pending. Tasks parked on a FIFO, an event
-        or a join stay parked; a later ``run`` continues them once something resumed them."""
+        """Run until no task is ready and no timer or I/O wait is pending. Tasks parked on a
+        FIFO, an event or a join stay parked; a later ``run`` continues them once something
+        resumed them."""
         ready = self._ready
         timers = self._timers
+        io = self._io_waiters
         step = self._step
-        while ready or timers:
+        while ready or timers or io:
             if timers:
                 if not ready:
                     self._wait(timers[0][0] - time.monotonic())
+                elif io:
+                    self._poll(0.0)
                 self._wake_due_timers()
+            elif io:
+                self._poll(0.0 if ready else None)
             for _ in range(len(ready)):
                 step(ready.popleft())
 
+    def close(self) -> None:
+        """Release the selector (tasks still parked on I/O stay parked, their sockets open)."""
+        if self._selector is not None:
+            self._selector.close()
+            self._selector = None
+        self._io_waiters.clear()
+
     def _wait(self, timeout: float) -> None:
-        """Block until the next deadline: the only place the scheduler blocks."""
-        if timeout > 0:
+        """Block until the next deadline or ready I/O: the only place the scheduler blocks."""
+        if self._io_waiters:
+            self._poll(max(timeout, 0.0))
+        elif timeout > 0:
             time.sleep(timeout)
+
+    def _poll(self, timeout: float | None) -> None:
+        """Resume the tasks whose sockets are ready, waiting up to ``timeout`` for one."""
+        assert self._selector is not None
+        unregister = self._selector.unregister
+        io = self._io_waiters
+        ready = self._ready
+        for key, _ in self._selector.select(timeout):
+            unregister(key.fileobj)
+            del io[key.fd]
+            ready.append(key.data)
 
     def _wake_due_timers(self) -> None:
         timers = self._timers
@@ -270,6 +319,66 @@ class _Sleep(Request):
 
     def trap(self, scheduler: Scheduler, task: Task[Any]) -> object:
         scheduler.park_until(time.monotonic() + self.seconds, task)
+        return PARKED
+
+
+def readable(sock: socket.socket) -> Request:
+    return _IoWait(sock, selectors.EVENT_READ)
+
+
+def writable(sock: socket.socket) -> Request:
+    return _IoWait(sock, selectors.EVENT_WRITE)
+
+
+def connect(sock: socket.socket, address: tuple[str, int]) -> TaskBody[None]:
+    """Connect a non-blocking socket: start, wait until writable, read the outcome."""
+    error = sock.connect_ex(address)
+    if error in (errno.EINPROGRESS, errno.EAGAIN):
+        yield writable(sock)
+        error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    if error:
+        raise OSError(error, os.strerror(error))
+
+
+def send_all(sock: socket.socket, data: bytes) -> TaskBody[None]:
+    """Send all of ``data``, waiting whenever the socket's buffer is full."""
+    view = memoryview(data)
+    while view:
+        try:
+            sent = sock.send(view)
+        except BlockingIOError:
+            yield writable(sock)
+            continue
+        view = view[sent:]
+
+
+def receive(sock: socket.socket, size: int) -> TaskBody[bytes]:
+    """Up to ``size`` bytes, fewer only if the connection ended first. It waits before the
+    first read: the caller has just sent a request, so its reply cannot be there yet."""
+    parts = []
+    received = 0
+    while received < size:
+        yield readable(sock)
+        try:
+            data = sock.recv(size - received)
+        except BlockingIOError:
+            continue
+        if not data:
+            break
+        parts.append(data)
+        received += len(data)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+class _IoWait(Request):
+    __slots__ = ("events", "sock")
+
+    def __init__(self, sock: socket.socket, events: int) -> None:
+        self.sock = sock
+        self.events = events
+
+    def trap(self, scheduler: Scheduler, task: Task[Any]) -> object:
+        scheduler.park_on_io(self.sock, self.events, task)
         return PARKED
 
 

@@ -7,7 +7,11 @@
   ``await put`` suspends a producer while the queue is full, which is the backpressure. Once every
   producer has finished, the coordinator puts one ``None`` sentinel per consumer.
 - fan_out: one task per unit of work in an ``asyncio.TaskGroup``, gathered when the group exits;
-  the sleep is ``asyncio.sleep``.
+  the sleep is ``asyncio.sleep``; ``echo`` uses streams (``asyncio.open_connection``, then
+  ``write`` and ``readexactly``), over a connection the task opens and closes (connect=each) or a
+  reader-writer pair opened for it before the region (connect=reuse). Streams rather than a
+  hand-written protocol because streams are how asyncio clients are written; their transports
+  set TCP_NODELAY themselves.
 - spawn: trivial coroutines run as tasks of an ``asyncio.TaskGroup``.
 - memory: N tasks of a TaskGroup parked on one shared ``asyncio.Event``.
 
@@ -18,10 +22,14 @@ loop creation nor clean-up is measured and no loop outlives a call.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from bench.echoserver import echo_address
 from bench.meters import Meter, Outcome
+from bench.models._echo import short_reply
 from bench.workloads import (
     PAYLOAD,
     Checksum,
@@ -39,7 +47,7 @@ LIGHTWEIGHT = True
 PRIMITIVES = {
     "pingpong": "a fresh loop.create_future() per hand-off, awaited by the receiver",
     "producer_consumer": "asyncio.Queue(maxsize); Event start gate; TaskGroup",
-    "fan_out": "asyncio.TaskGroup.create_task; asyncio.sleep",
+    "fan_out": "asyncio.TaskGroup.create_task; asyncio.sleep; streams for echo",
     "spawn": "asyncio.TaskGroup.create_task",
     "memory": "TaskGroup tasks awaiting one asyncio.Event",
 }
@@ -151,6 +159,8 @@ async def _producer_consumer(spec: ProducerConsumer, meter: Meter) -> Outcome:
 def fan_out(spec: FanOut, meter: Meter) -> Outcome:
     import asyncio
 
+    if spec.echoes:
+        return _run(_fan_out_echo(spec, meter))
     result, sleeps, delay = spec.result, spec.sleeps, spec.delay
     sleep = asyncio.sleep
 
@@ -160,6 +170,79 @@ def fan_out(spec: FanOut, meter: Meter) -> Outcome:
         return result(number)
 
     return _run(_task_per_number(task, spec.tasks, meter))
+
+
+# connect=reuse opens this many connections at a time before the region: concurrently, so that
+# ten thousand of them take a fraction of a second, but not all at once, which would overflow
+# the server's accept queue and leave connects waiting a second for the SYN to be resent.
+_OPEN_BATCH = 256
+
+
+async def _fan_out_echo(spec: FanOut, meter: Meter) -> Outcome:
+    import asyncio
+
+    host, port = echo_address()
+    size = spec.reply_bytes
+    request, echo_result = spec.request, spec.echo_result
+    open_connection = asyncio.open_connection
+    streams: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+
+    async def exchange(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, number: int
+    ) -> int:
+        writer.write(request(number))
+        try:
+            reply = await reader.readexactly(size)
+        except asyncio.IncompleteReadError as exc:
+            raise short_reply(number, len(exc.partial), size) from None
+        return echo_result(number, reply)
+
+    async def connect() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        try:
+            return await open_connection(host, port)
+        except OSError as exc:
+            # asyncio says "Connect call failed (address)"; the other models say what failed.
+            if exc.errno is None or exc.strerror == os.strerror(exc.errno):
+                raise
+            raise type(exc)(exc.errno, f"{os.strerror(exc.errno)}: {exc.strerror}") from None
+
+    async def each(number: int) -> int:
+        reader, writer = await connect()
+        try:
+            return await exchange(reader, writer, number)
+        finally:
+            writer.close()
+            await writer.wait_closed()
+
+    async def reuse(number: int) -> int:
+        return await exchange(*streams[number], number)
+
+    try:
+        if spec.connect == "reuse":
+            for first in range(0, spec.tasks, _OPEN_BATCH):
+                batch = range(first, min(first + _OPEN_BATCH, spec.tasks))
+                opened = await asyncio.gather(*(connect() for _ in batch), return_exceptions=True)
+                failures = [item for item in opened if isinstance(item, BaseException)]
+                streams.extend(item for item in opened if not isinstance(item, BaseException))
+                if failures:
+                    raise failures[0]
+        return await _task_per_number(reuse if streams else each, spec.tasks, meter)
+    except BaseExceptionGroup as group:
+        # The TaskGroup wraps a task's error; the cell reports (and classifies) the error itself.
+        raise _first_error(group) from None
+    finally:
+        for _, writer in streams:
+            writer.close()
+        for _, writer in streams:
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+
+
+def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    error: BaseException = group
+    while isinstance(error, BaseExceptionGroup):
+        error = error.exceptions[0]
+    return error
 
 
 async def _trivial(number: int) -> int:

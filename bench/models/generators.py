@@ -10,7 +10,11 @@
   same task without a trip through the ready queue, as a non-blocking asyncio ``await`` would.
 - fan_out: the main code spawns N scheduler tasks, runs the scheduler until it is idle and reads
   the results; ``sleep`` parks a task on the scheduler's timer heap, and the scheduler calls
-  ``time.sleep`` only when no task is ready.
+  ``time.sleep`` only when no task is ready. ``echo`` uses non-blocking sockets: a task that
+  would block yields a wait until its socket is readable or writable (a non-blocking connect
+  waits until writable, then reads SO_ERROR), and the scheduler waits in ``selector.select``
+  when no task is ready. The connection is the task's own (connect=each) or one opened for it
+  before the region (connect=reuse).
 - spawn: a task is a scheduler task (generator + task record + a place on the ready queue), run to
   completion by the scheduler, its result read back. A generator run to completion by ``next()``
   with nothing else scheduled would measure a function call, not a task.
@@ -20,10 +24,23 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Generator
 
+from bench.echoserver import echo_address
 from bench.meters import Meter, Outcome
-from bench.models._gensched import Event, Fifo, Scheduler, Task, TaskBody, sleep
+from bench.models import _echo
+from bench.models._gensched import (
+    Event,
+    Fifo,
+    Scheduler,
+    Task,
+    TaskBody,
+    connect,
+    receive,
+    send_all,
+    sleep,
+)
 from bench.workloads import (
     PAYLOAD,
     Checksum,
@@ -41,7 +58,10 @@ LIGHTWEIGHT = True
 PRIMITIVES = {
     "pingpong": "generator.send() and yield",
     "producer_consumer": "generator tasks on a round-robin scheduler; bounded FIFO put/get",
-    "fan_out": "generator tasks on a round-robin scheduler; sleep on its timer heap",
+    "fan_out": (
+        "generator tasks on a round-robin scheduler; sleep on its timer heap; "
+        "non-blocking sockets waited on by its selector for echo"
+    ),
     "spawn": "generator task created, run and finished by a round-robin scheduler",
     "memory": "generator task parked on a scheduler event",
 }
@@ -140,6 +160,8 @@ def _warm_up(scheduler: Scheduler) -> None:
 
 
 def fan_out(spec: FanOut, meter: Meter) -> Outcome:
+    if spec.echoes:
+        return _fan_out_echo(spec, meter)
     scheduler = Scheduler()
     _warm_up(scheduler)
     spawn_task = scheduler.spawn
@@ -150,6 +172,54 @@ def fan_out(spec: FanOut, meter: Meter) -> Outcome:
     scheduler.run()
     results = [task.result for task in tasks]
     meter.stop()
+    return Outcome(len(results), tally(results))
+
+
+def _exchange(sock: socket.socket, spec: FanOut, number: int) -> TaskBody[int]:
+    size = spec.reply_bytes
+    yield from send_all(sock, spec.request(number))
+    reply = yield from receive(sock, size)
+    if len(reply) < size:
+        raise _echo.short_reply(number, len(reply), size)
+    return spec.echo_result(number, reply)
+
+
+def _echo_each(spec: FanOut, address: tuple[str, int], number: int) -> TaskBody[int]:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setblocking(False)
+        _echo.configure(sock)
+        yield from connect(sock, address)
+        return (yield from _exchange(sock, spec, number))
+
+
+def _fan_out_echo(spec: FanOut, meter: Meter) -> Outcome:
+    address = echo_address()
+    scheduler = Scheduler()
+    sockets: list[socket.socket] = []
+    tasks: list[Task[int]] = []
+    try:
+        if spec.connect == "reuse":
+            sockets.extend(_echo.connect(address) for _ in range(spec.tasks))
+            for sock in sockets:
+                sock.setblocking(False)
+        _warm_up(scheduler)
+        spawn_task = scheduler.spawn
+        numbers = range(spec.tasks)
+        meter.start()
+        if sockets:
+            tasks = [spawn_task(_exchange(sockets[number], spec, number)) for number in numbers]
+        else:
+            tasks = [spawn_task(_echo_each(spec, address, number)) for number in numbers]
+        scheduler.run()
+        results = [task.result for task in tasks]
+        meter.stop()
+    finally:
+        # After a failure, the tasks still parked close their connections (GeneratorExit).
+        for task in tasks:
+            task.body.close()
+        scheduler.close()
+        for sock in sockets:
+            sock.close()
     return Outcome(len(results), tally(results))
 
 

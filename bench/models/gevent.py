@@ -8,7 +8,9 @@
   producer while the queue is full, which is the backpressure. Once every producer has finished,
   the coordinator puts one ``None`` sentinel per consumer.
 - fan_out: one ``gevent.spawn`` per task, results gathered with ``Greenlet.get()``; the sleep is
-  ``gevent.sleep``.
+  ``gevent.sleep``; ``echo`` is ``gevent.socket`` (cooperative: a blocked call parks the greenlet
+  and the hub's loop waits for the socket), over a connection the greenlet opens
+  (connect=each) or one opened for it before the region (connect=reuse).
 - spawn: ``gevent.spawn`` of a trivial function, gathered with ``Greenlet.get()``.
 - memory: N spawned greenlets parked on one shared Event.
 
@@ -22,7 +24,9 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
+from bench.echoserver import echo_address
 from bench.meters import Meter, Outcome
+from bench.models._echo import connect, echo_each, exchange
 from bench.workloads import (
     PAYLOAD,
     Checksum,
@@ -40,7 +44,7 @@ LIGHTWEIGHT = True
 PRIMITIVES = {
     "pingpong": "two gevent.event.Event signals, token in a shared variable",
     "producer_consumer": "gevent.queue.Queue(maxsize); Event start gate",
-    "fan_out": "gevent.spawn + Greenlet.get(); gevent.sleep",
+    "fan_out": "gevent.spawn + Greenlet.get(); gevent.sleep; gevent.socket for echo",
     "spawn": "gevent.spawn + Greenlet.get()",
     "memory": "greenlets parked on one gevent.event.Event",
 }
@@ -144,6 +148,8 @@ def producer_consumer(spec: ProducerConsumer, meter: Meter) -> Outcome:
 def fan_out(spec: FanOut, meter: Meter) -> Outcome:
     import gevent
 
+    if spec.echoes:
+        return _fan_out_echo(gevent, spec, meter)
     result, sleeps, delay = spec.result, spec.sleeps, spec.delay
     sleep = gevent.sleep
 
@@ -153,6 +159,30 @@ def fan_out(spec: FanOut, meter: Meter) -> Outcome:
         return result(number)
 
     return _greenlet_per_task(gevent, task, spec.tasks, meter)
+
+
+def _fan_out_echo(gevent: ModuleType, spec: FanOut, meter: Meter) -> Outcome:
+    from gevent import socket as gsocket
+
+    address = echo_address()
+    new_socket = gsocket.socket
+    sockets: list[Any] = []
+    try:
+        if spec.connect == "reuse":
+            sockets.extend(connect(address, new_socket) for _ in range(spec.tasks))
+
+            def task(number: int) -> int:
+                return exchange(sockets[number], spec, number)
+
+        else:
+
+            def task(number: int) -> int:
+                return echo_each(spec, address, number, new_socket)
+
+        return _greenlet_per_task(gevent, task, spec.tasks, meter)
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def _trivial(number: int) -> int:

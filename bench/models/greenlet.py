@@ -10,7 +10,11 @@
   their tallies. A put or get that need not wait does not switch at all.
 - fan_out: the main greenlet spawns N task greenlets on the hub, runs the hub until it is idle and
   reads the results; ``sleep`` parks a greenlet on the hub's timer heap, and the hub calls
-  ``time.sleep`` only when no greenlet is ready.
+  ``time.sleep`` only when no greenlet is ready. ``echo`` uses non-blocking sockets: a greenlet
+  that would block parks on the hub's selector until its socket is readable or writable
+  (``wait_readable``/``wait_writable``; a non-blocking connect waits until writable, then reads
+  SO_ERROR), and the hub waits in ``selector.select`` when no greenlet is ready. The connection
+  is the greenlet's own (connect=each) or one opened for it before the region (connect=reuse).
 - spawn: a task is a new greenlet (a greenlet subclass that keeps its result) put on the hub's
   ready queue, switched into by the hub and run to completion, its result read back.
 - memory: N task greenlets each count themselves as parked and wait on one shared event; a parked
@@ -19,13 +23,16 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from typing import Any
 
 import greenlet
 
+from bench.echoserver import echo_address
 from bench.meters import Meter, Outcome
-from bench.models._greensched import Event, Fifo, Hub, Task
+from bench.models import _echo
+from bench.models._greensched import Event, Fifo, Hub, Task, connect, receive, send_all
 from bench.workloads import (
     PAYLOAD,
     Checksum,
@@ -43,7 +50,10 @@ LIGHTWEIGHT = True
 PRIMITIVES = {
     "pingpong": "greenlet.switch() between the main greenlet and one partner",
     "producer_consumer": "greenlets on a small hub; bounded FIFO whose put/get park and switch",
-    "fan_out": "greenlets on a small hub; sleep on its timer heap",
+    "fan_out": (
+        "greenlets on a small hub; sleep on its timer heap; "
+        "non-blocking sockets waited on by its selector for echo"
+    ),
     "spawn": "greenlet created, switched into by a small hub and run to completion",
     "memory": "greenlet parked on a hub event",
 }
@@ -135,12 +145,56 @@ def _warm_up(hub: Hub) -> None:
 
 
 def fan_out(spec: FanOut, meter: Meter) -> Outcome:
+    if spec.echoes:
+        return _fan_out_echo(spec, meter)
     hub = Hub()
     try:
         extra = (hub, spec.result, spec.sleeps, spec.delay)
         return _greenlet_per_task(hub, _fan_out_task, extra, spec.tasks, meter)
     finally:
         hub.close()
+
+
+def _exchange(number: int, hub: Hub, spec: FanOut, sock: socket.socket) -> int:
+    size = spec.reply_bytes
+    send_all(hub, sock, spec.request(number))
+    reply = receive(hub, sock, size)
+    if len(reply) < size:
+        raise _echo.short_reply(number, len(reply), size)
+    return spec.echo_result(number, reply)
+
+
+def _echo_each(
+    number: int, hub: Hub, spec: FanOut, address: tuple[str, int], opened: list[socket.socket]
+) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # Listed so that the coordinator can close it should the run fail while it is parked.
+        opened.append(sock)
+        sock.setblocking(False)
+        _echo.configure(sock)
+        connect(hub, sock, address)
+        return _exchange(number, hub, spec, sock)
+
+
+def _echo_reuse(number: int, hub: Hub, spec: FanOut, sockets: list[socket.socket]) -> int:
+    return _exchange(number, hub, spec, sockets[number])
+
+
+def _fan_out_echo(spec: FanOut, meter: Meter) -> Outcome:
+    address = echo_address()
+    hub = Hub()
+    sockets: list[socket.socket] = []
+    try:
+        if spec.connect == "reuse":
+            sockets.extend(_echo.connect(address) for _ in range(spec.tasks))
+            for sock in sockets:
+                sock.setblocking(False)
+            return _greenlet_per_task(hub, _echo_reuse, (hub, spec, sockets), spec.tasks, meter)
+        return _greenlet_per_task(hub, _echo_each, (hub, spec, address, sockets), spec.tasks, meter)
+    finally:
+        hub.close()
+        for sock in sockets:
+            sock.close()
 
 
 def _trivial(number: int) -> int:

@@ -10,7 +10,10 @@ method (``bench.mpcontext``: fork, forkserver or spawn).
   puts afterwards cannot overtake its items; each consumer sends its tally back through a pipe.
 - fan_out: a ``Pool`` with one worker process per usable CPU (``os.cpu_count()``, less any CPUs
   the affinity mask excludes, e.g. under pyperf's ``--affinity``), created and warmed before the
-  measured region; the region is ``Pool.map`` over the N tasks; ``sleep`` uses ``time.sleep``.
+  measured region; the region is ``Pool.map`` over the N tasks; ``sleep`` uses ``time.sleep``;
+  ``echo`` is a blocking socket's ``sendall`` and ``recv`` in the worker running the task, over a
+  connection the task opens (connect=each) or the one its worker opened in the pool's
+  initializer, before the region, and uses for every task it runs (connect=reuse).
 - spawn: create, start and join one process per task; task i sends i + 1 back through a pipe.
 - memory: N processes parked on one ``multiprocessing.Event``; the meter reads the memory of the
   whole process tree as the sum of its PSS (proportional set size).
@@ -25,6 +28,7 @@ from __future__ import annotations
 import os
 import queue
 import signal
+import socket
 import struct
 import time
 from collections.abc import Callable, Iterator
@@ -36,6 +40,7 @@ from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event, Semaphore
 from typing import TYPE_CHECKING, Any
 
+from bench.models._echo import connect, echo_each, exchange
 from bench.mpcontext import context
 from bench.workloads import (
     PAYLOAD,
@@ -57,6 +62,10 @@ LIGHTWEIGHT = False
 # Summed over the tree, PSS counts the pages a forked child still shares with its parent once;
 # USS would drop them from the parent and undercount (see bench.meters.MemoryMeter).
 MEMORY_MEASURE = "pss"
+# The largest sizes a scaling sweep attempts: a process holds about 1.6 MiB, so 10,000 parked
+# processes would need some 16 GiB, and P = C = 1,000 means 2,000 processes forked before the
+# timed region, where the sweep's per-run time limit cannot see their cost.
+SWEEP_LIMITS = {"memory": 1_000, "producer_consumer": 100}
 PRIMITIVES = {
     "pingpong": "two one-way multiprocessing.Pipe()s, send_bytes/recv_bytes of an 8-byte token",
     "producer_consumer": (
@@ -65,7 +74,7 @@ PRIMITIVES = {
     ),
     "fan_out": (
         "Pool(usable CPUs).map with its default chunksize (N / (4 x workers), rounded up); "
-        "time.sleep"
+        "time.sleep; blocking sockets for echo"
     ),
     "spawn": "multiprocessing Process create + start + join; result back through a pipe",
     "memory": "processes blocked on one multiprocessing.Event",
@@ -319,27 +328,54 @@ def producer_consumer(spec: ProducerConsumer, meter: Meter) -> Outcome:
 
 # Set in each pool worker by _init_fan_out_worker; the tasks then carry only their number.
 _fan_out_spec: FanOut | None = None
+_echo_address: tuple[str, int] = ("", 0)
+# connect=reuse: the worker's one connection, or why it could not be opened (raised by the
+# first task, so that the coordinator sees the error rather than a pool that never starts).
+_echo_socket: socket.socket | None = None
+_echo_socket_error: OSError | None = None
 
 
-def _init_fan_out_worker(spec: FanOut, ready: Semaphore) -> None:
-    global _fan_out_spec
+def _init_fan_out_worker(spec: FanOut, ready: Semaphore, address: tuple[str, int]) -> None:
+    global _fan_out_spec, _echo_address, _echo_socket, _echo_socket_error
     _fan_out_spec = spec
+    _echo_address = address
+    if spec.echoes and spec.connect == "reuse":
+        try:
+            _echo_socket = connect(address)
+        except OSError as exc:
+            _echo_socket_error = exc
     ready.release()
 
 
 def _fan_out_task(number: int) -> int:
     spec = _fan_out_spec
     assert spec is not None, "pool worker was not initialised"
+    if spec.echoes:
+        return _echo_task(spec, number)
     if spec.sleeps:
         time.sleep(spec.delay)
     return spec.result(number)
+
+
+def _echo_task(spec: FanOut, number: int) -> int:
+    if spec.connect == "each":
+        return echo_each(spec, _echo_address, number)
+    if _echo_socket is None:
+        assert _echo_socket_error is not None
+        raise _echo_socket_error
+    return exchange(_echo_socket, spec, number)
 
 
 def fan_out(spec: FanOut, meter: Meter) -> Outcome:
     ctx = _context()
     workers = usable_cpus()
     ready = ctx.Semaphore(0)
-    pool = ctx.Pool(workers, initializer=_init_fan_out_worker, initargs=(spec, ready))
+    address = ("", 0)
+    if spec.echoes:
+        from bench.echoserver import echo_address
+
+        address = echo_address()
+    pool = ctx.Pool(workers, initializer=_init_fan_out_worker, initargs=(spec, ready, address))
     try:
         # Every worker started and initialised, and the task round trip exercised once.
         deadline = time.monotonic() + _POOL_START_TIMEOUT_SECONDS

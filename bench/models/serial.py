@@ -5,7 +5,9 @@
 - producer_consumer: each producer's put is a direct call of a consumer (round-robin over the
   consumers); the call is the hand-off, so there is no buffer and no backpressure to apply.
   Sentinels are not needed: the calls simply end.
-- fan_out: the coordinator runs the N tasks one after another; ``sleep`` uses ``time.sleep``.
+- fan_out: the coordinator runs the N tasks one after another; ``sleep`` uses ``time.sleep``;
+  ``echo`` is a blocking socket's ``sendall`` and ``recv``, over a connection of the task's own
+  (connect=each) or one connection opened before the region for all of them (connect=reuse).
 - spawn: a task is a function call that returns.
 - memory: exempt, there are no tasks to park.
 """
@@ -15,7 +17,9 @@ from __future__ import annotations
 import itertools
 import time
 
+from bench.echoserver import echo_address
 from bench.meters import Meter, Outcome
+from bench.models._echo import connect, echo_each, exchange
 from bench.workloads import FanOut, PingPong, ProducerConsumer, Spawn, merge_tallies, tally
 
 REQUIRES: tuple[str, ...] = ()
@@ -23,7 +27,7 @@ LIGHTWEIGHT = False
 PRIMITIVES = {
     "pingpong": "function call and return",
     "producer_consumer": "direct call of the consumer, no buffer",
-    "fan_out": "sequential calls; time.sleep",
+    "fan_out": "sequential calls; time.sleep; blocking sockets for echo",
     "spawn": "function call",
 }
 
@@ -74,6 +78,8 @@ def producer_consumer(spec: ProducerConsumer, meter: Meter) -> Outcome:
 
 
 def fan_out(spec: FanOut, meter: Meter) -> Outcome:
+    if spec.echoes:
+        return _fan_out_echo(spec, meter)
     result, sleeps, delay = spec.result, spec.sleeps, spec.delay
 
     def task(number: int) -> int:
@@ -84,6 +90,21 @@ def fan_out(spec: FanOut, meter: Meter) -> Outcome:
     meter.start()
     results = [task(number) for number in range(spec.tasks)]
     meter.stop()
+    return Outcome(len(results), tally(results))
+
+
+def _fan_out_echo(spec: FanOut, meter: Meter) -> Outcome:
+    address = echo_address()
+    numbers = range(spec.tasks)
+    if spec.connect == "each":
+        meter.start()
+        results = [echo_each(spec, address, number) for number in numbers]
+        meter.stop()
+    else:
+        with connect(address) as sock:
+            meter.start()
+            results = [exchange(sock, spec, number) for number in numbers]
+            meter.stop()
     return Outcome(len(results), tally(results))
 
 

@@ -8,7 +8,9 @@
   producer has reported done, and each consumer hands its tally back through a
   ``queue.SimpleQueue``.
 - fan_out: one thread per task, started inside the measured region; task i stores its result at
-  index i and the coordinator gathers them by joining the threads; ``sleep`` uses ``time.sleep``.
+  index i and the coordinator gathers them by joining the threads; ``sleep`` uses ``time.sleep``;
+  ``echo`` is a blocking socket's ``sendall`` and ``recv`` in the task's thread, over a connection
+  the thread opens (connect=each) or one opened for it before the region (connect=reuse).
 - spawn: create, start and join one thread per task.
 - memory: N threads parked on one ``threading.Event``.
 """
@@ -16,11 +18,14 @@
 from __future__ import annotations
 
 import queue
+import socket
 import threading
 import time
 from collections.abc import Callable
 
+from bench.echoserver import echo_address
 from bench.meters import Meter, Outcome
+from bench.models._echo import connect, echo_each, exchange
 from bench.workloads import (
     PAYLOAD,
     Checksum,
@@ -38,7 +43,10 @@ LIGHTWEIGHT = False
 PRIMITIVES = {
     "pingpong": "threading.Lock pair used as binary semaphores, token in a shared variable",
     "producer_consumer": "queue.Queue(maxsize=capacity); threading.Event start gate",
-    "fan_out": "threading.Thread per task, results by index, gathered by join; time.sleep",
+    "fan_out": (
+        "threading.Thread per task, results by index, gathered by join; time.sleep; "
+        "blocking sockets for echo"
+    ),
     "spawn": "threading.Thread create + start + join",
     "memory": "threads blocked on one threading.Event",
 }
@@ -124,6 +132,8 @@ def producer_consumer(spec: ProducerConsumer, meter: Meter) -> Outcome:
 
 
 def fan_out(spec: FanOut, meter: Meter) -> Outcome:
+    if spec.echoes:
+        return _fan_out_echo(spec, meter)
     result, sleeps, delay = spec.result, spec.sleeps, spec.delay
     results: list[int | None] = [None] * spec.tasks
 
@@ -133,6 +143,34 @@ def fan_out(spec: FanOut, meter: Meter) -> Outcome:
         results[number] = result(number)
 
     return _thread_per_task(task, results, meter)
+
+
+def _fan_out_echo(spec: FanOut, meter: Meter) -> Outcome:
+    address = echo_address()
+    results: list[int | None] = [None] * spec.tasks
+    # A thread's exception would only reach threading.excepthook; keep it to raise it here.
+    errors: list[BaseException] = []
+    sockets: list[socket.socket] = []
+    try:
+        if spec.connect == "reuse":
+            sockets.extend(connect(address) for _ in range(spec.tasks))
+
+        def task(number: int) -> None:
+            try:
+                if sockets:
+                    results[number] = exchange(sockets[number], spec, number)
+                else:
+                    results[number] = echo_each(spec, address, number)
+            except BaseException as exc:  # noqa: BLE001 - re-raised by the coordinator
+                errors.append(exc)
+
+        outcome = _thread_per_task(task, results, meter)
+    finally:
+        for sock in sockets:
+            sock.close()
+    if errors:
+        raise errors[0]
+    return outcome
 
 
 def spawn(spec: Spawn, meter: Meter) -> Outcome:
