@@ -4,12 +4,20 @@ Besides pyperf's keys a file carries one of its own, which pyperf ignores when i
 
     "concbench": {"version": 1, "interrupted": bool, "environment": {...},
                   "gaps": [{"name", "workload", "params", "model", "status", "reason",
-                            "output": [last lines of error output]}, ...]}
+                            "output": [last lines of error output]}, ...],
+                  "latency": {cell name: {"what": text, "unit": "second",
+                                          "timer_cost": seconds,
+                                          "runs": [{"count", "p50", "p90", "p99", "p99.9",
+                                                    "max"}, ...],
+                                          "quantiles": [[q, seconds], ...]}, ...}}
 
 ``gaps`` are the cells that have no number and why ("failed": a crash, a hang, a wrong
 checksum, a leaked process; "skipped": an unavailable model or a resource limit).
-``environment`` is what a resumed run must match. A run in which every cell failed still
-writes its gaps, with an empty benchmark list (which pyperf itself refuses to load).
+``environment`` is what a resumed run must match. ``latency`` holds the latency pass of each
+cell that has one (``bench.latency``): what a sample is, the timer's cost subtracted from every
+sample, one summary per run and the pooled distribution as quantiles; the key is absent when no
+cell has a record. A run in which every cell failed still writes its gaps, with an empty
+benchmark list (which pyperf itself refuses to load).
 """
 
 from __future__ import annotations
@@ -78,6 +86,8 @@ class StoredResults:
     gaps: list[CellGap] = field(default_factory=list)
     environment: dict[str, Any] | None = None
     interrupted: bool = False
+    # Cell name -> the cell's latency record, as the cell process produced it.
+    latency: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def read_results(path: Path) -> StoredResults:
@@ -94,9 +104,19 @@ def read_results(path: Path) -> StoredResults:
         gaps = [CellGap.from_json(item) for item in extra.get("gaps", [])]
         environment = extra.get("environment")
         interrupted = bool(extra.get("interrupted", False))
+        latency = _latency_records(extra.get("latency") or {})
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise StorageError(f"{path}: not a pyperf result file ({exc})") from None
-    return StoredResults(benchmarks, gaps, environment, interrupted)
+    return StoredResults(benchmarks, gaps, environment, interrupted, latency)
+
+
+def _latency_records(section: object) -> dict[str, dict[str, Any]]:
+    """The latency section, checked for its shape only (bench.resultfiles checks the values)."""
+    if not isinstance(section, dict) or not all(
+        isinstance(name, str) and isinstance(record, dict) for name, record in section.items()
+    ):
+        raise ValueError("its latency section is not an object of records by cell name")
+    return {name: dict(record) for name, record in section.items()}
 
 
 def _document(
@@ -104,6 +124,7 @@ def _document(
     gaps: Iterable[CellGap],
     environment: Mapping[str, Any] | None,
     interrupted: bool,
+    latency: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     if benchmarks:
         text = io.StringIO()
@@ -118,6 +139,8 @@ def _document(
     }
     if environment is not None:
         extra["environment"] = dict(environment)
+    if latency:
+        extra["latency"] = {name: dict(record) for name, record in latency.items()}
     data[FORMAT_KEY] = extra
     return data
 
@@ -170,13 +193,14 @@ class ResultFile:
         gaps: Iterable[CellGap] = (),
         environment: Mapping[str, Any] | None = None,
         interrupted: bool = False,
+        latency: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         if not self._created:
             raise StorageError("result file written before it was claimed")
         gaps = list(gaps)
         if not benchmarks and not gaps:
             return
-        data = _document(benchmarks, gaps, environment, interrupted)
+        data = _document(benchmarks, gaps, environment, interrupted, latency)
         # Same directory, so the rename is atomic: a reader sees the old file or the new one.
         fd, tmp = tempfile.mkstemp(
             prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent

@@ -1,4 +1,4 @@
-"""Fresh-process measurements for the runner: ``python -m runners.probe memory|profile ...``.
+"""Fresh-process measurements for the runner: ``python -m runners.probe memory|profile|latency``.
 
 See ``runners.probes``.
 """

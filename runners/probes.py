@@ -3,10 +3,12 @@
 ``memory``: one value of bytes per parked task, measured in a process that has run nothing else
 (memory freed by an earlier run would be reused and hide the cost), printed as a pyperf
 benchmark in JSON. ``profile``: CPU time and context switches of the process tree over the
-measured region of repeated runs, printed as JSON.
+measured region of repeated runs, printed as JSON. ``latency``: the distribution of single
+switches, items or tasks (``bench.latency``) over repeated runs, printed as JSON.
 
     python -m runners.probe memory  --model M --params P [--start-method S]
     python -m runners.probe profile --model M --workload W --params P [--start-method S]
+    python -m runners.probe latency --model M --workload W --params P [--start-method S]
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import time
 
 import pyperf
 
-from bench import mpcontext
+from bench import latency, mpcontext
 from bench.cells import Cell, run_cell
 from bench.environment import environment_metadata
 from bench.meters import Clock, MemoryMeter, ProfilingClock
@@ -32,6 +34,12 @@ PROFILE_MIN_SECONDS = 0.1
 # Reading the tree's counters costs about a millisecond per run outside the region; cap the
 # pass's wall time so cells with sub-millisecond runs do not spend seconds on it.
 PROFILE_MAX_WALL_SECONDS = 1.0
+# The latency pass: at least this many runs and this much measured time, within the wall-time
+# cap unless the minimum runs need longer, and never more than the maximum runs.
+LATENCY_MIN_RUNS = 3
+LATENCY_MAX_RUNS = 50
+LATENCY_MIN_SECONDS = 0.2
+LATENCY_MAX_WALL_SECONDS = 1.0
 
 
 class ProbeError(RuntimeError):
@@ -93,9 +101,40 @@ def measure_profile(cell: Cell) -> dict[str, float | int]:
     }
 
 
+def measure_latency(
+    cell: Cell,
+    min_runs: int = LATENCY_MIN_RUNS,
+    max_runs: int = LATENCY_MAX_RUNS,
+    min_seconds: float = LATENCY_MIN_SECONDS,
+    max_wall_seconds: float = LATENCY_MAX_WALL_SECONDS,
+) -> dict[str, object]:
+    """The latency record of a cell: per-run summaries and the pooled distribution."""
+    with latency.LatencyPass(cell) as probe:
+        probe.run()  # warm-up: first-call costs (imports, hub, pools) stay out
+        probe.calibrate()
+        runs: list[dict[str, float | int]] = []
+        pooled: list[float] = []
+        elapsed = 0.0
+        deadline = time.perf_counter() + max_wall_seconds
+        while len(runs) < max_runs and (
+            len(runs) < min_runs or (elapsed < min_seconds and time.perf_counter() < deadline)
+        ):
+            samples, seconds = probe.run()
+            runs.append(latency.summarize(samples))
+            pooled += samples
+            elapsed += seconds
+        return {
+            "what": probe.what,
+            "unit": "second",
+            "timer_cost": probe.timer_cost,
+            "runs": runs,
+            "quantiles": latency.cdf(pooled),
+        }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m runners.probe")
-    parser.add_argument("kind", choices=("memory", "profile"))
+    parser.add_argument("kind", choices=("memory", "profile", "latency"))
     parser.add_argument("--model", required=True)
     parser.add_argument("--workload", default="memory")
     parser.add_argument("--params", required=True)
@@ -106,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         cell = _cell(args.model, args.workload, args.params)
         if args.kind == "memory":
             measure_memory(cell).dump(sys.stdout)
+        elif args.kind == "latency":
+            json.dump(measure_latency(cell), sys.stdout)
         else:
             json.dump(measure_profile(cell), sys.stdout)
     except Exception as exc:  # noqa: BLE001 - reported to the manager as one line

@@ -34,6 +34,30 @@ def test_gaps_environment_and_interruption_round_trip(tmp_path: Path) -> None:
     assert pyperf.BenchmarkSuite.load(str(path)).get_benchmark_names() == ["a"]
 
 
+LATENCY = {
+    "pingpong[rounds=5]/serial": {
+        "what": "one-way switch: a round trip timed by the coordinator, minus the timer's cost, "
+        "halved",
+        "unit": "second",
+        "timer_cost": 1.4e-07,
+        "runs": [{"count": 5, "p50": 3e-8, "p90": 4e-8, "p99": 5e-8, "p99.9": 5e-8, "max": 5e-8}],
+        "quantiles": [[0.0, 2e-8], [0.5, 3e-8], [1.0, 5e-8]],
+    }
+}
+
+
+def test_latency_records_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "r.json"
+    result = ResultFile(path)
+    result.claim()
+    result.write([benchmark("pingpong[rounds=5]/serial")], latency=LATENCY)
+    assert read_results(path).latency == LATENCY
+    assert json.loads(path.read_text())["concbench"]["latency"] == LATENCY
+    result.write([benchmark("a")])
+    assert read_results(path).latency == {}
+    assert "latency" not in json.loads(path.read_text())["concbench"]
+
+
 def test_a_file_of_gaps_only_is_readable(tmp_path: Path) -> None:
     path = tmp_path / "r.json"
     result = ResultFile(path)
@@ -103,6 +127,12 @@ def test_gzip_files_are_read(tmp_path: Path) -> None:
                 }
             ).encode(),
             "malformed gap entry",
+        ),
+        (
+            json.dumps(
+                {"version": "1.0", "benchmarks": [], "concbench": {"latency": [1]}}
+            ).encode(),
+            "latency section is not an object",
         ),
         (b"\xff\xfe\x00", "not UTF-8 text"),
     ],

@@ -1,0 +1,298 @@
+"""The latency pass: percentiles, the CDF grid, the cross-process recorder, the instrumented
+specs and the pass itself on every model at tiny sizes (counts and order, never timings)."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import multiprocessing
+import os
+import pickle
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyperf
+import pytest
+
+from bench import latency, mpcontext
+from bench.cells import Cell, reference
+from bench.echoserver import serving
+from bench.latency import (
+    CDF_GRID,
+    LatencyError,
+    LatencyPass,
+    Recorder,
+    instrument,
+    percentile,
+    summarize,
+)
+from bench.registry import get_model, model_names
+from bench.storage import ResultFile, read_results
+from bench.workloads import FanOut, PingPong, ProducerConsumer, Spawn, Spec
+from runners import conductor
+from runners.probes import measure_latency
+from runners.supervisor import Finished
+from tests.conftest import TINY_MATRIX
+from tests.runs import run_runner
+
+LATENCY_SPECS = [spec for spec, _ in TINY_MATRIX if latency.supports(spec.workload)]
+
+
+def _spec_id(spec: Spec) -> str:
+    return f"{spec.workload}[{spec.params}]"
+
+
+def test_percentile_of_uniform_ranks_interpolates_between_closest_ranks() -> None:
+    values = [float(i) for i in range(1000)]
+    assert percentile(values, 0.0) == 0.0
+    assert percentile(values, 0.5) == pytest.approx(499.5)
+    assert percentile(values, 0.9) == pytest.approx(899.1)
+    assert percentile(values, 0.99) == pytest.approx(989.01)
+    assert percentile(values, 0.999) == pytest.approx(998.001)
+    assert percentile(values, 1.0) == 999.0
+
+
+def test_percentile_of_an_exponential_sample_matches_the_analytic_quantiles() -> None:
+    rng = random.Random(20240611)
+    values = sorted(rng.expovariate(1.0) for _ in range(200_000))
+    for q in (0.5, 0.9, 0.99, 0.999):
+        assert percentile(values, q) == pytest.approx(-math.log(1.0 - q), rel=0.05)
+
+
+def test_percentile_of_one_and_two_values() -> None:
+    assert [percentile([7.0], q) for q in (0.0, 0.5, 0.999, 1.0)] == [7.0] * 4
+    assert percentile([1.0, 3.0], 0.0) == 1.0
+    assert percentile([1.0, 3.0], 0.25) == 1.5
+    assert percentile([1.0, 3.0], 0.5) == 2.0
+    assert percentile([1.0, 3.0], 1.0) == 3.0
+
+
+def test_percentile_refuses_no_values_and_quantiles_outside_0_1() -> None:
+    with pytest.raises(ValueError, match="no values"):
+        percentile([], 0.5)
+    with pytest.raises(ValueError, match="from 0 to 1"):
+        percentile([1.0], 1.5)
+
+
+def test_summary_counts_and_orders_its_percentiles() -> None:
+    summary = summarize([3.0, 1.0, 2.0, 10.0])
+    assert summary["count"] == 4 and summary["max"] == 10.0
+    assert summary["p50"] == 2.5
+    order = [summary[key] for key in ("p50", "p90", "p99", "p99.9", "max")]
+    assert order == sorted(order)
+
+
+def test_cdf_grid_is_the_documented_one() -> None:
+    assert len(CDF_GRID) == 1 + 99 + 9 + 1 + 1
+    assert CDF_GRID[0] == 0.0 and CDF_GRID[-1] == 1.0
+    assert list(CDF_GRID) == sorted(set(CDF_GRID))
+    for q in (0.01, 0.5, 0.99, 0.991, 0.995, 0.999, 0.9999):
+        assert q in CDF_GRID
+    pairs = latency.cdf([5.0, 1.0, 3.0])
+    assert [q for q, _ in pairs] == list(CDF_GRID)
+    assert pairs[0][1] == 1.0 and pairs[-1][1] == 5.0
+    assert [v for _, v in pairs] == sorted(v for _, v in pairs)
+
+
+def _stamp_in_child(recorder: Recorder, slots: range) -> None:
+    for slot in slots:
+        recorder.stamp(slot)
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_the_recorder_collects_stamps_from_a_child_process(method: str) -> None:
+    if method not in mpcontext.available_methods():
+        pytest.skip(f"no {method} here")
+    ctx = multiprocessing.get_context(method)
+    with Recorder(6) as recorder:
+        recorder.stamp(0)
+        child = ctx.Process(target=_stamp_in_child, args=(recorder, range(1, 6)))
+        child.start()
+        child.join()
+        assert child.exitcode == 0
+        stamps = recorder.read(0, 6, "stamps")
+        assert all(math.isfinite(stamp) for stamp in stamps)
+        path = Path(recorder.path)
+        assert path.exists()
+    assert not path.exists()
+
+
+def test_the_recorder_pickles_as_its_path_and_counts_missing_and_repeated_stamps() -> None:
+    with Recorder(3) as recorder:
+        assert len(pickle.dumps(recorder)) < 200 + len(recorder.path)
+        recorder.stamp(0)
+        recorder.stamp(0)
+        with pytest.raises(LatencyError, match="2 of 3 not stamped, 1 stamped more than once"):
+            recorder.read(0, 3, "rounds")
+        recorder.reset()
+        with pytest.raises(LatencyError, match="3 of 3 not stamped"):
+            recorder.read(0, 3, "rounds")
+
+
+@pytest.mark.parametrize("spec", LATENCY_SPECS, ids=_spec_id)
+def test_an_instrumented_spec_keeps_name_params_equality_and_reference(spec: Spec) -> None:
+    with latency.recorder_for(spec) as recorder:
+        timed = instrument(spec, recorder)
+        assert type(timed) is not type(spec) and isinstance(timed, type(spec))
+        assert (timed.workload, timed.params, timed.ops) == (spec.workload, spec.params, spec.ops)
+        assert timed == spec and spec == timed and hash(timed) == hash(spec)
+        assert timed.reference() == spec.reference() == reference(timed)
+        again = pickle.loads(pickle.dumps(timed))
+        assert type(again) is type(timed) and again == spec
+        assert instrument(timed, recorder) == spec
+        # Computing the reference stamped nothing.
+        assert set(recorder.counts.tolist()) == {0.0}
+
+
+def test_instrumented_hooks_stamp_where_the_operations_happen() -> None:
+    spec = ProducerConsumer(producers=2, consumers=1, capacity=1, items=5)
+    with latency.recorder_for(spec) as recorder:
+        timed = instrument(spec, recorder)
+        assert isinstance(timed, ProducerConsumer)
+        assert list(timed.items_of(1)) == [1, 3]
+        assert timed.consume((3, b"x")) == spec.consume((3, b"x"))
+        assert [recorder.counts[slot] for slot in (1, 3, 5 + 3)] == [1.0, 1.0, 1.0]
+    rounds = PingPong(rounds=3)
+    with latency.recorder_for(rounds) as recorder:
+        timed = instrument(rounds, recorder)
+        assert isinstance(timed, PingPong)
+        assert list(timed.each_round()) == [0, 1, 2]
+        assert len(recorder.read(0, 4, "rounds")) == 4
+
+
+def test_workloads_without_latency_are_refused() -> None:
+    with pytest.raises(ValueError, match="spawn has no latency pass"):
+        LatencyPass(Cell(get_model("serial"), Spawn(tasks=3)))
+
+
+def _models() -> list[str]:
+    return [name for name in model_names() if get_model(name).unavailable_reason() is None]
+
+
+@pytest.fixture(scope="module")
+def echo_server() -> Iterator[None]:
+    """One echo server for the module's echo cells (fan_out work=echo needs one)."""
+    with serving():
+        yield
+
+
+@pytest.mark.parametrize("model", _models())
+@pytest.mark.parametrize("spec", LATENCY_SPECS, ids=_spec_id)
+def test_the_pass_counts_every_operation_and_orders_its_percentiles(
+    model: str, spec: Spec, echo_server: None
+) -> None:
+    cell = Cell(get_model(model), spec)
+    if not cell.model.supports(spec.workload):
+        pytest.skip(f"{model} has no {spec.workload}")
+    record = measure_latency(cell, max_wall_seconds=0.0)
+    assert record["what"] == latency.WHAT[spec.workload] and record["unit"] == "second"
+    expected = spec.rounds if isinstance(spec, PingPong) else spec.ops
+    runs = record["runs"]
+    assert isinstance(runs, list) and len(runs) == 3
+    for run in runs:
+        assert run["count"] == expected
+        order = [run[key] for key in ("p50", "p90", "p99", "p99.9", "max")]
+        assert order == sorted(order)
+    quantiles = record["quantiles"]
+    assert isinstance(quantiles, list) and [q for q, _ in quantiles] == list(CDF_GRID)
+    assert [v for _, v in quantiles] == sorted(v for _, v in quantiles)
+    assert isinstance(record["timer_cost"], float) and record["timer_cost"] > 0
+    json.dumps(record, allow_nan=False)
+
+
+@pytest.fixture
+def spawn_method() -> Iterator[None]:
+    if "spawn" not in mpcontext.available_methods():
+        pytest.skip("no spawn here")
+    previous = mpcontext.start_method()
+    mpcontext.set_start_method("spawn")
+    yield
+    mpcontext.set_start_method(previous)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [ProducerConsumer(producers=2, consumers=2, capacity=1, items=5), FanOut(tasks=3)],
+    ids=_spec_id,
+)
+def test_the_pass_reaches_spawned_processes(spawn_method: None, spec: Spec) -> None:
+    with LatencyPass(Cell(get_model("processes"), spec)) as probe:
+        samples, _ = probe.run()
+        path = Path(probe.recorder.path)
+    assert len(samples) == spec.ops
+    assert not path.exists()
+
+
+def test_fan_out_latency_is_from_the_start_of_the_fan_out() -> None:
+    spec = FanOut(tasks=4, work="sleep", delay_ms=1.0)
+    with LatencyPass(Cell(get_model("serial"), spec)) as probe:
+        samples, elapsed = probe.run()
+    # Serial tasks finish one after another, each after its sleep; the last one at the end.
+    assert samples == sorted(samples)
+    assert samples[0] >= spec.delay and samples[-1] <= elapsed
+
+
+def _finished(result: object) -> Finished:
+    return Finished(returncode=0, elapsed=1.0, result=json.dumps(result))
+
+
+def _benchmark_json(name: str) -> object:
+    run = pyperf.Run([1e-6], metadata={"name": name, "unit": "second"}, collect_metadata=False)
+    text = io.StringIO()
+    pyperf.Benchmark([run]).dump(text)
+    return json.loads(text.getvalue())
+
+
+def test_the_runner_keeps_latency_records_by_cell_and_reads_bare_benchmarks(
+    tmp_path: Path,
+) -> None:
+    result_file = ResultFile(tmp_path / "r.json")
+    result_file.claim()
+    state = conductor.RunState(result_file, {})
+    record = {"what": "w", "unit": "second", "timer_cost": 1e-7, "runs": [], "quantiles": []}
+    a, b = _benchmark_json("a"), _benchmark_json("b")
+    assert conductor._record(state, _finished({"benchmark": a, "latency": record})) is None
+    assert conductor._record(state, _finished({"benchmark": b, "latency": None})) is None
+    assert conductor._record(state, _finished(a)) is None  # a bare pyperf benchmark
+    assert state.latency == {"a": record}
+    assert [bench.get_name() for bench in state.benchmarks] == ["a", "b"]
+    verdict = conductor._record(state, _finished({"benchmark": a, "latency": [1]}))
+    assert verdict is not None and verdict[0] == "failed"
+    assert os.path.getsize(result_file.path) == 0  # _record stores; save() writes
+
+
+@pytest.mark.timeout(120)
+def test_the_runner_stores_the_pass_and_no_latency_skips_it(tmp_path: Path) -> None:
+    specs = ("--spec", "pingpong:rounds=5", "--spec", "spawn:tasks=3")
+    common = ("--debug-single-value", "--no-profile", "--models", "generators", *specs)
+    with_pass, without = tmp_path / "with.json", tmp_path / "without.json"
+    assert run_runner(*common, "-o", str(with_pass)).returncode == 0
+    assert run_runner(*common, "--no-latency", "-o", str(without)).returncode == 0
+    stored = read_results(with_pass)
+    name = "pingpong[rounds=5]/generators"
+    assert list(stored.latency) == [name]  # spawn has no latency pass
+    record = stored.latency[name]
+    assert record["what"] == latency.WHAT["pingpong"] and record["runs"][0]["count"] == 5
+    metadata = next(b for b in stored.benchmarks if b.get_name() == name).get_metadata()
+    assert metadata["latency_samples"] == 5 and metadata["latency_runs"] == len(record["runs"])
+    assert metadata["latency_p50"] <= metadata["latency_p999"]
+    assert metadata["latency_what"] == record["what"]
+    stored = read_results(without)
+    assert stored.latency == {}
+    assert not any("latency_p50" in b.get_metadata() for b in stored.benchmarks)
+
+
+def test_orphaned_stamp_files_of_dead_owners_are_removed_and_live_ones_kept() -> None:
+    import subprocess
+    import sys
+
+    dead_owner = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead_owner.wait()
+    orphan = Path(latency._shared_dir()) / f"{latency._PREFIX}{dead_owner.pid}-test"
+    orphan.write_bytes(b"")
+    with latency.Recorder(4) as live:
+        assert latency.remove_orphans() == [str(orphan)]
+        assert Path(live.path).exists()
+    assert not orphan.exists()
