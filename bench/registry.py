@@ -3,7 +3,9 @@
 A model module declares ``REQUIRES`` (importable names it needs), ``LIGHTWEIGHT`` (whether it
 runs the large sizes of the default matrix), ``PRIMITIVES`` (workload -> the primitive it uses,
 recorded with every result), optionally ``MEMORY_MEASURE`` ("uss", the default, or "pss"; see
-``bench.meters.MemoryMeter``) and one function per workload it supports:
+``bench.meters.MemoryMeter``), optionally ``SWEEP_LIMITS`` (workload -> the largest task count a
+scaling sweep attempts, for sizes that would exhaust the machine rather than merely take long;
+see ``runners.sweeprun``) and one function per workload it supports:
 ``def <workload>(spec, meter) -> Outcome``. Model modules import nothing heavy at module level,
 because pyperf re-executes the runner in every worker process.
 
@@ -31,7 +33,7 @@ from bench.meters import Meter, Outcome
 from bench.workloads import SPECS, Spec
 
 ModelFunction = Callable[[Spec, Meter], Outcome]
-DECLARATIONS = ("REQUIRES", "LIGHTWEIGHT", "PRIMITIVES", "MEMORY_MEASURE")
+DECLARATIONS = ("REQUIRES", "LIGHTWEIGHT", "PRIMITIVES", "MEMORY_MEASURE", "SWEEP_LIMITS")
 MODEL_PATH_VARIABLE = "CONCBENCH_MODEL_PATH"
 EXTRA_PACKAGE = "concbench_extra_models"
 
@@ -65,6 +67,11 @@ class Model:
     def memory_measure(self) -> str:
         """How the memory workload reads the tree: "uss" unless the module says "pss"."""
         return str(getattr(self.module, "MEMORY_MEASURE", "uss"))
+
+    def sweep_limit(self, workload: str) -> int | None:
+        """The largest size a sweep of ``workload`` attempts on this model (None: no limit)."""
+        limits: dict[str, int] = getattr(self.module, "SWEEP_LIMITS", {})
+        return limits.get(workload)
 
     def primitive(self, workload: str) -> str:
         primitives: dict[str, str] = getattr(self.module, "PRIMITIVES", {})

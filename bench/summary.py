@@ -175,7 +175,8 @@ def render_all(benchmarks: list[pyperf.Benchmark], gaps: list[CellGap]) -> str:
         lines += ["", *render(timed, [], cpu, title=cpu_title)]
         lines += ["", *render(timed, [], switches, title=switch_title)]
     legend = (
-        "· = not in the matrix: 10,000-task sizes run on the lightweight models only, and "
-        "100-task memory on the others"
+        "· = not run: the model has no such workload, or the cell is not in the matrix (the "
+        "default matrix runs its largest sizes on the lightweight models only, and 100-task "
+        "memory on the others)"
     )
     return "\n".join([*lines, "", legend])

@@ -374,6 +374,10 @@ DEFAULT_MATRIX: tuple[tuple[Spec, Scope], ...] = (
     (FanOut(tasks=100, work="sleep"), "all"),
     (FanOut(tasks=10_000, work="cpu"), "lightweight"),
     (FanOut(tasks=10_000, work="sleep"), "lightweight"),
+    # Real sockets: the connection and the round trip at no delay, then a thousand requests the
+    # server holds 10 ms each, which only the models that overlap them can afford.
+    (FanOut(tasks=100, work="echo", delay_ms=0.0), "all"),
+    (FanOut(tasks=1000, work="echo", delay_ms=10.0), "lightweight"),
     (Spawn(tasks=100), "all"),
     (Spawn(tasks=10_000), "lightweight"),
     (Memory(tasks=100), "heavyweight"),
@@ -395,6 +399,8 @@ SMOKE_MATRIX: tuple[tuple[Spec, Scope], ...] = (
     (ProducerConsumer(producers=3, consumers=1, capacity=1, items=10), "all"),
     (FanOut(tasks=5, work="cpu", cpu_iterations=3), "all"),
     (FanOut(tasks=5, work="sleep", delay_ms=1.0), "all"),
+    (FanOut(tasks=5, work="echo", delay_ms=0.0), "all"),
+    (FanOut(tasks=5, work="echo", delay_ms=1.0, connect="reuse"), "all"),
     (Spawn(tasks=5), "all"),
     (Memory(tasks=5), "all"),
 )
@@ -403,3 +409,34 @@ MATRICES: dict[str, tuple[tuple[Spec, Scope], ...]] = {
     "default": DEFAULT_MATRIX,
     "smoke": SMOKE_MATRIX,
 }
+
+# The scaling sweep (``--sweep``, ``--matrix sweep``): each workload over a range of task counts
+# with every other parameter fixed. Every size has scope "all": the point of a sweep is to find
+# where each model stops, so the runner (``runners.sweeprun``) decides per model, at run time,
+# that a size cannot usefully be measured (a smaller one failed, one run would exceed
+# ``--sweep-run-limit``, or the size is above the model's ``SWEEP_LIMITS``) and records why,
+# instead of the matrix leaving the large sizes out in advance. producer_consumer moves a fixed
+# 20,000 items at every P = C, so the per-item cost compares across sizes (and P <= items).
+SWEEP_SIZES = (1, 10, 100, 1_000, 10_000, 100_000)
+SWEEP_ITEMS = 20_000
+SWEEP_MATRIX: tuple[tuple[Spec, Scope], ...] = (
+    *((FanOut(tasks=n, work="sleep", delay_ms=1.0), "all") for n in SWEEP_SIZES),
+    *(
+        (ProducerConsumer(producers=n, consumers=n, capacity=64, items=SWEEP_ITEMS), "all")
+        for n in SWEEP_SIZES
+        if n <= 10_000
+    ),
+    *((Memory(tasks=n), "all") for n in SWEEP_SIZES if n >= 10),
+)
+
+# The same shape at tiny sizes, for tests of the sweep machinery; its numbers mean nothing.
+SWEEP_SMOKE_MATRIX: tuple[tuple[Spec, Scope], ...] = (
+    *((FanOut(tasks=n, work="sleep", delay_ms=1.0), "all") for n in (1, 3, 9)),
+    *((ProducerConsumer(producers=n, consumers=n, capacity=2, items=9), "all") for n in (1, 3, 9)),
+    *((Memory(tasks=n), "all") for n in (5, 10, 20)),
+)
+
+MATRICES["sweep"] = SWEEP_MATRIX
+MATRICES["sweep-smoke"] = SWEEP_SMOKE_MATRIX
+# The matrices run as sweeps: series in ascending size, with the sweep's skip rules.
+SWEEP_MATRICES = frozenset({"sweep", "sweep-smoke"})

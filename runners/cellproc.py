@@ -3,32 +3,39 @@
 The runner starts this process for every cell and supervises it (``runners.supervisor``). It
 holds the cell's pyperf.Runner: timed cells go through ``Runner.bench_time_func``, whose workers
 re-execute this module with the same ``--cell``; memory cells and the profile pass run fresh
-processes of their own (``runners.probe``). The finished pyperf benchmark is written as JSON to
-the file descriptor the runner passed (``--result-fd``); progress goes to stdout, errors to
-stderr, where the runner keeps their last lines.
+processes of their own (``runners.probe``), and so does the latency pass of pingpong,
+producer_consumer and fan_out (``bench.latency``), after the timing so that it cannot change it.
+The result is written as one JSON object, ``{"benchmark": <pyperf benchmark>, "latency":
+<latency record or null>}``, to the file descriptor the runner passed (``--result-fd``);
+progress goes to stdout, errors to stderr, where the runner keeps their last lines.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import threading
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import psutil
 import pyperf
 
+from bench import echoserver, latency
 from bench.cells import Cell, run_cell
 from bench.environment import environment_metadata
 from bench.meters import Clock
 from bench.proctree import tree_rss
 from bench.registry import get_model
-from bench.workloads import SPECS, SpecError
+from bench.workloads import SPECS, FanOut, SpecError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 RSS_SAMPLE_INTERVAL = 0.01
@@ -136,6 +143,27 @@ def profile_metadata(cell: Cell, start_method: str) -> dict[str, float | int]:
     }
 
 
+def latency_record(cell: Cell, start_method: str) -> dict[str, Any]:
+    """The cell's latency pass, run in a fresh process (``runners.probe latency``)."""
+    record: dict[str, Any] = json.loads(Probe(_cell_argv(cell, "latency", start_method)).run())
+    return record
+
+
+def latency_metadata(record: dict[str, Any]) -> dict[str, float | int | str]:
+    """The headline of a latency record as benchmark metadata: each percentile is the median
+    over the pass's runs of that run's percentile."""
+    runs = record["runs"]
+    metadata: dict[str, float | int | str] = {
+        f"latency_{key.replace('.', '')}": statistics.median(run[key] for run in runs)
+        for key in latency.SUMMARY_KEYS
+    }
+    metadata["latency_runs"] = len(runs)
+    metadata["latency_samples"] = runs[0]["count"]
+    metadata["latency_timer_cost"] = record["timer_cost"]
+    metadata["latency_what"] = record["what"]
+    return metadata
+
+
 def measure_memory_cell(cell: Cell, samples: int, start_method: str) -> pyperf.Benchmark:
     bench: pyperf.Benchmark | None = None
     peak = 0
@@ -184,17 +212,45 @@ def _exit_text(message: str) -> str:
     return f"a pyperf worker exited with status {code}"
 
 
-def measure(runner: pyperf.Runner, args: argparse.Namespace, cell: Cell) -> pyperf.Benchmark:
+class Measured(NamedTuple):
+    """What a cell process hands the runner: the benchmark and the latency record, if any."""
+
+    bench: pyperf.Benchmark
+    latency: dict[str, Any] | None = None
+
+    def dump(self, stream: Any) -> None:
+        text = io.StringIO()
+        self.bench.dump(text)
+        json.dump({"benchmark": json.loads(text.getvalue()), "latency": self.latency}, stream)
+
+
+def measure(runner: pyperf.Runner, args: argparse.Namespace, cell: Cell) -> Measured:
     if cell.spec.unit != "second":
         bench = measure_memory_cell(cell, _memory_samples(args), args.start_method)
         _print_bench(bench)
-        return bench
+        return Measured(bench)
     bench = bench_cell(runner, cell, args.start_method)
     if bench is None:
         raise CellFailed("pyperf returned no result")
     if not args.no_profile:
         bench.update_metadata(profile_metadata(cell, args.start_method))
-    return bench
+    record = None
+    if latency.supports(cell.spec.workload) and not args.no_latency:
+        record = latency_record(cell, args.start_method)
+        bench.update_metadata(latency_metadata(record))
+    return Measured(bench, record)
+
+
+def _echo_server(runner: pyperf.Runner, cell: Cell) -> AbstractContextManager[object]:
+    """fan_out work=echo talks to an echo server: one per cell, serving all of its passes
+    (pyperf's workers find it through the variable the server sets, the probes inherit it).
+    Not among bench.environment's forwarded variables: the address changes with every run
+    and must not make --resume refuse a file."""
+    if not (isinstance(cell.spec, FanOut) and cell.spec.echoes):
+        return nullcontext()
+    inherited = runner.args.inherit_environ or []
+    runner.args.inherit_environ = [*inherited, echoserver.ADDRESS_VARIABLE]
+    return echoserver.serving()
 
 
 def run_cell_process(runner: pyperf.Runner, args: argparse.Namespace) -> int:
@@ -210,11 +266,12 @@ def run_cell_process(runner: pyperf.Runner, args: argparse.Namespace) -> int:
     # This process writes its result to the runner's pipe only; pyperf must not write files.
     args.output = args.append = None
     try:
-        bench = measure(runner, args, cell)
+        with _echo_server(runner, cell):
+            measured = measure(runner, args, cell)
     except (RuntimeError, ValueError, OSError) as exc:
         print(f"concbench: cell failed: {_exit_text(str(exc))}", file=sys.stderr)
         return 1
     if args.result_fd is not None:
         with os.fdopen(args.result_fd, "w", encoding="utf-8") as stream:
-            bench.dump(stream)
+            measured.dump(stream)
     return 0

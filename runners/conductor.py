@@ -11,6 +11,7 @@ keep the finished cells and print how to resume.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shlex
@@ -26,6 +27,7 @@ from typing import Any
 
 import pyperf
 
+from bench import latency
 from bench.cells import Cell, plan
 from bench.environment import environment_metadata
 from bench.registry import Model, get_model
@@ -39,9 +41,10 @@ from bench.storage import (
     read_results,
 )
 from bench.summary import render_all
-from bench.workloads import MATRICES, Scope, Spec
+from bench.workloads import MATRICES, SWEEP_MATRICES, Scope, Spec
 from runners.options import RESULT_FILE_OPTIONS, UsageError, cell_argv, drop_options
 from runners.supervisor import Finished, Supervised, become_subreaper
+from runners.sweeprun import order_cells, skip_reason, sweep_report
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TAIL_SHOWN = 8
@@ -103,6 +106,9 @@ class RunState:
     environment: dict[str, Any]
     benchmarks: list[pyperf.Benchmark] = field(default_factory=list)
     gaps: list[CellGap] = field(default_factory=list)
+    # Cell name -> its latency record (bench.latency). A re-measured cell's new record replaces
+    # the stored one; re-measured with --no-latency, it keeps the stored one.
+    latency: dict[str, dict[str, Any]] = field(default_factory=dict)
     current: Supervised | None = None
     stop_signal: int | None = None
 
@@ -112,10 +118,13 @@ class RunState:
             self.gaps,
             self.environment,
             interrupted=self.stop_signal is not None,
+            latency=self.latency,
         )
 
-    def record(self, bench: pyperf.Benchmark) -> None:
+    def record(self, bench: pyperf.Benchmark, latency: dict[str, Any] | None = None) -> None:
         self._forget_gap(bench.get_name())
+        if latency is not None:
+            self.latency[bench.get_name()] = latency
         for existing in self.benchmarks:
             if existing.get_name() == bench.get_name():
                 existing.add_runs(bench)
@@ -162,7 +171,24 @@ def _cells(args: argparse.Namespace, models: list[Model]) -> list[Cell]:
     else:
         matrix = MATRICES[args.matrix]
         workloads = args.workloads
-    return plan(models, workloads, matrix)
+    cells = plan(models, workloads, matrix)
+    return order_cells(cells) if _sweeping(args) else cells
+
+
+def _sweeping(args: argparse.Namespace) -> bool:
+    return not args.specs and args.matrix in SWEEP_MATRICES
+
+
+def _sweep_skip(state: RunState, cell: Cell, args: argparse.Namespace) -> bool:
+    """In a sweep, record ``cell`` as skipped when it cannot usefully be measured."""
+    reason = skip_reason(
+        cell, state.benchmarks, state.gaps, args.sweep_run_limit, args.cell_timeout
+    )
+    if reason is None:
+        return False
+    print(f"{cell.name}: SKIPPED: {reason}", flush=True)
+    state.record_gap(cell, "skipped", reason)
+    return True
 
 
 def classify(finished: Finished, timeout: float, name: str) -> tuple[GapStatus, str] | None:
@@ -221,6 +247,8 @@ def measure_cell(state: RunState, cell: Cell, argv: list[str], args: argparse.Na
         finished = supervised.run("--result-fd")
     finally:
         state.current = None
+    # A latency pass stopped by the time limit or a signal cannot remove its stamp file.
+    latency.remove_orphans()
     if finished.stopped:
         return  # interrupted: the cell is simply not done; a resumed run measures it
     verdict = classify(finished, args.cell_timeout, cell.name) or _record(state, finished)
@@ -236,14 +264,23 @@ def measure_cell(state: RunState, cell: Cell, argv: list[str], args: argparse.Na
 
 
 def _record(state: RunState, finished: Finished) -> tuple[GapStatus, str] | None:
-    """Store a clean cell's benchmark; a failure verdict if its result cannot be read."""
+    """Store a clean cell's benchmark and latency record; a failure verdict if its result
+    cannot be read. The result is ``{"benchmark": ..., "latency": ...}``; a bare pyperf
+    benchmark is accepted too."""
     try:
-        bench = pyperf.Benchmark.loads(finished.result)
+        data = json.loads(finished.result)
+        latency = None
+        if isinstance(data, dict) and "benchmark" in data:
+            latency = data.get("latency")
+            if latency is not None and not isinstance(latency, dict):
+                raise TypeError("its latency record is not an object")
+            data = data["benchmark"]
+        bench = pyperf.Benchmark.loads(json.dumps(data))
     except (ValueError, KeyError, TypeError) as exc:
         return "failed", f"the cell process wrote an unreadable result ({exc})"
     bench.update_metadata({"cell_seconds": round(finished.elapsed, 3)})
     _show_stderr(finished.stderr_tail)
-    state.record(bench)
+    state.record(bench, latency)
     return None
 
 
@@ -303,6 +340,7 @@ def run_conductor(args: argparse.Namespace, argv: list[str]) -> int:
     if stored is not None:
         state.benchmarks = stored.benchmarks
         state.gaps = stored.gaps
+        state.latency = stored.latency
         if args.resume:
             already = {bench.get_name() for bench in stored.benchmarks}
     for cell in unavailable:
@@ -322,14 +360,15 @@ def run_conductor(args: argparse.Namespace, argv: list[str]) -> int:
         for cell in todo:
             if state.stop_signal is not None:
                 break
-            measure_cell(state, cell, argv, args)
+            if not (_sweeping(args) and _sweep_skip(state, cell, args)):
+                measure_cell(state, cell, argv, args)
             state.save()
         state.save()
     result_file.discard_if_empty()
-    return _finish(state, argv)
+    return _finish(state, argv, sweep=_sweeping(args))
 
 
-def _finish(state: RunState, argv: list[str]) -> int:
+def _finish(state: RunState, argv: list[str], sweep: bool = False) -> int:
     print()
     if state.benchmarks or state.gaps:
         print(render_all(state.benchmarks, state.gaps))
@@ -339,6 +378,9 @@ def _finish(state: RunState, argv: list[str]) -> int:
             print(f"\n{status} cells ({len(gaps)}):")
             for gap in gaps:
                 print(f"  {gap.name}: {gap.reason}")
+    scaling_text = sweep_report(state.benchmarks, state.gaps) if sweep else ""
+    if scaling_text:
+        print(f"\n{scaling_text}")
     path = state.result_file.path
     if path.exists():
         print(f"\nresults: {path} ({len(state.benchmarks)} cells measured)")

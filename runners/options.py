@@ -18,13 +18,17 @@ import pyperf
 from bench import mpcontext
 from bench.environment import forwarded_environ
 from bench.registry import RegistryError, model_names, workload_names
-from bench.workloads import MATRICES, SPECS, Spec, SpecError
+from bench.sweep import SIZE_PARAMETERS
+from bench.workloads import MATRICES, SPECS, SWEEP_MATRICES, Spec, SpecError
 
 DEFAULT_PROCESSES = 12
 DEFAULT_VALUES = 3
 DEFAULT_CELL_TIMEOUT = 300.0
 MAX_CELL_TIMEOUT = 7 * 24 * 3600.0
 MAX_MEMORY_SAMPLES = 1000
+# A sweep's cell makes about 20 runs with --fast (6 workers x (1 warm-up + 2 values), the
+# calibration, the profile pass), twice that without: 2 s per run keeps a cell near a minute.
+DEFAULT_SWEEP_RUN_LIMIT = 2.0
 
 # Options of the runner alone (what to run, where results go), never passed to a cell process;
 # True when the option takes a value.
@@ -32,7 +36,7 @@ RESULT_FILE_OPTIONS = {"-o": True, "--output": True, "--append": True, "--resume
 RUNNER_ONLY = {
     **RESULT_FILE_OPTIONS,
     "--models": True, "--workloads": True, "--matrix": True, "--spec": True,
-    "--list": False, "--cell-timeout": True,
+    "--list": False, "--cell-timeout": True, "--sweep": False, "--sweep-run-limit": True,
 }  # fmt: skip
 
 
@@ -78,7 +82,8 @@ def make_runner() -> pyperf.Runner:
         "--matrix",
         choices=sorted(MATRICES),
         default=None,
-        help="parameter sets to run: default, or smoke (tiny sizes for testing the pipeline)",
+        help="parameter sets to run: default; smoke (tiny sizes for testing the pipeline); "
+        "sweep (see --sweep); sweep-smoke (the sweep at tiny sizes)",
     )
     group.add_argument(
         "--spec",
@@ -87,6 +92,23 @@ def make_runner() -> pyperf.Runner:
         metavar="WORKLOAD:K=V,...",
         help="run this parameter set instead of the matrix (repeatable); parameters not given "
         "take the spec's defaults, e.g. --spec producer_consumer:producers=8,consumers=8",
+    )
+    group.add_argument(
+        "--sweep",
+        action="store_true",
+        help=f"scaling sweep: {', '.join(SIZE_PARAMETERS)} over a range of task counts, each "
+        "model's sizes in ascending order, stopping where it cannot go on (same as --matrix "
+        "sweep); prints where each model stops scaling and the fitted bytes per task",
+    )
+    group.add_argument(
+        "--sweep-run-limit",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help=f"in a sweep, skip a size when one run of it would take longer, projected from the "
+        f"largest size measured (default {DEFAULT_SWEEP_RUN_LIMIT:g} s: a cell makes about 20 "
+        f"runs with --fast, so this keeps each cell near a minute; a memory run, made only "
+        f"--memory-samples times, may take 10 times as long)",
     )
     group.add_argument(
         "--list", action="store_true", help="list models, workloads and availability, then exit"
@@ -106,6 +128,12 @@ def make_runner() -> pyperf.Runner:
     )
     group.add_argument(
         "--no-profile", action="store_true", help="skip the CPU/context-switch profile pass"
+    )
+    group.add_argument(
+        "--no-latency",
+        action="store_true",
+        help="skip the latency pass (per-switch, per-item and per-task percentiles of "
+        "pingpong, producer_consumer and fan_out)",
     )
     group.add_argument(
         "--cell-timeout",
@@ -200,6 +228,7 @@ def check_args(args: argparse.Namespace) -> None:
         args.cell_timeout = DEFAULT_CELL_TIMEOUT * (2 if args.rigorous else 1)
     if args.spec and args.matrix is not None:
         raise UsageError("--spec replaces the matrix: give --spec or --matrix, not both")
+    _check_sweep(args)
     args.specs = [parse_spec(text) for text in args.spec or ()]
     if args.matrix is None:
         args.matrix = "default"
@@ -208,6 +237,23 @@ def check_args(args: argparse.Namespace) -> None:
     ) if value]  # fmt: skip
     if len(targets) > 1:
         raise UsageError(f"{' and '.join(targets)} exclude each other: give one result file")
+
+
+def _check_sweep(args: argparse.Namespace) -> None:
+    if args.sweep and (args.spec or args.matrix is not None):
+        given = "--spec" if args.spec else "--matrix"
+        raise UsageError(f"--sweep runs the sweep matrix: give --sweep or {given}, not both")
+    if args.sweep:
+        args.matrix = "sweep"
+    limit = args.sweep_run_limit
+    if limit is not None and args.matrix not in SWEEP_MATRICES:
+        raise UsageError("--sweep-run-limit applies to sweeps only: add --sweep")
+    if limit is not None and not 0 < limit <= MAX_CELL_TIMEOUT:
+        raise UsageError(
+            f"--sweep-run-limit must be more than 0 and at most {MAX_CELL_TIMEOUT:g} s"
+        )
+    if limit is None:
+        args.sweep_run_limit = DEFAULT_SWEEP_RUN_LIMIT
 
 
 def drop_options(argv: list[str], options: dict[str, bool]) -> list[str]:

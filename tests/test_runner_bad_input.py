@@ -19,7 +19,7 @@ CASES: list[tuple[tuple[str, ...], str]] = [
     (("--models", ","), "no model selected; valid: "),
     (("--workloads", "teleport"), "unknown workload 'teleport'; valid: pingpong, "),
     (("--start-method", "teleport"), "unknown start method 'teleport'; valid: "),
-    (("--matrix", "huge"), "invalid choice: 'huge' (choose from 'default', 'smoke')"),
+    (("--matrix", "huge"), "invalid choice: 'huge' (choose from 'default', 'smoke', 'sweep', "),
     (("--spec", "producer_consumer:capacity=0"), "capacity must be an integer from 1 to "),
     (("--spec", "fan_out:tasks=-5"), "tasks must be an integer from 1 to 1,000,000, got -5"),
     (("--spec", "spawn:tasks=1000000000"), "tasks must be an integer from 1 to 1,000,000"),
