@@ -7,6 +7,11 @@ several series, and models in the suite's order. Error bars are the min-max rang
 of a benchmark (always positive, so they work on log axes, and they hide nothing).
 
 With several files, each file is one series: side-by-side bars, or one line style per file.
+
+Besides the means: latency distributions (1 - F on a log axis against latency on a log axis,
+so that p99 and p99.9 are as readable as the median), sweep curves (time per operation against
+N, log-log, with the sizes a model could not reach and the point where it stops scaling marked)
+and the memory slope (total bytes against N with each model's fitted line).
 """
 
 from __future__ import annotations
@@ -32,18 +37,28 @@ from matplotlib.ticker import (
     NullLocator,
 )
 
+from bench import sweep
 from bench.cells import PREFERRED_ORDER
 from bench.comparison import Comparison
 from bench.findings import (
+    LATENCY_WORKLOADS,
+    SCALING_FACTOR,
+    SWEEP_WORKLOADS,
     Row,
     grid,
+    memory_fits,
+    memory_points,
     model_order,
     models,
+    operation_word,
     profile_value,
     rows,
     short_label,
+    sweep_label,
+    sweeps,
 )
 from bench.resultfiles import Entry, ResultSet
+from bench.summary import format_bytes
 
 TIMES = "\N{MULTIPLICATION SIGN}"
 SPREAD = "error bars: min\N{EN DASH}max of all values"
@@ -56,6 +71,19 @@ INSIGNIFICANT_MARKER = "o"
 COARSE_RATIO_TICKS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)
 FINE_RATIO_TICKS = (0.5, 0.67, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0)
 PROFILE_WORKLOADS = ("pingpong", "producer_consumer", "fan_out", "spawn")
+# A latency chart shows at most this many parameter sets; the tables list them all.
+MAX_LATENCY_PANELS = 6
+# What one latency sample of a workload is, for the y axis.
+SAMPLE_NOUNS = {"pingpong": "switches", "producer_consumer": "items", "fan_out": "tasks"}
+# The tail levels drawn as reference lines on a latency chart: 1 - F of p50, p99 and p99.9.
+TAIL_LEVELS = ((0.5, "p50"), (0.01, "p99"), (0.001, "p99.9"))
+UNREACHED_MARKER = "x"
+STOP_MARKER = "o"
+SWEEP_X_LABELS = {
+    "producer_consumer": "N producers = N consumers (log scale)",
+    "fan_out": "N tasks launched and gathered (log scale)",
+    "spawn": "N tasks (log scale)",
+}
 
 
 @dataclass(frozen=True)
@@ -399,11 +427,22 @@ def producer_consumer_throughput(results: Sequence[ResultSet]) -> Figure | None:
 
 
 def fan_out_throughput(results: Sequence[ResultSet]) -> Figure | None:
-    """tasks/s against N tasks; a panel per kind of work."""
+    """tasks/s against N tasks; a panel per kind of work (cpu, sleep, and echo per server
+    delay, request size and connection handling)."""
 
     def panel(row: Row) -> str:
         if _param(row, "work") == "sleep":
             return f"each task sleeps {_param(row, 'delay_ms'):g} ms"
+        if _param(row, "work") == "echo":
+            connection = (
+                "a connection per task"
+                if _param(row, "connect") == "each"
+                else "reused connections"
+            )
+            return (
+                f"each task echoes {_param(row, 'request_bytes')} B over TCP,\n"
+                f"server delay D={_param(row, 'delay_ms'):g} ms, {connection}"
+            )
         return f"each task computes ({_param(row, 'cpu_iterations')} iterations)"
 
     return _throughput(
@@ -548,6 +587,302 @@ def _bar_texts(totals: Sequence[float]) -> list[str]:
     return [_short(t) if t == 0 or t >= 0.01 * tallest else "" for t in totals]
 
 
+# --- latency distributions --------------------------------------------------------------------
+
+
+def _panel_titles(figure: Figure, axes: Sequence[Axes], title: str, panels: Sequence[str]) -> None:
+    """A figure title over several panels; with one panel, both in its own title, where the
+    legend beside it cannot cover a figure title."""
+    if len(panels) == 1:
+        axes[0].set_title(f"{title}\n{panels[0]}", fontsize="medium")
+        return
+    figure.suptitle(title)
+    for ax, panel in zip(axes, panels, strict=False):
+        ax.set_title(panel, fontsize="medium")
+
+
+def _latency_rows(results: Sequence[ResultSet], workload: str) -> list[Row]:
+    return [
+        row
+        for row in rows(results, workload)
+        if any(
+            r == row and e.latency is not None and e.latency.quantiles
+            for result in results
+            for (r, _m), e in grid(result).items()
+        )
+    ]
+
+
+def latency_cdf(results: Sequence[ResultSet], workload: str) -> Figure | None:
+    """Per parameter set, the fraction of samples slower than each latency (1 - F of the
+    latency pass's pooled quantiles), log-log: one line per model, a line style per file."""
+    panel_rows = _latency_rows(results, workload)[:MAX_LATENCY_PANELS]
+    if not panel_rows:
+        return None
+    cells = [grid(result) for result in results]
+    records = [
+        entry.latency
+        for file_cells in cells
+        for (row, _model), entry in file_cells.items()
+        if row in panel_rows and entry.latency is not None
+    ]
+    unit, scale = duration_unit([record.p50 for record in records])
+    what = records[0].what.split(":", 1)[0].strip()
+    noun = SAMPLE_NOUNS.get(workload, "samples")
+    columns = min(3, len(panel_rows))
+    lines_count = math.ceil(len(panel_rows) / columns)
+    figure = Figure(figsize=(5.0 * columns + 2.5, 4.0 * lines_count), layout="constrained")
+    axes = figure.subplots(lines_count, columns, squeeze=False)
+    for ax in axes.flat[len(panel_rows) :]:
+        ax.set_visible(False)
+    seen_labels: dict[str, Artist] = {}
+    for ax, row in zip(axes.flat, panel_rows, strict=False):
+        shown: list[float] = []
+        tails: list[float] = []
+        for model in models(results, row):
+            for index, (result, file_cells) in enumerate(zip(results, cells, strict=True)):
+                entry = file_cells.get((row, model))
+                if entry is None or entry.latency is None:
+                    continue
+                # q = 1 (the maximum) has nothing above it: 1 - F = 0 has no place on a log axis,
+                # nor has a latency <= 0 (a sample below the timer's cost).
+                points = [
+                    (value / scale, round(1.0 - q, 9))
+                    for q, value in entry.latency.quantiles
+                    if q < 1.0 and value > 0
+                ]
+                if not points:
+                    continue
+                label = model if len(results) == 1 else f"{model} ({result.label})"
+                ax.plot(
+                    [x for x, _ in points],
+                    [y for _, y in points],
+                    color=model_color(model),
+                    linestyle=FILE_LINESTYLES[index % len(FILE_LINESTYLES)],
+                    label=label,
+                )
+                shown += [x for x, _ in points]
+                tails += [y for _, y in points]
+        _log_axis(ax, "x", shown)
+        _log_axis(ax, "y", tails)
+        for level, name in TAIL_LEVELS:
+            ax.axhline(level, color="grey", linewidth=0.8, linestyle=":")
+            ax.annotate(
+                name,
+                (1.0, level),
+                xycoords=("axes fraction", "data"),
+                xytext=(-2, 2),
+                textcoords="offset points",
+                ha="right",
+                fontsize="x-small",
+                color="grey",
+            )
+        ax.set_xlabel(f"latency [{unit}] (log scale)")
+        ax.set_ylabel(f"fraction of {noun} slower (1 \N{MINUS SIGN} F, log scale)")
+        ax.grid(which="major", alpha=0.3)
+        handles, labels = ax.get_legend_handles_labels()
+        for handle, label in zip(handles, labels, strict=True):
+            seen_labels.setdefault(label, handle)
+    _panel_titles(
+        figure,
+        list(axes.flat),
+        f"Latency of {workload} ({what}): the tail of the distribution",
+        [short_label(row, size_only=True) for row in panel_rows],
+    )
+    if len(seen_labels) > 1:
+        figure.legend(
+            list(seen_labels.values()),
+            list(seen_labels),
+            loc="outside right upper",
+            fontsize="small",
+        )
+    return figure
+
+
+def latency_panel_note(results: Sequence[ResultSet], workload: str) -> str:
+    total = len(_latency_rows(results, workload))
+    if total <= MAX_LATENCY_PANELS:
+        return ""
+    return (
+        f" The first {MAX_LATENCY_PANELS} of {total} parameter sets are drawn; the latency "
+        "table lists them all."
+    )
+
+
+# --- sweeps -----------------------------------------------------------------------------------
+
+
+def sweep_curves(results: Sequence[ResultSet], workload: str) -> Figure | None:
+    """Time per operation against N, log-log, a panel per set of fixed parameters, one line per
+    model (a line style per file); sizes a model could not reach are crosses on the top edge,
+    and the point where it stops scaling is circled."""
+    per_file = [[s for s in sweeps(result) if s.workload == workload] for result in results]
+    fixed_sets = list(dict.fromkeys(s.fixed for file_series in per_file for s in file_series))
+    if not fixed_sets:
+        return None
+    values = [v for file_series in per_file for s in file_series for v in s.values]
+    unit, scale = duration_unit(values)
+    columns = min(3, len(fixed_sets))
+    lines_count = math.ceil(len(fixed_sets) / columns)
+    figure = Figure(figsize=(5.0 * columns + 2.5, 4.0 * lines_count), layout="constrained")
+    per = operation_word(workload)
+    axes = figure.subplots(lines_count, columns, squeeze=False)
+    for ax in axes.flat[len(fixed_sets) :]:
+        ax.set_visible(False)
+    seen_labels: dict[str, Artist] = {}
+    for ax, fixed in zip(axes.flat, fixed_sets, strict=False):
+        panel = [
+            (index, result, s)
+            for index, (result, file_series) in enumerate(zip(results, per_file, strict=True))
+            for s in file_series
+            if s.fixed == fixed
+        ]
+        order = model_order(s.model for _i, _r, s in panel)
+        panel.sort(key=lambda item: (order.index(item[2].model), item[0]))
+        shown = [v / scale for _i, _r, s in panel for v in s.values]
+        _log_axis(ax, "y", shown)
+        top = ax.get_ylim()[1]
+        sizes: list[float] = []
+        for index, result, series in panel:
+            label = series.model if len(results) == 1 else f"{series.model} ({result.label})"
+            color = model_color(series.model)
+            ax.plot(
+                list(series.sizes),
+                [v / scale for v in series.values],
+                color=color,
+                linestyle=FILE_LINESTYLES[index % len(FILE_LINESTYLES)],
+                marker=FILE_MARKERS[index % len(FILE_MARKERS)],
+                label=label,
+            )
+            sizes += [*series.sizes, *(size for size, _reason in series.unreached)]
+            fit = sweep.scaling(series, SCALING_FACTOR)
+            if fit.stops_at is not None:
+                at = series.values[series.sizes.index(fit.stops_at)] / scale
+                ax.plot(
+                    [fit.stops_at],
+                    [at],
+                    linestyle="none",
+                    marker=STOP_MARKER,
+                    markersize=14,
+                    markerfacecolor="none",
+                    markeredgecolor="black",
+                    label=f"stops scaling (> {SCALING_FACTOR:g}{TIMES} its best)",
+                )
+            if series.unreached:
+                ax.plot(
+                    [size for size, _reason in series.unreached],
+                    [top] * len(series.unreached),
+                    linestyle="none",
+                    marker=UNREACHED_MARKER,
+                    markersize=10,
+                    markeredgewidth=2,
+                    color=color,
+                    clip_on=False,
+                )
+                # The legend's entry in black: the cross takes the colour of its model.
+                ax.plot(
+                    [],
+                    [],
+                    linestyle="none",
+                    marker=UNREACHED_MARKER,
+                    markersize=10,
+                    markeredgewidth=2,
+                    color="black",
+                    label="size not reached (reason in the Sweeps table)",
+                )
+        _log_axis(ax, "x", [min(sizes) / 2, max(sizes) * 2])
+        ax.set_ylim(top=top)
+        ax.set_xlabel(SWEEP_X_LABELS.get(workload, "N (log scale)"))
+        ax.set_ylabel(f"time per {per} [{unit}] (log scale)")
+        ax.grid(which="major", alpha=0.3)
+        handles, labels = ax.get_legend_handles_labels()
+        for handle, label in zip(handles, labels, strict=True):
+            seen_labels.setdefault(label, handle)
+    _panel_titles(
+        figure,
+        list(axes.flat),
+        f"{workload} sweep: time per {per} against N",
+        [_sweep_panel_title(per_file, fixed, workload) for fixed in fixed_sets],
+    )
+    figure.legend(
+        list(seen_labels.values()), list(seen_labels), loc="outside right upper", fontsize="small"
+    )
+    return figure
+
+
+def _sweep_panel_title(
+    per_file: Sequence[Sequence[sweep.Series]], fixed: str, workload: str
+) -> str:
+    first = next(s for file_series in per_file for s in file_series if s.fixed == fixed)
+    return sweep_label(first).removeprefix(workload).strip() or fixed or workload
+
+
+def memory_slope(results: Sequence[ResultSet]) -> Figure | None:
+    """Total bytes of the parked tasks against N for every run, log-log, with each model's
+    least-squares line; the legend gives the slope (bytes per task) and R²."""
+    fits = [memory_fits(result) for result in results]
+    if not any(fits):
+        return None
+    cells = [grid(result) for result in results]
+    points: dict[tuple[int, str], list[tuple[float, float]]] = {}
+    for index, file_cells in enumerate(cells):
+        for (row, model), entry in file_cells.items():
+            if row.workload == "memory":
+                points.setdefault((index, model), []).extend(memory_points(entry))
+    totals = [y for file_fits in fits for item in file_fits for y in _fitted_ys(item.fit)]
+    unit, scale = bytes_unit(totals)
+    figure = Figure(figsize=(8.5, 5.0), layout="constrained")
+    ax = figure.add_subplot()
+    shown_x: list[float] = []
+    shown_y: list[float] = []
+    for index, (result, file_fits) in enumerate(zip(results, fits, strict=True)):
+        # memory_fits already gives the models in the suite's order.
+        for item in file_fits:
+            fit = item.fit
+            color = model_color(item.model)
+            suffix = "" if len(results) == 1 else f" ({result.label})"
+            measured = [(x, y) for x, y in points.get((index, item.model), []) if y > 0]
+            ax.plot(
+                [x for x, _ in measured],
+                [y / scale for _, y in measured],
+                linestyle="none",
+                marker=FILE_MARKERS[index % len(FILE_MARKERS)],
+                color=color,
+                alpha=0.7,
+                label=f"{item.model}{suffix}: runs",
+            )
+            line_x = _geometric_range(min(fit.sizes), max(fit.sizes))
+            line = [(x, fit.intercept + fit.slope * x) for x in line_x]
+            line = [(x, y) for x, y in line if y > 0]
+            ax.plot(
+                [x for x, _ in line],
+                [y / scale for _, y in line],
+                color=color,
+                linestyle=FILE_LINESTYLES[index % len(FILE_LINESTYLES)],
+                label=f"{item.model}{suffix}: {format_bytes(fit.slope)} per task "
+                f"(R\N{SUPERSCRIPT TWO} = {fit.r_squared:.3f})",
+            )
+            shown_x += [x for x, _ in measured] + [x for x, _ in line]
+            shown_y += [y / scale for _, y in measured] + [y / scale for _, y in line]
+    _log_axis(ax, "x", [min(shown_x) / 2, max(shown_x) * 2] if shown_x else [])
+    _log_axis(ax, "y", shown_y)
+    ax.set_xlabel("N parked tasks (log scale)")
+    ax.set_ylabel(f"memory of all parked tasks [{unit}] (log scale)")
+    ax.set_title("Memory against N: the slope is the memory per parked task")
+    ax.grid(which="major", alpha=0.3)
+    figure.legend(loc="outside right upper", fontsize="small")
+    return figure
+
+
+def _fitted_ys(fit: sweep.SlopeFit) -> list[float]:
+    return [fit.intercept + fit.slope * size for size in fit.sizes]
+
+
+def _geometric_range(low: float, high: float, count: int = 50) -> list[float]:
+    ratio = (high / low) ** (1 / (count - 1))
+    return [low * ratio**i for i in range(count)]
+
+
 # --- ratios -----------------------------------------------------------------------------------
 
 
@@ -667,7 +1002,8 @@ def build(results: Sequence[ResultSet], comparison: Comparison | None) -> list[C
         "throughput_fan_out",
         "fan_out throughput",
         "Tasks per second (1 / mean time per task) against the number of tasks, one line per "
-        "model, one panel per kind of work; log scales; error bars: the rates of the slowest and "
+        "model, one panel per kind of work (cpu, sleep, and echo per server delay D, request "
+        "size and connection handling); log scales; error bars: the rates of the slowest and "
         "fastest values.",
         fan_out_throughput(results),
     )
@@ -683,6 +1019,40 @@ def build(results: Sequence[ResultSet], comparison: Comparison | None) -> list[C
         "Spawn cost per model",
         f"spawn: mean time to create, start and finish one task, log scale; {SPREAD}{side}.",
         spawn_cost(results),
+    )
+    for workload in LATENCY_WORKLOADS:
+        add(
+            f"latency_{workload}",
+            f"Latency distribution of {workload}",
+            "From the latency pass: the fraction of samples slower than each latency "
+            f"(1 {chr(0x2212)} F of the quantiles pooled over the pass's runs), log scales, so "
+            "the p99 and p99.9 levels (dotted) are as readable as the median; one line per "
+            "model, one panel per parameter set"
+            + ("; one line style per file" if several else "")
+            + ". Samples at or below zero (below the timer's cost) and the maximum are not drawn."
+            + latency_panel_note(results, workload),
+            latency_cdf(results, workload),
+        )
+    for workload in SWEEP_WORKLOADS:
+        add(
+            f"sweep_{workload}",
+            f"{workload} sweep",
+            f"Mean time per {operation_word(workload)} against N, log-log, one line per model, "
+            "one panel per set of fixed parameters"
+            + ("; one line style per file" if several else "")
+            + ". Crosses on the top edge: sizes a model could not reach (the reasons are in the "
+            f"Sweeps table); circles: where it stops scaling (more than {SCALING_FACTOR:g}"
+            f"{TIMES} its best time per {operation_word(workload)}).",
+            sweep_curves(results, workload),
+        )
+    add(
+        "memory_slope",
+        "Memory against N",
+        "memory: total bytes of all parked tasks in every run against N, log-log, with each "
+        "model's least-squares line; its slope, in the legend, is the memory per parked task "
+        "without the fixed overhead (R\N{SUPERSCRIPT TWO}: how well a line fits). Runs whose "
+        "total is not positive cannot be drawn on a log axis but are in the fit.",
+        memory_slope(results),
     )
     for workload in PROFILE_WORKLOADS:
         add(

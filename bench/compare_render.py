@@ -3,6 +3,9 @@ request), CSV (one row per benchmark and file, raw numbers) or JSON (a versioned
 
 Human formats show values in human units (durations, items/s for producer_consumer, KiB/MiB);
 the machine formats keep the stored numbers (seconds per operation, bytes per task) untouched.
+Benchmarks with latency records in the base and another file get a percentile section (text,
+Markdown: p50, p90, p99, p99.9 per file, the p99 ratio and its verdict); CSV adds the percentiles
+and the p99 verdict as columns, JSON every field of the records.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import json
 import math
 import textwrap
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from bench.comparison import (
@@ -20,10 +24,13 @@ from bench.comparison import (
     Comparison,
     EnvironmentDifference,
     GeometricMean,
+    LatencyChange,
+    LatencyRegression,
     Regression,
     Row,
     Side,
 )
+from bench.resultfiles import LatencyRecord
 from bench.stats import EXACT_MAX_PRODUCT, EXACT_TIES_MAX_TOTAL
 from bench.summary import format_bytes, format_duration, format_rate, short_params
 from bench.workloads import SPECS, SpecError
@@ -50,15 +57,32 @@ STATUS_ORDER = (
 )
 
 
-def render(comparison: Comparison, output_format: str, fail_above_pct: float | None = None) -> str:
-    """``fail_above_pct`` adds the regression gate's verdict (text, Markdown and JSON)."""
-    renderers: dict[str, Callable[[Comparison, float | None], str]] = {
+LATENCY_COLUMNS = (("p50", "p50"), ("p90", "p90"), ("p99", "p99"), ("p999", "p99.9"))
+
+
+@dataclass(frozen=True)
+class Gates:
+    """The thresholds of the regression gates asked for: the mean's and the p99's (percent)."""
+
+    mean_pct: float | None = None
+    p99_pct: float | None = None
+
+
+def render(
+    comparison: Comparison,
+    output_format: str,
+    fail_above_pct: float | None = None,
+    fail_above_p99_pct: float | None = None,
+) -> str:
+    """``fail_above_pct`` and ``fail_above_p99_pct`` add the regression gates' verdicts (text,
+    Markdown and JSON)."""
+    renderers: dict[str, Callable[[Comparison, Gates], str]] = {
         "text": render_text,
         "markdown": render_markdown,
         "csv": lambda comparison, _: render_csv(comparison),
         "json": render_json,
     }
-    return renderers[output_format](comparison, fail_above_pct)
+    return renderers[output_format](comparison, Gates(fail_above_pct, fail_above_p99_pct))
 
 
 def regression_text(regression: Regression) -> str:
@@ -68,6 +92,36 @@ def regression_text(regression: Regression) -> str:
         f"{regression.row.key}: {change.change_pct:.1f}% {change.verdict} in {change.label} "
         f"than in {regression.base_label} ({p_phrase(change.p_value)})"
     )
+
+
+def latency_regression_text(regression: LatencyRegression) -> str:
+    change = regression.change
+    assert change.change_pct is not None
+    return (
+        f"{regression.row.key}: p99 latency {change.change_pct:.1f}% {change.verdict} in "
+        f"{change.label} than in {regression.base_label} ({p_phrase(change.p_value)}, "
+        f"{change.runs[0]} vs {change.runs[1]} runs)"
+    )
+
+
+def _latency_gate_lines(comparison: Comparison, fail_above_p99_pct: float | None) -> list[str]:
+    if fail_above_p99_pct is None:
+        return []
+    regressions = comparison.latency_regressions(fail_above_p99_pct)
+    lines = [
+        f"p99 latency gate (--fail-above-p99 {fail_above_p99_pct:g}%): "
+        + (f"FAILED, {len(regressions)} significantly higher" if regressions else "passed")
+    ]
+    lines += [latency_regression_text(regression) for regression in regressions]
+    untested = comparison.latency_untested()
+    if untested:
+        lines.append(
+            f"Not covered by the gate: {plural(len(untested), 'p99 comparison')} could not be "
+            "tested (too few runs, or no per-run values)."
+        )
+    if not any(row.latency_compared for row in comparison.rows):
+        lines.append("No benchmark has latency records in the base and another file.")
+    return lines
 
 
 def _gate_lines(comparison: Comparison, fail_above_pct: float | None) -> list[str]:
@@ -278,6 +332,65 @@ def _environment_rows(
     ]
 
 
+def _latency_rows(comparison: Comparison) -> list[Row]:
+    return [row for row in comparison.rows if row.latency_compared]
+
+
+def _latency_table(comparison: Comparison) -> tuple[list[str], list[list[str]]]:
+    """A line per benchmark and file: the percentiles, and for another file its p99 against the
+    base's."""
+    header = ["benchmark", "file", *(name for _key, name in LATENCY_COLUMNS), "runs"]
+    header += ["p99 ratio", "p99 change", "p", "verdict"]
+    body = []
+    for row in _latency_rows(comparison):
+        for index, (label, record) in enumerate(zip(comparison.labels, row.latencies, strict=True)):
+            cells = [row_label(row), label if index else f"{label} (base)"]
+            if record is None:
+                body.append([*cells, *(["-"] * (len(header) - 3)), "no latency record"])
+                continue
+            cells += [format_duration(record.percentile(key)) for key, _name in LATENCY_COLUMNS]
+            cells.append(str(len(record.runs)) if record.runs else "-")
+            change = row.latency_changes[index - 1] if index else None
+            if change is None:
+                cells += ["-", "-", "-", "base" if index == 0 else "-"]
+            else:
+                cells += [
+                    format_ratio(change.ratio),
+                    format_change(change.change_pct),
+                    format_p(change.p_value),
+                    change.verdict,
+                ]
+            body.append(cells)
+    return header, body
+
+
+def _latency_notes(comparison: Comparison) -> list[str]:
+    records = [
+        (row.workload or row.name, record)
+        for row in _latency_rows(comparison)
+        for record in row.latencies
+        if record is not None
+    ]
+    described: dict[str, str] = {}
+    for workload, record in records:
+        described.setdefault(workload, record.what)
+    notes = [
+        "Latency comes from a separate pass after the timed runs (the timed values are not "
+        "time-stamped). p50 .. p99.9: the median over the pass's runs of each run's "
+        "percentile; p99 ratio = new p99 / base p99; the test is Mann-Whitney U on the runs' "
+        'p99 values, so a pass of a few runs says "too few runs" rather than "not '
+        'significant".',
+        "A sample is: " + "; ".join(f"{w}: {what}" for w, what in described.items()) + ".",
+    ]
+    few = [record.samples for _w, record in records if record.runs and record.samples < 1000]
+    if few:
+        notes.append(
+            f"Runs of fewer than 1,000 samples (the smallest: {min(few):,}): their p99.9 is "
+            "essentially the run's maximum."
+        )
+    return notes
+
+
 # -- text ---------------------------------------------------------------------------------------
 
 
@@ -290,7 +403,8 @@ def _aligned(header: list[str], rows: list[list[str]], indent: str = "") -> list
     return [line(header), line(["-" * width for width in widths]), *(line(row) for row in rows)]
 
 
-def render_text(comparison: Comparison, fail_above_pct: float | None = None) -> str:
+def render_text(comparison: Comparison, gates: Gates | None = None) -> str:
+    gates = gates or Gates()
     labels = comparison.labels
     lines = [f"Comparison of {len(labels)} result files (base: {labels[0]})"]
     lines += [f"  {result.label}: {result.path}" for result in comparison.files]
@@ -311,6 +425,11 @@ def render_text(comparison: Comparison, fail_above_pct: float | None = None) -> 
         lines.append(f"{label} against {labels[0]}: {_verdict_counts(comparison, index)}")
     lines += ["", "Geometric mean of the ratios:"]
     lines += _aligned(*_geomean_table(comparison), indent="  ")
+    if _latency_rows(comparison):
+        lines += ["", "Latency percentiles (latency pass):"]
+        lines += _aligned(*_latency_table(comparison), indent="  ")
+        notes = _latency_notes(comparison)
+        lines += [f"  {wrapped}" for note in notes for wrapped in textwrap.wrap(note, 98)]
     missing_groups = _missing_groups(comparison)
     if missing_groups:
         lines += ["", "Only in some files:"]
@@ -321,9 +440,12 @@ def render_text(comparison: Comparison, fail_above_pct: float | None = None) -> 
     if gaps:
         lines += ["", "Cells without a result:"]
         lines += [f"  {label}: {gap.name}: {gap.status}: {gap.reason}" for label, gap in gaps]
-    gate = _gate_lines(comparison, fail_above_pct)
-    if gate:
-        lines += ["", gate[0], *(f"  {line}" for line in gate[1:])]
+    for gate in (
+        _gate_lines(comparison, gates.mean_pct),
+        _latency_gate_lines(comparison, gates.p99_pct),
+    ):
+        if gate:
+            lines += ["", gate[0], *(f"  {line}" for line in gate[1:])]
     return "\n".join(lines) + "\n"
 
 
@@ -335,7 +457,14 @@ def _md_cell(text: str) -> str:
 
 
 def _is_text_column(header: str) -> bool:
-    return header.split(maxsplit=1)[0] in ("benchmark", "key", "group", "quantity", "verdict")
+    return header.split(maxsplit=1)[0] in (
+        "benchmark",
+        "key",
+        "group",
+        "quantity",
+        "verdict",
+        "file",
+    )
 
 
 def _md_table(
@@ -349,7 +478,8 @@ def _md_table(
     return [line(header), "| " + " | ".join(aligns) + " |", *(line(row) for row in body)]
 
 
-def render_markdown(comparison: Comparison, fail_above_pct: float | None = None) -> str:
+def render_markdown(comparison: Comparison, gates: Gates | None = None) -> str:
+    gates = gates or Gates()
     labels = comparison.labels
     lines = [f"### Benchmark comparison: {' vs '.join(labels)} (base: {labels[0]})", ""]
     lines += [f"- **{result.label}**: `{result.path}`" for result in comparison.files]
@@ -370,6 +500,10 @@ def render_markdown(comparison: Comparison, fail_above_pct: float | None = None)
         lines.append(f"- **{label}** against {labels[0]}: {_verdict_counts(comparison, index)}")
     lines += ["", "**Geometric mean of the ratios**", ""]
     lines += _md_table(*_geomean_table(comparison))
+    if _latency_rows(comparison):
+        lines += ["", "**Latency percentiles** (latency pass)", ""]
+        lines += _md_table(*_latency_table(comparison), code_first=True)
+        lines += ["", *(f"- {_md_cell(note)}" for note in _latency_notes(comparison))]
     missing_groups = _missing_groups(comparison)
     if missing_groups:
         lines += ["", "**Only in some files**"]
@@ -384,9 +518,12 @@ def render_markdown(comparison: Comparison, fail_above_pct: float | None = None)
         lines += [
             f"- {label}: `{gap.name}`: {gap.status}: {_md_cell(gap.reason)}" for label, gap in gaps
         ]
-    gate = _gate_lines(comparison, fail_above_pct)
-    if gate:
-        lines += ["", f"**{gate[0]}**", "", *(f"- {_md_cell(line)}" for line in gate[1:])]
+    for gate in (
+        _gate_lines(comparison, gates.mean_pct),
+        _latency_gate_lines(comparison, gates.p99_pct),
+    ):
+        if gate:
+            lines += ["", f"**{gate[0]}**", "", *(f"- {_md_cell(line)}" for line in gate[1:])]
     return "\n".join(lines) + "\n"
 
 
@@ -417,13 +554,30 @@ CSV_COLUMNS = (
     "ci_low",
     "ci_high",
     "verdict",
+    "latency_what",
+    "latency_runs",
+    "latency_samples",
+    "latency_timer_cost",
+    "latency_p50",
+    "latency_p90",
+    "latency_p99",
+    "latency_p999",
+    "latency_max",
+    "latency_p99_ratio",
+    "latency_p99_change_pct",
+    "latency_p99_p_value",
+    "latency_p99_min_p_value",
+    "latency_p99_status",
+    "latency_p99_verdict",
 )
 
 
 def render_csv(comparison: Comparison) -> str:
     """One row per benchmark and file. Status: ``base`` for the base's values, the verdict's
     status for another file's, ``uncompared`` when the base lacks the benchmark, and for a
-    file without it ``missing`` or the runner's ``failed``/``skipped`` (reason in verdict)."""
+    file without it ``missing`` or the runner's ``failed``/``skipped`` (reason in verdict).
+    ``latency_*``: the file's latency record (percentiles are medians over its runs, max the
+    median of the runs' maxima) and, for another file, its p99 against the base's."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
@@ -466,8 +620,35 @@ def render_csv(comparison: Comparison) -> str:
                     ci_high=_raw(change.ci[1] if change.ci else None),
                     verdict=change.verdict,
                 )
+            latency = row.latencies[index] if row.latencies else None
+            if latency is not None:
+                record.update(_latency_csv(latency))
+            latency_change = (
+                row.latency_changes[index - 1] if index and row.latency_changes else None
+            )
+            if latency_change is not None:
+                record.update(
+                    latency_p99_ratio=_raw(latency_change.ratio),
+                    latency_p99_change_pct=_raw(latency_change.change_pct),
+                    latency_p99_p_value=_raw(latency_change.p_value),
+                    latency_p99_min_p_value=_raw(latency_change.min_p_value),
+                    latency_p99_status=latency_change.status,
+                    latency_p99_verdict=latency_change.verdict,
+                )
             writer.writerow(record)
     return buffer.getvalue()
+
+
+def _latency_csv(latency: LatencyRecord) -> dict[str, str]:
+    maxima = latency.per_run("maximum")
+    return {
+        "latency_what": latency.what,
+        "latency_runs": str(len(latency.runs)) if latency.runs else "",
+        "latency_samples": str(latency.samples) if latency.runs else "",
+        "latency_timer_cost": _raw(latency.timer_cost),
+        **{f"latency_{key}": _raw(latency.percentile(key)) for key, _name in LATENCY_COLUMNS},
+        "latency_max": _raw(sorted(maxima)[len(maxima) // 2] if maxima else None),
+    }
 
 
 def _raw(value: float | None) -> str:
@@ -481,10 +662,10 @@ def _test_name(change: Change) -> str:
 # -- json ---------------------------------------------------------------------------------------
 
 
-def comparison_document(
-    comparison: Comparison, fail_above_pct: float | None = None
-) -> dict[str, Any]:
+def comparison_document(comparison: Comparison, gates: Gates | None = None) -> dict[str, Any]:
     """The JSON document (schema ``concbench-compare`` version 1); keys are only ever added."""
+    gates = gates or Gates()
+    fail_above_pct = gates.mean_pct
     options = comparison.options
     return {
         "schema": JSON_SCHEMA,
@@ -582,6 +763,22 @@ def comparison_document(
             ],
             "untested": len(comparison.untested()),
         },
+        "latency_gate": None
+        if gates.p99_pct is None
+        else {
+            "fail_above_p99_pct": gates.p99_pct,
+            "passed": not comparison.latency_regressions(gates.p99_pct),
+            "regressions": [
+                {
+                    "benchmark": regression.row.key,
+                    "label": regression.change.label,
+                    "change_pct": regression.change.change_pct,
+                    "p_value": regression.change.p_value,
+                }
+                for regression in comparison.latency_regressions(gates.p99_pct)
+            ],
+            "untested": len(comparison.latency_untested()),
+        },
     }
 
 
@@ -625,6 +822,53 @@ def _row_document(row: Row) -> dict[str, Any]:
             }
             for change in row.changes
         ],
+        "latency": [
+            None if record is None else _latency_document(record) for record in row.latencies
+        ],
+        "latency_changes": [
+            None if change is None else _latency_change_document(change)
+            for change in row.latency_changes
+        ],
+    }
+
+
+def _latency_document(record: LatencyRecord) -> dict[str, Any]:
+    return {
+        "what": record.what,
+        "unit": record.unit,
+        "timer_cost": record.timer_cost,
+        "p50": record.p50,
+        "p90": record.p90,
+        "p99": record.p99,
+        "p99.9": record.p999,
+        "runs": [
+            {
+                "count": run.count,
+                "p50": run.p50,
+                "p90": run.p90,
+                "p99": run.p99,
+                "p99.9": run.p999,
+                "max": run.maximum,
+            }
+            for run in record.runs
+        ],
+        "quantiles": [list(pair) for pair in record.quantiles],
+    }
+
+
+def _latency_change_document(change: LatencyChange) -> dict[str, Any]:
+    return {
+        "label": change.label,
+        "statistic": "p99 (median over runs)",
+        "ratio": change.ratio,
+        "change_pct": change.change_pct,
+        "p_value": change.p_value,
+        "test": None if change.method is None else f"mann-whitney-u-{change.method}",
+        "min_p_value": change.min_p_value,
+        "significant": change.significant,
+        "runs": list(change.runs),
+        "status": change.status,
+        "verdict": change.verdict,
     }
 
 
@@ -634,6 +878,6 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def render_json(comparison: Comparison, fail_above_pct: float | None = None) -> str:
-    document = comparison_document(comparison, fail_above_pct)
+def render_json(comparison: Comparison, gates: Gates | None = None) -> str:
+    document = comparison_document(comparison, gates)
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"

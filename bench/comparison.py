@@ -13,6 +13,11 @@ Its verdict, in this order of precedence:
   (for example 3 values against 3: p >= 0.1), so "not significant" would be an empty claim;
 - ``not_significant``: Mann-Whitney U p-value >= ``alpha``;
 - ``improved`` / ``regressed``: significant and above ``min_change_pct``.
+
+Benchmarks with a latency record (the latency pass of pingpong, producer_consumer and fan_out)
+in the base and another file also get a ``LatencyChange``: the ratio of the p99s (each the
+median over the pass's runs of a run's p99) and the same verdicts, tested on the runs' p99
+values. A pass has a few runs, so "too few runs" is common and said as such.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from bench import stats
-from bench.resultfiles import Entry, GapRecord, ResultSet
+from bench.resultfiles import Entry, GapRecord, LatencyRecord, ResultSet
 
 Status = Literal[
     "no_change",
@@ -41,6 +46,7 @@ DIRECTION_WORDS: Mapping[str, tuple[str, str]] = {
     "byte": ("smaller", "larger"),
 }
 NEUTRAL_WORDS = ("lower", "higher")
+LATENCY_WORDS = ("lower", "higher")
 QUANTITY_NAMES: Mapping[str, str] = {"second": "time", "byte": "memory"}
 
 # Environment keys shown when they differ, in this order; any other ``*_version`` key follows.
@@ -137,6 +143,23 @@ class Change:
 
 
 @dataclass(frozen=True)
+class LatencyChange:
+    """One non-base file's p99 latency against the base's, for one benchmark: ``ratio`` is
+    new p99 / base p99; the test compares the runs' p99 values."""
+
+    label: str
+    ratio: float | None
+    change_pct: float | None
+    p_value: float | None
+    method: stats.Method | None
+    min_p_value: float
+    significant: bool
+    status: Status
+    verdict: str
+    runs: tuple[int, int]
+
+
+@dataclass(frozen=True)
 class Row:
     """A benchmark of any of the files. ``sides`` and ``gaps`` have one item per file (None
     where the file lacks the benchmark, or has no gap record for it); ``changes`` has one per
@@ -152,10 +175,17 @@ class Row:
     sides: tuple[Side | None, ...]
     changes: tuple[Change | None, ...]
     gaps: tuple[GapRecord | None, ...]
+    # One per file (None: no latency record), one per non-base file (None: a side lacks one).
+    latencies: tuple[LatencyRecord | None, ...] = ()
+    latency_changes: tuple[LatencyChange | None, ...] = ()
 
     @property
     def compared(self) -> bool:
         return any(change is not None for change in self.changes)
+
+    @property
+    def latency_compared(self) -> bool:
+        return any(change is not None for change in self.latency_changes)
 
 
 @dataclass(frozen=True)
@@ -206,6 +236,13 @@ class Regression:
 
 
 @dataclass(frozen=True)
+class LatencyRegression:
+    row: Row
+    change: LatencyChange
+    base_label: str
+
+
+@dataclass(frozen=True)
 class Comparison:
     files: tuple[ResultSet, ...]
     options: Options
@@ -237,6 +274,27 @@ class Comparison:
             and change.status == "regressed"
             and change.change_pct is not None
             and change.change_pct > threshold_pct
+        ]
+
+    def latency_regressions(self, threshold_pct: float) -> list[LatencyRegression]:
+        """p99 latencies significantly higher by more than ``threshold_pct`` percent."""
+        return [
+            LatencyRegression(row, change, self.base.label)
+            for row in self.rows
+            for change in row.latency_changes
+            if change is not None
+            and change.status == "regressed"
+            and change.change_pct is not None
+            and change.change_pct > threshold_pct
+        ]
+
+    def latency_untested(self) -> list[tuple[Row, LatencyChange]]:
+        """p99 comparisons with too few runs to test: a p99 gate cannot see into them."""
+        return [
+            (row, change)
+            for row in self.rows
+            for change in row.latency_changes
+            if change is not None and change.status in ("untestable", "too_few_values")
         ]
 
     def untested(self) -> list[tuple[Row, Change]]:
@@ -362,6 +420,48 @@ def judge(
     )
 
 
+def judge_latency(
+    base: LatencyRecord, new: LatencyRecord, label: str, options: Options
+) -> LatencyChange:
+    """The p99 of ``new`` against the p99 of ``base``: ratio, test of the runs' p99 values and
+    verdict, in the precedence of ``judge``."""
+    better, worse = LATENCY_WORDS
+    base_runs, new_runs = base.per_run("p99"), new.per_run("p99")
+    runs = (len(base_runs), len(new_runs))
+    minimum_p = stats.min_p_value(*runs)
+    test = stats.mann_whitney_u(base_runs, new_runs) if min(runs) >= 2 else None
+    p_value = test.p_value if test else None
+    method = test.method if test else None
+    significant = p_value is not None and p_value < options.alpha
+
+    ratio = new.p99 / base.p99 if base.p99 > 0 and new.p99 > 0 else None
+    status: Status
+    if ratio is None:
+        status, verdict = "undefined", "cannot compare (p99 <= 0)"
+    elif ratio == 1 or abs(ratio - 1) * 100 < options.min_change_pct:
+        status, verdict = "no_change", "no change"
+    elif test is None:
+        status = "untestable"
+        verdict = (
+            "cannot test (no per-run values)"
+            if min(runs) == 0
+            else f"cannot test (n={min(runs)} run)"
+        )
+    elif minimum_p >= options.alpha:
+        status = "too_few_values"
+        verdict = f"too few runs to test (n={runs[0]} vs {runs[1]}: p >= {minimum_p:.2g})"
+    elif not significant:
+        status, verdict = "not_significant", "not significant"
+    elif ratio < 1:
+        status, verdict = "improved", better
+    else:
+        status, verdict = "regressed", worse
+    change_pct = None if ratio is None else (ratio - 1) * 100
+    return LatencyChange(
+        label, ratio, change_pct, p_value, method, minimum_p, significant, status, verdict, runs
+    )
+
+
 def _row(
     key: str, results: Sequence[ResultSet], entries: Sequence[Entry | None], options: Options
 ) -> Row:
@@ -375,6 +475,14 @@ def _row(
         for result, entry in zip(results[1:], entries[1:], strict=True)
     )
     metric = first.metadata.get("metric")
+    latencies = tuple(None if entry is None else entry.latency for entry in entries)
+    base_latency = latencies[0]
+    latency_changes = tuple(
+        None
+        if base_latency is None or latency is None
+        else judge_latency(base_latency, latency, result.label, options)
+        for result, latency in zip(results[1:], latencies[1:], strict=True)
+    )
     return Row(
         key=key,
         name=first.name,
@@ -389,6 +497,8 @@ def _row(
         ),
         changes=changes,
         gaps=tuple(_gap_for(result, key) for result in results),
+        latencies=latencies,
+        latency_changes=latency_changes,
     )
 
 

@@ -4,6 +4,11 @@ charts all read the same rows, models and values from here.
 
 A statement is made only when the data supports it: a model that is missing, a value that is not
 positive, or a row with a single model simply gives no statement, never a NaN.
+
+Besides the means: the latency pass's percentiles (a table and the tail per parameter set),
+sweeps (a workload at three or more sizes with every other parameter fixed: where each model
+stops scaling, which sizes it could not reach and why, through ``bench.sweep``) and the memory
+slope (bytes per task fitted over the runs of a model's memory cells at several N).
 """
 
 from __future__ import annotations
@@ -14,9 +19,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from bench import comparison
+from bench import comparison, sweep
 from bench.cells import PREFERRED_ORDER
-from bench.resultfiles import Entry, ResultSet
+from bench.resultfiles import Entry, LatencyRecord, ResultSet
 from bench.summary import format_bytes, format_duration, format_rate, short_params
 from bench.workloads import SPECS, Spec, SpecError
 
@@ -26,6 +31,16 @@ TIMED_WORKLOADS = ("pingpong", "producer_consumer", "fan_out", "spawn")
 BASELINE_MODEL = "serial"
 MISSING = "·"
 TIMES = "\N{MULTIPLICATION SIGN}"
+LATENCY_WORKLOADS = ("pingpong", "producer_consumer", "fan_out")
+# A sweep is a workload at this many sizes or more (counting unreached ones) with every other
+# parameter fixed; the default matrix's two sizes of fan_out are not one, and its throughput
+# chart already shows them.
+SWEEP_MIN_SIZES = 3
+# Time sweeps; memory at several N is fitted as a line instead.
+SWEEP_WORKLOADS = ("fan_out", "producer_consumer", "spawn")
+SCALING_FACTOR = 2.0
+# What one operation of a swept workload is.
+SWEEP_OPERATION = {"producer_consumer": "item"}
 
 # The environment keys a reader looks for first; any others follow in alphabetical order.
 ENVIRONMENT_KEYS = (
@@ -376,6 +391,43 @@ def environment_table(results: Sequence[ResultSet]) -> Table:
     return Table("Environment", header, tuple(body), "environment", note)
 
 
+def latency_text(record: LatencyRecord) -> str:
+    """ "p50 / p90 / p99 / p99.9" in human units."""
+    return " / ".join(
+        format_duration(record.percentile(key)) for key in ("p50", "p90", "p99", "p999")
+    )
+
+
+def latency_table(results: Sequence[ResultSet]) -> Table | None:
+    if not any(entry.latency for result in results for entry in result.entries):
+        return None
+
+    def text(entry: Entry) -> str:
+        return MISSING if entry.latency is None else latency_text(entry.latency)
+
+    whats: dict[str, str] = {}
+    for result in results:
+        for entry in suite_entries(result):
+            if entry.latency is not None and entry.workload is not None:
+                whats.setdefault(entry.workload, entry.latency.what)
+    note = (
+        "p50 / p90 / p99 / p99.9 of the latency pass (a separate pass after the timed runs; "
+        "each the median over the pass's runs of a run's percentile, the timer's cost "
+        "subtracted). A sample is: "
+        + "; ".join(f"{workload}: {what}" for workload, what in whats.items())
+        + "."
+    )
+    return _row_cells(
+        results,
+        title="Latency percentiles",
+        anchor="latency",
+        cell_text=text,
+        include=lambda row: row.workload in LATENCY_WORKLOADS,
+        note=note,
+        gap_text=False,
+    )
+
+
 def _environment_text(value: Any) -> str:
     if value is None:
         return MISSING
@@ -669,11 +721,272 @@ def file_findings(result: ResultSet) -> list[Finding]:
     return [
         *switch_findings(result),
         *memory_findings(result),
+        *slope_findings(result),
         *spawn_findings(result),
+        *tail_findings(result),
+        *scaling_findings(result),
         *winner_findings(result),
         *parallel_findings(result),
         *gap_findings(result),
     ]
+
+
+def _what_words(record: LatencyRecord) -> str:
+    """The short name of a sample: the text before a colon ("one-way switch: ...")."""
+    return record.what.split(":", 1)[0].strip()
+
+
+def tail_findings(result: ResultSet) -> list[Finding]:
+    """Per parameter set with latency records: every model's p99, lowest first, and how far
+    its tail reaches beyond its median (p99 / p50)."""
+    found = []
+    for row in rows([result]):
+        if row.workload not in LATENCY_WORKLOADS:
+            continue
+        records = {
+            model: entry.latency
+            for model, entry in _row_models(result, row).items()
+            if entry.latency is not None and entry.latency.p99 > 0
+        }
+        if not records:
+            continue
+        ranked = sorted(records.items(), key=lambda item: item[1].p99)
+        parts = []
+        for model, record in ranked:
+            spread = f" (p99/p50 = {times(record.p99 / record.p50)})" if record.p50 > 0 else ""
+            parts.append(f"{model} {format_duration(record.p99)}{spread}")
+        what = _what_words(ranked[0][1])
+        order = ", lowest first" if len(parts) > 1 else ""
+        text = f"p99 latency ({what}) in {row.label}{order}: " + ", ".join(parts) + "."
+        found.append(Finding("tail", text))
+    return found
+
+
+def sweep_inputs(result: ResultSet) -> tuple[list[sweep.Point], list[sweep.Missing]]:
+    """The file's cells as sweep points (mean per operation) and its gaps as missing ones."""
+    points = [
+        sweep.Point(entry.workload, entry.params, entry.model, entry.mean)
+        for entry in suite_entries(result)
+        if entry.workload and entry.params and entry.model and entry.mean > 0
+    ]
+    missing = [
+        sweep.Missing(gap.workload, gap.params, gap.model, f"{gap.status}: {gap.reason}")
+        for gap in result.gaps
+        if gap.workload and gap.params and gap.model
+    ]
+    return points, missing
+
+
+def sweeps(result: ResultSet) -> list[sweep.Series]:
+    """The file's time sweeps: every series of a (workload, fixed parameters) group in which
+    some model has at least ``SWEEP_MIN_SIZES`` sizes, counting unreached ones."""
+    series = [s for s in sweep.sweep_series(*sweep_inputs(result)) if s.workload in SWEEP_WORKLOADS]
+    groups = {
+        (s.workload, s.fixed) for s in series if len(s.sizes) + len(s.unreached) >= SWEEP_MIN_SIZES
+    }
+    ranked = {name: index for index, name in enumerate(model_order(s.model for s in series))}
+    chosen = [s for s in series if (s.workload, s.fixed) in groups]
+    order = {name: index for index, name in enumerate(SPECS)}
+    return sorted(chosen, key=lambda s: (order.get(s.workload, 99), s.fixed, ranked[s.model]))
+
+
+def series_params(series: sweep.Series, size: int) -> str:
+    """The params of one point of a series (any order: specs parse them by name)."""
+    sizes = ",".join(f"{name}={size}" for name in sweep.SIZE_PARAMETERS[series.workload])
+    return ",".join(filter(None, (sizes, series.fixed)))
+
+
+def sweep_label(series: sweep.Series) -> str:
+    """ "fan_out sleep 1 ms": the workload and its fixed parameters, without the size."""
+    size = (series.sizes or tuple(s for s, _reason in series.unreached))[0]
+    spec = spec_of(series.workload, series_params(series, size))
+    if spec is None:
+        return f"{series.workload} {series.fixed}"
+    kept = [word for word in short_params(spec).split() if not word.startswith(("N=", "P=", "C="))]
+    return " ".join([series.workload, *kept])
+
+
+def operation_word(workload: str) -> str:
+    return SWEEP_OPERATION.get(workload, "task")
+
+
+def scaling_findings(result: ResultSet) -> list[Finding]:
+    """Per sweep series: where the model stops scaling (time per operation more than
+    ``SCALING_FACTOR`` times its best at a larger N), or that it does not, and the sizes it
+    could not reach with the reason."""
+    found = []
+    for series in sweeps(result):
+        if not series.sizes:
+            continue
+        fit = sweep.scaling(series, SCALING_FACTOR)
+        per = f"time per {operation_word(series.workload)}"
+        best = f"its best ({format_duration(fit.best_value)} at N={fit.best_size:,})"
+        if fit.stops_at is not None and fit.ratio_at_stop is not None:
+            text = (
+                f"{series.model}: {per} grows {times(fit.ratio_at_stop)} over {best} at "
+                f"N={fit.stops_at:,}"
+            )
+        elif fit.best_size < series.sizes[-1]:
+            text = (
+                f"{series.model}: {per} stays within {SCALING_FACTOR:g}{TIMES} of {best} up to "
+                f"N={series.sizes[-1]:,}"
+            )
+        else:
+            text = f"{series.model}: {per} is lowest at the largest size measured, " + (
+                f"N={fit.best_size:,} ({format_duration(fit.best_value)})"
+            )
+        for size, reason in fit.unreached:
+            text += f"; could not reach N={size:,} ({reason})"
+        found.append(Finding("scaling", f"{sweep_label(series)}: {text}."))
+    return found
+
+
+@dataclass(frozen=True)
+class MemoryFit:
+    model: str
+    fit: sweep.SlopeFit
+
+
+def memory_points(entry: Entry) -> list[tuple[float, float]]:
+    """(N, total bytes) of every run of a memory cell: the run's ``memory_delta``, or its
+    bytes per task times N when the file kept no per-run metadata."""
+    spec = spec_of(entry.workload or "", entry.params or "")
+    tasks = getattr(spec, "tasks", None)
+    if not isinstance(tasks, int):
+        return []
+    if not entry.runs:
+        return [(float(tasks), value * tasks) for value in entry.values]
+    points = []
+    for run in entry.runs:
+        delta = run.metadata.get("memory_delta")
+        if isinstance(delta, int | float) and not isinstance(delta, bool) and math.isfinite(delta):
+            points.append((float(tasks), float(delta)))
+        else:
+            points += [(float(tasks), value * tasks) for value in run.values]
+    return points
+
+
+def memory_fits(result: ResultSet) -> list[MemoryFit]:
+    """Per model with memory cells at two or more N: the line through (N, total bytes)."""
+    by_model: dict[str, list[tuple[float, float]]] = {}
+    for (row, model), entry in grid(result).items():
+        if row.workload == "memory":
+            by_model.setdefault(model, []).extend(memory_points(entry))
+    fits = []
+    for model in model_order(by_model):
+        points = by_model[model]
+        if len({x for x, _y in points}) < 2:
+            continue
+        fit = sweep.fit_line([x for x, _y in points], [y for _x, y in points])
+        fits.append(MemoryFit(model, fit))
+    return fits
+
+
+def interval_text(fit: sweep.SlopeFit) -> str:
+    if not (math.isfinite(fit.slope_low) and math.isfinite(fit.slope_high)):
+        return f"no interval from {fit.points} points"
+    return f"95% interval {format_bytes(fit.slope_low)} to {format_bytes(fit.slope_high)}"
+
+
+def slope_findings(result: ResultSet) -> list[Finding]:
+    fits = memory_fits(result)
+    if not fits:
+        return []
+    parts = [
+        f"{item.model} {format_bytes(item.fit.slope)} ({interval_text(item.fit)}, "
+        f"R\N{SUPERSCRIPT TWO} = {item.fit.r_squared:.3f}, N = "
+        f"{', '.join(f'{size:,}' for size in item.fit.sizes)})"
+        for item in sorted(fits, key=lambda item: item.fit.slope)
+    ]
+    text = "Memory per parked task fitted as the slope of total bytes against N, smallest first: "
+    return [Finding("memory", text + "; ".join(parts) + ".")]
+
+
+def sweep_table(results: Sequence[ResultSet]) -> Table | None:
+    several = len(results) > 1
+    body = []
+    for result in results:
+        for series in sweeps(result):
+            if not series.sizes:
+                continue
+            fit = sweep.scaling(series, SCALING_FACTOR)
+            stops = (
+                f"N={fit.stops_at:,} ({times(fit.ratio_at_stop)} the best)"
+                if fit.stops_at is not None and fit.ratio_at_stop is not None
+                else "does not"
+            )
+            unreached = "; ".join(f"N={size:,}: {reason}" for size, reason in fit.unreached)
+            body.append(
+                (
+                    sweep_label(series),
+                    *((result.label,) if several else ()),
+                    series.model,
+                    ", ".join(f"{size:,}" for size in series.sizes),
+                    f"{format_duration(fit.best_value)} at N={fit.best_size:,}",
+                    stops,
+                    unreached or MISSING,
+                )
+            )
+    if not body:
+        return None
+    header = (
+        "sweep",
+        *(("file",) if several else ()),
+        "model",
+        "sizes measured",
+        "best time per op",
+        f"stops scaling (> {SCALING_FACTOR:g}{TIMES} best)",
+        "sizes not reached",
+    )
+    note = (
+        "Time per operation (task, or item for producer_consumer) against N with every other "
+        "parameter fixed. A model stops scaling at the first N above its best whose time per "
+        f"operation exceeds {SCALING_FACTOR:g} times the best."
+    )
+    return Table("Sweeps: where each model stops scaling", header, tuple(body), "sweeps", note)
+
+
+def slope_table(results: Sequence[ResultSet]) -> Table | None:
+    several = len(results) > 1
+    body = []
+    for result in results:
+        for item in memory_fits(result):
+            fit = item.fit
+            interval = (
+                f"{format_bytes(fit.slope_low)} to {format_bytes(fit.slope_high)}"
+                if math.isfinite(fit.slope_low) and math.isfinite(fit.slope_high)
+                else MISSING
+            )
+            body.append(
+                (
+                    item.model,
+                    *((result.label,) if several else ()),
+                    format_bytes(fit.slope),
+                    interval,
+                    format_bytes(fit.intercept),
+                    f"{fit.r_squared:.4f}",
+                    str(fit.points),
+                    ", ".join(f"{size:,}" for size in fit.sizes),
+                )
+            )
+    if not body:
+        return None
+    header = (
+        "model",
+        *(("file",) if several else ()),
+        "bytes per task (slope)",
+        "95% interval",
+        "fixed bytes (intercept)",
+        "R\N{SUPERSCRIPT TWO}",
+        "runs",
+        "N",
+    )
+    note = (
+        "Least-squares line through (N, total bytes) of every run of a model's memory cells: "
+        "the slope is what each additional parked task costs, free of the fixed overhead a "
+        "single bytes-per-task ratio spreads over the tasks; the interval is Student t."
+    )
+    return Table("Memory slope: bytes per parked task", header, tuple(body), "memory-slope", note)
 
 
 # --- several files ----------------------------------------------------------------------------

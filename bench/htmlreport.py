@@ -1,6 +1,7 @@
 """The report of result files: DIR/index.html (one self-contained page: the charts inline as
 base64 PNG, the tables, the environment of each file, the gaps and "what the numbers say"),
-DIR/summary.md and every chart as DIR/<chart>.png and DIR/<chart>.svg.
+DIR/summary.md and every chart as DIR/<chart>.png and DIR/<chart>.svg. Latency percentiles,
+sweeps and memory slopes get their tables and charts when the files hold them.
 
 The report is built in a temporary directory beside DIR and renamed into place at the end, so
 a failure half-way leaves nothing behind and never damages an existing report. The page refers
@@ -140,6 +141,9 @@ def content(
     tables = [
         findings.means_table(results),
         findings.comparison_table(compared) if compared is not None else None,
+        findings.latency_table(results),
+        findings.sweep_table(results),
+        findings.slope_table(results),
         findings.cpu_table(results),
         findings.switches_table(results),
         findings.foreign_table(results),

@@ -4,7 +4,14 @@ pyperf's own loader raises assorted exceptions on bad input and refuses a file w
 which the runner writes when every cell failed. This module parses the format itself (pyperf JSON
 format versions 6 and "1.0") so that every problem becomes one ``ResultFileError`` whose message
 names the file and what is wrong with it, and so that the suite's ``concbench`` key (failed and
-skipped cells) is read too.
+skipped cells, and the latency pass's records) is read too.
+
+A latency record that is not in the documented shape is an error naming the file and the cell,
+like a malformed gap record, rather than being dropped: a record the report silently left out
+would read as "not measured", and a p99 gate would pass on it unseen. A record for a cell the
+file has no benchmark for is ignored (there is nothing to attach it to). Files without records,
+older ones and foreign pyperf files, load as before; a benchmark whose metadata has the latency
+percentiles but whose file has no record gets a record of those percentiles without runs.
 
 Values are those pyperf stores: per loop iteration, warmups excluded, every value of every run
 in file order.
@@ -19,16 +26,26 @@ import statistics
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 SUPPORTED_FORMAT_VERSIONS = ("1.0", 6)
 GZIP_MAGIC = b"\x1f\x8b"
 # The runner's sidecar key with failed and skipped cells; pyperf ignores unknown top-level keys.
 CONCBENCH_KEY = "concbench"
 GAP_STATUSES = ("failed", "skipped")
+
+LATENCY_KEY = "latency"
+# A run's percentiles as the latency pass stores them, and the fields they become.
+LATENCY_RUN_FIELDS = (("p50", "p50"), ("p90", "p90"), ("p99", "p99"), ("p99.9", "p999"))
+LATENCY_METADATA = (
+    ("latency_p50", "p50"),
+    ("latency_p90", "p90"),
+    ("latency_p99", "p99"),
+    ("latency_p999", "p999"),
+)
 
 # Environment keys derived from the runs (pyperf's -p/-n/-w options), not stored as metadata.
 RUN_SHAPE_KEYS = ("processes", "values_per_process", "warmups_per_process")
@@ -58,6 +75,59 @@ class GapRecord:
 
 
 @dataclass(frozen=True)
+class LatencyRun:
+    """One run of the latency pass: its sample count and percentiles (seconds)."""
+
+    count: int
+    p50: float
+    p90: float
+    p99: float
+    p999: float
+    maximum: float
+
+
+@dataclass(frozen=True)
+class LatencyRecord:
+    """A cell's latency pass. ``p50`` .. ``p999`` are medians over the runs of each run's
+    percentile (the benchmark metadata's ``latency_p*``); ``quantiles`` are (q, value) pairs
+    pooled over all runs, q ascending from 0 to 1; both tuples are empty when the file only
+    has the metadata's percentiles."""
+
+    what: str
+    unit: str
+    timer_cost: float | None
+    p50: float
+    p90: float
+    p99: float
+    p999: float
+    runs: tuple[LatencyRun, ...] = ()
+    quantiles: tuple[tuple[float, float], ...] = ()
+
+    def percentile(self, name: str) -> float:
+        """``p50``, ``p90``, ``p99`` or ``p999``."""
+        value: float = getattr(self, name)
+        return value
+
+    def per_run(self, name: str) -> tuple[float, ...]:
+        """Every run's value of one percentile (``p50`` .. ``p999``, ``maximum``)."""
+        return tuple(float(getattr(run, name)) for run in self.runs)
+
+    @property
+    def samples(self) -> int:
+        """Samples per run (the smallest run's count)."""
+        return min((run.count for run in self.runs), default=0)
+
+
+@dataclass(frozen=True)
+class Run:
+    """One pyperf run of a benchmark: its values (warmups excluded) and its own metadata
+    (``memory_delta`` of a memory cell: the run's total bytes)."""
+
+    values: tuple[float, ...]
+    metadata: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True)
 class Entry:
     """One benchmark of one file.
 
@@ -72,6 +142,8 @@ class Entry:
     unit: str
     values: tuple[float, ...]
     metadata: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    latency: LatencyRecord | None = None
+    runs: tuple[Run, ...] = ()
 
     @property
     def mean(self) -> float:
@@ -121,6 +193,7 @@ def load(path: str | Path, label: str | None = None) -> ResultSet:
     data = read_json(path)
     entries, environment = _parse_benchmarks(path, data)
     gaps, interrupted, run_environment = _parse_sidecar(path, data)
+    entries = _attach_latency(path, data, entries)
     # The runner's record of the run (pyperf options as ``measurement``, for example) fills in
     # what the benchmarks' metadata lacks, and all of it for a file in which every cell failed.
     environment = {**run_environment, **environment}
@@ -259,7 +332,7 @@ def _parse_benchmarks(path: Path, data: Mapping[str, Any]) -> tuple[list[Entry],
         if not isinstance(name, str) or not name:
             raise ResultFileError(f"{where} has no name")
         where = f"{path}: benchmark {name!r}"
-        values, shape = _parse_runs(where, bench.get("runs"))
+        values, shape, runs = _parse_runs(where, bench.get("runs"))
         entry = Entry(
             name=name,
             workload=_text_or_none(metadata.get("workload")),
@@ -268,6 +341,7 @@ def _parse_benchmarks(path: Path, data: Mapping[str, Any]) -> tuple[list[Entry],
             unit=str(metadata.get("unit", "second")),
             values=values,
             metadata=MappingProxyType(metadata),
+            runs=runs,
         )
         if entry.key in seen:
             raise ResultFileError(f"{path}: benchmark {entry.key!r} appears twice")
@@ -280,10 +354,13 @@ def _parse_benchmarks(path: Path, data: Mapping[str, Any]) -> tuple[list[Entry],
     return entries, environment
 
 
-def _parse_runs(where: str, runs: object) -> tuple[tuple[float, ...], tuple[int, int, int]]:
+def _parse_runs(
+    where: str, runs: object
+) -> tuple[tuple[float, ...], tuple[int, int, int], tuple[Run, ...]]:
     if not isinstance(runs, list):
         raise ResultFileError(f"{where} has no list of runs")
     values: list[float] = []
+    kept: list[Run] = []
     processes = values_per_process = warmups_per_process = 0
     for run in runs:
         if not isinstance(run, dict):
@@ -297,12 +374,19 @@ def _parse_runs(where: str, runs: object) -> tuple[tuple[float, ...], tuple[int,
                 raise ResultFileError(f"{where}: value {value!r} is not a finite number")
             values.append(float(value))
         if run_values:
+            run_metadata = run.get("metadata")
+            kept.append(
+                Run(
+                    tuple(float(value) for value in run_values),
+                    MappingProxyType(dict(run_metadata) if isinstance(run_metadata, dict) else {}),
+                )
+            )
             processes += 1
             values_per_process = max(values_per_process, len(run_values))
             warmups_per_process = max(warmups_per_process, len(warmups))
     if not values:
         raise ResultFileError(f"{where} has no values (only calibration runs or none)")
-    return tuple(values), (processes, values_per_process, warmups_per_process)
+    return tuple(values), (processes, values_per_process, warmups_per_process), tuple(kept)
 
 
 def _run_shape(shapes: Iterable[tuple[int, int, int]]) -> dict[str, str]:
@@ -370,6 +454,118 @@ def _parse_sidecar(
             )
         )
     return gaps, bool(sidecar.get("interrupted", False)), run_environment
+
+
+def _attach_latency(path: Path, data: Mapping[str, Any], entries: list[Entry]) -> list[Entry]:
+    """Entries with their latency records: the sidecar's, else the metadata's percentiles."""
+    raw_records = _latency_section(path, data)
+    attached = []
+    for entry in entries:
+        raw = raw_records.get(entry.name, raw_records.get(entry.key))
+        if raw is not None:
+            record: LatencyRecord | None = _parse_latency(f"{path}: latency of {entry.key!r}", raw)
+        else:
+            record = _latency_from_metadata(entry.metadata)
+        attached.append(replace(entry, latency=record) if record is not None else entry)
+    return attached
+
+
+def _latency_section(path: Path, data: Mapping[str, Any]) -> dict[str, Any]:
+    sidecar = data.get(CONCBENCH_KEY)
+    if not isinstance(sidecar, dict) or sidecar.get(LATENCY_KEY) is None:
+        return {}
+    section = sidecar[LATENCY_KEY]
+    if not isinstance(section, dict):
+        raise ResultFileError(f"{path}: '{CONCBENCH_KEY}.{LATENCY_KEY}' must be a JSON object")
+    return section
+
+
+def _parse_latency(where: str, raw: object) -> LatencyRecord:
+    if not isinstance(raw, dict):
+        raise ResultFileError(f"{where} is not a JSON object")
+    what, unit = raw.get("what"), raw.get("unit", "second")
+    if not isinstance(what, str) or not what.strip():
+        raise ResultFileError(f"{where}: 'what' must be a non-empty text")
+    if not isinstance(unit, str) or not unit:
+        raise ResultFileError(f"{where}: 'unit' must be a non-empty text")
+    timer_cost = raw.get("timer_cost")
+    if timer_cost is not None and not _finite(timer_cost):
+        raise ResultFileError(f"{where}: 'timer_cost' {timer_cost!r} is not a finite number")
+    raw_runs = raw.get("runs")
+    if not isinstance(raw_runs, list) or not raw_runs:
+        raise ResultFileError(f"{where}: 'runs' must be a non-empty list")
+    runs = [_parse_latency_run(f"{where}: runs[{i}]", run) for i, run in enumerate(raw_runs)]
+    quantiles = _parse_quantiles(where, raw.get("quantiles", []))
+    return LatencyRecord(
+        what=" ".join(what.split()),
+        unit=unit,
+        timer_cost=None if timer_cost is None else float(timer_cost),
+        p50=statistics.median(run.p50 for run in runs),
+        p90=statistics.median(run.p90 for run in runs),
+        p99=statistics.median(run.p99 for run in runs),
+        p999=statistics.median(run.p999 for run in runs),
+        runs=tuple(runs),
+        quantiles=quantiles,
+    )
+
+
+def _parse_latency_run(where: str, raw: object) -> LatencyRun:
+    if not isinstance(raw, dict):
+        raise ResultFileError(f"{where} is not a JSON object")
+    count = raw.get("count")
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        raise ResultFileError(f"{where}: 'count' {count!r} is not a positive integer")
+    numbers = {}
+    for key, name in (*LATENCY_RUN_FIELDS, ("max", "maximum")):
+        value = raw.get(key)
+        if not _finite(value):
+            raise ResultFileError(f"{where}: {key!r} {value!r} is not a finite number")
+        numbers[name] = float(value)
+    return LatencyRun(count=count, **numbers)
+
+
+def _parse_quantiles(where: str, raw: object) -> tuple[tuple[float, float], ...]:
+    if not isinstance(raw, list):
+        raise ResultFileError(f"{where}: 'quantiles' must be a list of [q, value] pairs")
+    pairs: list[tuple[float, float]] = []
+    for pair in raw:
+        if not (isinstance(pair, list) and len(pair) == 2 and all(map(_finite, pair))):
+            raise ResultFileError(f"{where}: quantile {pair!r} is not a [q, value] pair")
+        q, value = float(pair[0]), float(pair[1])
+        if not 0 <= q <= 1 or (pairs and (q <= pairs[-1][0] or value < pairs[-1][1])):
+            raise ResultFileError(
+                f"{where}: quantiles must have q from 0 to 1 ascending and values "
+                f"non-decreasing (at q={q:g})"
+            )
+        pairs.append((q, value))
+    return tuple(pairs)
+
+
+def _latency_from_metadata(metadata: Mapping[str, Any]) -> LatencyRecord | None:
+    """The percentiles the benchmark's metadata carries (a file whose sidecar was lost, or a
+    pyperf tool that kept only the metadata), without runs: nothing to test or draw."""
+    values = []
+    for key, _name in LATENCY_METADATA:
+        value = metadata.get(key)
+        if not _finite(value):
+            return None
+        values.append(float(value))
+    p50, p90, p99, p999 = values
+    what = metadata.get("latency_what")
+    timer_cost = metadata.get("latency_timer_cost")
+    return LatencyRecord(
+        what=" ".join(what.split()) if isinstance(what, str) and what.strip() else "latency",
+        unit="second",
+        timer_cost=float(timer_cost) if _finite(timer_cost) else None,
+        p50=p50,
+        p90=p90,
+        p99=p99,
+        p999=p999,
+    )
+
+
+def _finite(value: object) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _is_number(value: object) -> bool:

@@ -1,7 +1,7 @@
 """Compare pyperf result files: the first is the base, every other file is compared with it.
 
-Exit status: 0 done; 1 --fail-above found a significant regression (the report is still
-printed); 2 bad input (a one-line error on stderr and nothing written).
+Exit status: 0 done; 1 --fail-above (or --fail-above-p99) found a significant regression (the
+report is still printed); 2 bad input (a one-line error on stderr and nothing written).
 """
 
 from __future__ import annotations
@@ -22,7 +22,14 @@ except ImportError:  # run as ``python scripts/compare.py`` from a checkout, not
 try:
     from bench import cli
     from bench.cli import OneLineParser, bounded_number
-    from bench.compare_render import FORMATS, TEST_NAME, plural, regression_text, render
+    from bench.compare_render import (
+        FORMATS,
+        TEST_NAME,
+        latency_regression_text,
+        plural,
+        regression_text,
+        render,
+    )
     from bench.comparison import ComparisonError, Options, compare
     from bench.resultfiles import ResultFileError, load_all
 except ModuleNotFoundError as missing:  # a dependency of the project is not installed
@@ -44,7 +51,10 @@ compared with every NEW file: benchmarks match by name (and by workload/params/m
 for concbench files); each one gets its values in human units, the ratio new mean / base mean,
 and a two-sided {TEST_NAME} test, valid for unequal sample sizes. Lower is better for every
 unit (time, bytes, and by pyperf's convention any other unit). producer_consumer values are
-shown as items/s, but their ratio is of the time per item, like every other timed benchmark."""
+shown as items/s, but their ratio is of the time per item, like every other timed benchmark.
+Benchmarks whose files both carry latency records (the latency pass of pingpong,
+producer_consumer and fan_out) also get their p50, p90, p99 and p99.9 and the p99 ratio, tested
+on the runs' p99 values."""
 
 EPILOG = """\
 verdicts: faster/slower (time), smaller/larger (bytes), lower/higher (other units); "no change"
@@ -58,9 +68,12 @@ spec_version: files from different workload spec versions measure different work
   refused (exit 2) unless --force, which compares them under a loud warning.
 gate: --fail-above counts a benchmark only when its verdict is slower/larger/higher (significant
   and at least --min-change) and its change exceeds PCT; benchmarks too small to test are counted
-  in a note on stderr, since the gate cannot see a regression in them.
-exit status: 0 done; 1 --fail-above found a significant regression (named on stderr, one line
-  each; the report is still written); 2 bad input: a one-line error, nothing written."""
+  in a note on stderr, since the gate cannot see a regression in them. It judges means only;
+  --fail-above-p99 gates the p99 latency the same way (significance on the runs' p99 values:
+  a latency pass of 3 runs a side cannot reach p < 0.05, and says "too few runs").
+exit status: 0 done; 1 --fail-above or --fail-above-p99 found a significant regression (named on
+  stderr, one line each; the report is still written); 2 bad input: a one-line error, nothing
+  written."""
 
 
 def fail(message: str) -> NoReturn:
@@ -122,6 +135,13 @@ def build_parser() -> OneLineParser:
         metavar="PCT",
         type=bounded_number(0, PERCENT_LIMIT, "percent"),
         help="exit 1 when a benchmark got significantly worse by more than PCT percent (0 to 1000)",
+    )
+    parser.add_argument(
+        "--fail-above-p99",
+        metavar="PCT",
+        type=bounded_number(0, PERCENT_LIMIT, "percent"),
+        help="exit 1 when a benchmark's p99 latency got significantly higher by more than PCT "
+        "percent (0 to 1000); off by default, --fail-above judges means only",
     )
     parser.add_argument(
         "--labels",
@@ -194,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         comparison = compare(load_all(paths, args.labels), options)
     except (ResultFileError, ComparisonError) as exc:
         fail(str(exc))
-    text = render(comparison, args.format, args.fail_above)
+    text = render(comparison, args.format, args.fail_above, args.fail_above_p99)
     if output is None:
         sys.stdout.write(text)
         sys.stdout.flush()
@@ -205,19 +225,42 @@ def main(argv: Sequence[str] | None = None) -> int:
             fail(f"{output} already exists; choose another output file")
         except OSError as exc:
             fail(f"cannot write {output}: {exc.strerror or exc}")
-    if args.fail_above is None:
-        return 0
-    regressions = comparison.regressions(args.fail_above)
-    for regression in regressions:
-        print(f"{PROG}: regression: {regression_text(regression)}", file=sys.stderr)
-    untested = comparison.untested()
-    if untested:
-        print(
-            f"{PROG}: note: {plural(len(untested), 'comparison')} had too few values to "
-            "test; --fail-above cannot see a regression there",
-            file=sys.stderr,
-        )
-    return 1 if regressions else 0
+    failed = False
+    if args.fail_above is not None:
+        regressions = comparison.regressions(args.fail_above)
+        for regression in regressions:
+            print(f"{PROG}: regression: {regression_text(regression)}", file=sys.stderr)
+        untested = comparison.untested()
+        if untested:
+            print(
+                f"{PROG}: note: {plural(len(untested), 'comparison')} had too few values to "
+                "test; --fail-above cannot see a regression there",
+                file=sys.stderr,
+            )
+        failed = bool(regressions)
+    if args.fail_above_p99 is not None:
+        latency_regressions = comparison.latency_regressions(args.fail_above_p99)
+        for latency_regression in latency_regressions:
+            print(
+                f"{PROG}: regression: {latency_regression_text(latency_regression)}",
+                file=sys.stderr,
+            )
+        latency_untested = comparison.latency_untested()
+        if latency_untested:
+            print(
+                f"{PROG}: note: {plural(len(latency_untested), 'p99 comparison')} had too few "
+                "runs (or no per-run values) to test; --fail-above-p99 cannot see a regression "
+                "there",
+                file=sys.stderr,
+            )
+        if not any(row.latency_compared for row in comparison.rows):
+            print(
+                f"{PROG}: note: no benchmark has latency records in the base and another "
+                "file; --fail-above-p99 checked nothing",
+                file=sys.stderr,
+            )
+        failed = failed or bool(latency_regressions)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import pytest
 from matplotlib.axes import Axes
 from matplotlib.container import BarContainer, ErrorbarContainer
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from bench import charts
 from bench.comparison import Options, compare
@@ -20,6 +21,7 @@ from tests.test_findings import (
     PINGPONG,
     X,
     around,
+    latency_set,
     make_entry,
     make_set,
 )
@@ -271,3 +273,131 @@ def test_save_writes_png_and_svg(tmp_path: Path) -> None:
     png = charts.save(charts.Chart("switch_latency", "t", "c", figure), tmp_path)
     assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     assert (tmp_path / "switch_latency.svg").read_text().lstrip().startswith("<?xml")
+
+
+# -- latency, sweeps, memory slope ----------------------------------------------------------------
+
+
+def plotted(ax: Axes) -> dict[str, Line2D]:
+    return {
+        line.get_label(): line for line in ax.get_lines() if not line.get_label().startswith("_")
+    }
+
+
+def test_latency_chart_draws_the_tail_on_log_axes() -> None:
+    result = latency_set()
+    figure = charts.latency_cdf([result], "producer_consumer")
+    assert figure is not None
+    (ax,) = every_axes(figure)
+    # One panel: the chart's title and the parameter set share the axes' title.
+    assert ax.get_title() == (
+        "Latency of producer_consumer (put to get): the tail of the distribution\n"
+        "P=1 C=1 Q=1 M=4000 no work"
+    )
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+    assert ax.get_xlabel() == "latency [ms] (log scale)"
+    assert ax.get_ylabel() == "fraction of items slower (1 \N{MINUS SIGN} F, log scale)"
+    lines = plotted(ax)
+    assert list(lines) == ["threads", "asyncio"]  # greenlet has no record: no line
+    # 1 - F at each stored quantile, in ms; the maximum (q = 1) has no place on a log axis.
+    assert list(lines["asyncio"].get_xdata()) == pytest.approx([0.075, 0.15, 1.2])
+    assert list(lines["asyncio"].get_ydata()) == pytest.approx([1.0, 0.5, 0.01])
+    assert legend_texts(figure) == ["threads", "asyncio"]
+    assert charts.latency_cdf([result], "pingpong") is None
+
+
+def test_latency_chart_of_two_files_gives_a_line_style_per_file() -> None:
+    results = load_all([DATA / "py311_latency.json", DATA / "py313_latency.json"])
+    figure = charts.latency_cdf(results, "pingpong")
+    assert figure is not None
+    (ax,) = every_axes(figure)
+    lines = plotted(ax)
+    assert lines["threads (3.11.7)"].get_linestyle() != lines["threads (3.13.0)"].get_linestyle()
+    assert lines["threads (3.11.7)"].get_color() == lines["threads (3.13.0)"].get_color()
+    # gevent in 3.13.0 has the metadata's percentiles only: nothing to draw.
+    assert "gevent (3.13.0)" not in lines and "gevent (3.11.7)" in lines
+    assert ax.get_ylim()[0] == pytest.approx(1e-4)
+
+
+def test_sweep_curves_mark_the_stop_and_the_unreached_sizes() -> None:
+    (result,) = load_all([DATA / "sweep.json"])
+    figure = charts.sweep_curves([result], "fan_out")
+    assert figure is not None
+    (ax,) = every_axes(figure)
+    assert ax.get_title() == "fan_out sweep: time per task against N\nsleep 1 ms"
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+    assert ax.get_xlabel() == "N tasks launched and gathered (log scale)"
+    assert ax.get_ylabel() == "time per task [µs] (log scale)"
+    lines = plotted(ax)
+    assert list(lines["threads"].get_xdata()) == [1, 10, 100, 1000]
+    assert list(lines["threads"].get_ydata()) == pytest.approx([1200, 200, 120, 300])
+    stops = [line for line in ax.get_lines() if line.get_label().startswith("stops scaling")]
+    assert sorted((list(line.get_xdata()), list(line.get_ydata())) for line in stops) == [
+        ([1000], [pytest.approx(300)]),
+        ([10000], [pytest.approx(30)]),
+    ]
+    crosses = [
+        line
+        for line in ax.get_lines()
+        if line.get_marker() == charts.UNREACHED_MARKER and len(line.get_xdata())
+    ]
+    (threads_crosses,) = crosses
+    assert list(threads_crosses.get_xdata()) == [10000, 100000]
+    assert set(threads_crosses.get_ydata()) == {ax.get_ylim()[1]}  # on the top edge
+    assert legend_texts(figure) == [
+        "threads",
+        "stops scaling (> 2\N{MULTIPLICATION SIGN} its best)",
+        "size not reached (reason in the Sweeps table)",
+        "asyncio",
+        "generators",
+    ]
+    pipeline_sweep = charts.sweep_curves([result], "producer_consumer")
+    assert pipeline_sweep is not None
+    assert every_axes(pipeline_sweep)[0].get_xlabel() == "N producers = N consumers (log scale)"
+    assert every_axes(pipeline_sweep)[0].get_ylabel() == "time per item [µs] (log scale)"
+    assert charts.sweep_curves([switches()], "fan_out") is None
+
+
+def test_memory_slope_draws_runs_and_fitted_lines_with_the_slope_in_the_legend() -> None:
+    (result,) = load_all([DATA / "sweep.json"])
+    figure = charts.memory_slope([result])
+    assert figure is not None
+    (ax,) = figure.axes
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+    assert ax.get_xlabel() == "N parked tasks (log scale)"
+    assert ax.get_ylabel() == "memory of all parked tasks [MiB] (log scale)"
+    texts = legend_texts(figure)
+    assert texts[0] == "threads: runs"
+    assert texts[1].startswith("threads: 16.5 KiB per task (R\N{SUPERSCRIPT TWO} = 1.000)")
+    assert texts[3].startswith("asyncio: 1.37 KiB per task")
+    runs = plotted(ax)["threads: runs"]
+    assert sorted(set(runs.get_xdata())) == [10, 100, 1000]
+    assert len(runs.get_xdata()) == 9
+    assert charts.memory_slope([switches()]) is None
+
+
+def test_echo_panels_apart_from_cpu_and_sleep() -> None:
+    (result,) = load_all([DATA / "sweep.json"])
+    figure = charts.fan_out_throughput([result])
+    assert figure is not None
+    titles = [ax.get_title() for ax in every_axes(figure)]
+    assert titles == [
+        "each task sleeps 1 ms",
+        "each task echoes 64 B over TCP,\nserver delay D=10 ms, a connection per task",
+        "each task echoes 64 B over TCP,\nserver delay D=10 ms, reused connections",
+    ]
+    each = {c.get_label(): c.lines[0] for c in lines(every_axes(figure)[1])}
+    assert list(each["asyncio"].get_xdata()) == [100.0, 1000.0]
+
+
+def test_sweep_file_gives_the_sweep_and_slope_charts() -> None:
+    results = load_all([DATA / "sweep.json"])
+    names = [chart.name for chart in charts.build(results, None)]
+    assert names == [
+        "throughput_producer_consumer",
+        "throughput_fan_out",
+        "memory_per_task",
+        "sweep_fan_out",
+        "sweep_producer_consumer",
+        "memory_slope",
+    ]

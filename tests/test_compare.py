@@ -436,3 +436,125 @@ def test_library_errors_are_one_line() -> None:
     assert "\n" not in str(caught.value)
     with pytest.raises(ComparisonError, match="at least two"):
         compare(files[:1])
+
+
+# -- latency percentiles --------------------------------------------------------------------------
+
+LATENCY_BASE = DATA / "py311_latency.json"
+LATENCY_NEW = DATA / "py313_latency.json"
+TAIL = "pingpong[rounds=5]/threads"
+
+
+def latency_changes(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        row["benchmark"]: row["latency_changes"][0]
+        for row in document["benchmarks"]
+        if row["latency_changes"] and row["latency_changes"][0] is not None
+    }
+
+
+def test_latency_verdicts_in_json() -> None:
+    document = json_output(LATENCY_BASE, LATENCY_NEW)
+    changes = latency_changes(document)
+    assert changes[TAIL]["status"] == "regressed"
+    assert changes[TAIL]["verdict"] == "higher"
+    assert changes[TAIL]["runs"] == [5, 5]
+    assert changes[TAIL]["ratio"] > 2
+    few = changes["pingpong[rounds=5]/greenlet"]
+    assert few["status"] == "too_few_values"
+    assert few["verdict"] == "too few runs to test (n=5 vs 2: p >= 0.095)"
+    assert changes["pingpong[rounds=5]/gevent"]["verdict"] == "cannot test (no per-run values)"
+    assert changes["pingpong[rounds=5]/serial"]["status"] == "no_change"
+    row = next(r for r in document["benchmarks"] if r["benchmark"] == TAIL)
+    base = row["latency"][0]
+    assert set(base) >= {"what", "unit", "timer_cost", "p50", "p90", "p99", "p99.9"}
+    assert len(base["runs"]) == 5 and set(base["runs"][0]) == {
+        "count",
+        "p50",
+        "p90",
+        "p99",
+        "p99.9",
+        "max",
+    }
+    assert base["quantiles"][-1][0] == 1.0
+    spawn = next(r for r in document["benchmarks"] if r["benchmark"] == "spawn[tasks=5]/threads")
+    assert spawn["latency"] == [None, None] and spawn["latency_changes"] == [None]
+    assert document["latency_gate"] is None
+
+
+def test_latency_section_in_text() -> None:
+    result = run(LATENCY_BASE, LATENCY_NEW)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    section = out[out.index("Latency percentiles (latency pass):") :]
+    header = section.splitlines()[1].split()
+    assert header[:8] == ["benchmark", "file", "p50", "p90", "p99", "p99.9", "runs", "p99"]
+    threads = [line for line in section.splitlines() if "pingpong rounds=5 / threads" in line]
+    assert len(threads) == 2
+    assert "(base)" in threads[0] and threads[0].rstrip().endswith("base")
+    assert threads[1].rstrip().endswith("higher")
+    assert "too few runs to test (n=5 vs 2: p >= 0.095)" in section
+    assert "producer_consumer: put to get" in section
+
+
+def test_latency_section_in_markdown_is_well_formed() -> None:
+    result = run(LATENCY_BASE, LATENCY_NEW, "--format", "markdown")
+    assert result.returncode == 0
+    out = result.stdout
+    assert "**Latency percentiles** (latency pass)" in out
+    block = out[out.index("**Latency percentiles**") :].split("\n\n")[1]
+    rows = table_rows(block)
+    assert rows[0][:6] == ["benchmark", "file", "p50", "p90", "p99", "p99.9"]
+    assert len({len(row) for row in rows}) == 1
+    assert any(row[0] == "`pingpong rounds=5 / threads`" and row[-1] == "higher" for row in rows)
+
+
+def test_latency_columns_in_csv() -> None:
+    result = run(LATENCY_BASE, LATENCY_NEW, "--format", "csv")
+    assert result.returncode == 0
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    new = next(r for r in rows if r["benchmark"] == TAIL and r["role"] == "new")
+    base = next(r for r in rows if r["benchmark"] == TAIL and r["role"] == "base")
+    assert new["latency_p99_status"] == "regressed"
+    assert float(new["latency_p99_ratio"]) == pytest.approx(
+        float(new["latency_p99"]) / float(base["latency_p99"])
+    )
+    assert base["latency_runs"] == "5" and base["latency_samples"] == "1000"
+    assert base["latency_p99_status"] == ""
+    assert float(base["latency_p50"]) < float(base["latency_p999"]) <= float(base["latency_max"])
+    spawn = next(r for r in rows if r["benchmark"] == "spawn[tasks=5]/threads")
+    assert spawn["latency_p99"] == ""
+
+
+def test_old_files_have_no_latency_section() -> None:
+    out = run(PY311, PY313).stdout
+    assert "Latency percentiles" not in out
+    document = json_output(PY311, PY313)
+    assert all(row["latency"] == [None, None] for row in document["benchmarks"])
+
+
+def test_fail_above_p99_is_an_explicit_opt_in() -> None:
+    # --fail-above judges means only: these files' means are the same.
+    assert run(LATENCY_BASE, LATENCY_BASE, "--fail-above", "10").returncode == 0
+    gated = run(LATENCY_BASE, LATENCY_NEW, "--fail-above-p99", "50")
+    assert gated.returncode == 1
+    lines = gated.stderr.splitlines()
+    assert lines[0].startswith(f"compare: regression: {TAIL}: p99 latency ")
+    assert "higher in 3.13.0 than in 3.11.7 (p=0.00794, 5 vs 5 runs)" in lines[0]
+    assert "2 p99 comparisons had too few runs" in gated.stderr
+    assert "p99 latency gate (--fail-above-p99 50%): FAILED, 1 significantly higher" in gated.stdout
+    assert run(LATENCY_BASE, LATENCY_NEW, "--fail-above-p99", "500").returncode == 0
+    document = json.loads(
+        run(LATENCY_BASE, LATENCY_NEW, "--fail-above-p99", "50", "--format", "json").stdout
+    )
+    assert document["latency_gate"]["passed"] is False
+    assert [r["benchmark"] for r in document["latency_gate"]["regressions"]] == [TAIL]
+    nothing = run(PY311, PY313, "--fail-above-p99", "10")
+    assert nothing.returncode == 0
+    assert "no benchmark has latency records" in nothing.stderr
+
+
+def test_help_documents_the_p99_gate() -> None:
+    out = run("--help").stdout
+    assert "--fail-above-p99 PCT" in out
+    assert "--fail-above judges means only" in " ".join(out.split())

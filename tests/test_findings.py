@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -11,7 +12,7 @@ import pytest
 
 from bench import findings
 from bench.comparison import Options, compare
-from bench.resultfiles import Entry, GapRecord, ResultSet
+from bench.resultfiles import Entry, GapRecord, LatencyRecord, LatencyRun, ResultSet, load
 
 PINGPONG = "rounds=2000"
 PC_1X1 = "producers=1,consumers=1,capacity=1,items=4000,work=none,cpu_iterations=100"
@@ -326,3 +327,144 @@ def test_rows_follow_the_suite_order_whatever_the_file_order() -> None:
     # A benchmark whose parameters this version cannot read is shown by name, not charted.
     table = findings.foreign_table([result])
     assert table is not None and table.rows[0][0] == "pingpong[rounds=oops]/asyncio"
+
+
+# -- latency, sweeps, memory slope ----------------------------------------------------------------
+
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def with_latency(entry: Entry, p50: float, p99: float, runs: int = 3) -> Entry:
+    run = LatencyRun(1000, p50, 2 * p50, p99, 1.5 * p99, 2 * p99)
+    record = LatencyRecord(
+        what="put to get",
+        unit="second",
+        timer_cost=4e-8,
+        p50=p50,
+        p90=2 * p50,
+        p99=p99,
+        p999=1.5 * p99,
+        runs=(run,) * runs,
+        quantiles=((0.0, p50 / 2), (0.5, p50), (0.99, p99), (1.0, 2 * p99)),
+    )
+    return replace(entry, latency=record)
+
+
+def latency_set() -> ResultSet:
+    return make_set(
+        [
+            with_latency(
+                make_entry("producer_consumer", PC_1X1, "threads", around(4e-5)), 1e-3, 9.8e-3
+            ),
+            with_latency(
+                make_entry("producer_consumer", PC_1X1, "asyncio", around(7e-6)), 1.5e-4, 1.2e-3
+            ),
+            make_entry("producer_consumer", PC_1X1, "greenlet", around(1e-6)),
+        ]
+    )
+
+
+def test_tail_statement_lowest_p99_first_with_its_spread() -> None:
+    (finding,) = findings.tail_findings(latency_set())
+    assert finding.text == (
+        "p99 latency (put to get) in producer_consumer P=1 C=1 Q=1 M=4000 no work, lowest first: "
+        f"asyncio 1.20 ms (p99/p50 = 8.0{X}), threads 9.80 ms (p99/p50 = 9.8{X})."
+    )
+    assert findings.tail_findings(switch_set()) == []
+
+
+def test_latency_table_shows_the_four_percentiles() -> None:
+    table = findings.latency_table([latency_set()])
+    assert table is not None
+    assert table.header == ("cell", "threads", "asyncio", "greenlet")
+    assert table.rows[0][1:] == (
+        "1.00 ms / 2.00 ms / 9.80 ms / 14.7 ms",
+        "150 µs / 300 µs / 1.20 ms / 1.80 ms",
+        findings.MISSING,
+    )
+    assert "producer_consumer: put to get" in table.note
+    assert findings.latency_table([switch_set()]) is None
+
+
+def sweep_file() -> ResultSet:
+    return load(DATA / "sweep.json")
+
+
+def test_scaling_statements_name_the_stop_and_the_unreached_sizes() -> None:
+    texts = [f.text for f in findings.scaling_findings(sweep_file())]
+    assert texts[0] == (
+        "producer_consumer Q=64 M=2000 no work: threads: time per item grows "
+        f"3.7{X} over its best (40.0 µs at N=1) at N=100; could not reach N=1,000 "
+        "(skipped: resource limit: can't start new thread)."
+    )
+    assert texts[1] == (
+        "producer_consumer Q=64 M=2000 no work: asyncio: time per item stays within "
+        f"2{X} of its best (7.00 µs at N=1) up to N=100."
+    )
+    assert texts[2].startswith(
+        f"fan_out sleep 1 ms: threads: time per task grows 2.5{X} over its best (120 µs at "
+        "N=100) at N=1,000; could not reach N=10,000 (skipped: time limit: one run would take"
+    )
+    assert "could not reach N=100,000 (skipped: not run: N=10000 already skipped" in texts[2]
+    assert texts[3] == (
+        f"fan_out sleep 1 ms: asyncio: time per task grows 2.5{X} over its best (12.0 µs at "
+        "N=1,000) at N=10,000."
+    )
+    assert texts[4] == (
+        "fan_out sleep 1 ms: generators: time per task is lowest at the largest size measured, "
+        "N=10,000 (2.00 µs)."
+    )
+    # Two sizes are no sweep: the echo cells at N=100 and 1,000 give no statement.
+    assert not any("echo" in text for text in texts)
+
+
+def test_sweep_table_lists_best_stop_and_reasons() -> None:
+    table = findings.sweep_table([sweep_file()])
+    assert table is not None
+    assert table.header[:3] == ("sweep", "model", "sizes measured")
+    threads = next(row for row in table.rows if row[:2] == ("fan_out sleep 1 ms", "threads"))
+    assert threads[2:5] == ("1, 10, 100, 1,000", "120 µs at N=100", f"N=1,000 (2.5{X} the best)")
+    assert threads[5].startswith("N=10,000: skipped: time limit")
+    assert findings.sweep_table([switch_set()]) is None
+
+
+def memory_line(model: str, slope: float, intercept: float) -> list[Entry]:
+    """Memory cells at N = 10, 100, 1,000 exactly on a line (no per-run metadata: bytes per
+    task x N is the total)."""
+    return [
+        make_entry("memory", f"tasks={n}", model, [(intercept + slope * n) / n] * 3)
+        for n in (10, 100, 1000)
+    ]
+
+
+def test_slope_recovers_bytes_per_task_and_says_how_well_it_fits() -> None:
+    result = make_set([*memory_line("threads", 16896, 1e5), *memory_line("asyncio", 1400, 6e4)])
+    (finding,) = findings.slope_findings(result)
+    assert finding.text == (
+        "Memory per parked task fitted as the slope of total bytes against N, smallest first: "
+        "asyncio 1.37 KiB (95% interval 1.37 KiB to 1.37 KiB, R\N{SUPERSCRIPT TWO} = 1.000, "
+        "N = 10, 100, 1,000); threads 16.5 KiB (95% interval 16.5 KiB to 16.5 KiB, "
+        "R\N{SUPERSCRIPT TWO} = 1.000, N = 10, 100, 1,000)."
+    )
+    fits = {item.model: item.fit for item in findings.memory_fits(result)}
+    assert fits["asyncio"].slope == pytest.approx(1400)
+    assert fits["asyncio"].intercept == pytest.approx(6e4)
+    table = findings.slope_table([result])
+    assert table is not None
+    assert table.rows[0][:3] == ("threads", "16.5 KiB", "16.5 KiB to 16.5 KiB")
+    # One size per model is no line.
+    single = make_set([make_entry("memory", "tasks=100", "threads", around(16e3))])
+    assert findings.slope_findings(single) == [] and findings.slope_table([single]) is None
+
+
+def test_slope_from_the_runs_memory_delta() -> None:
+    fits = {item.model: item.fit for item in findings.memory_fits(sweep_file())}
+    assert fits["threads"].slope == pytest.approx(16896, rel=0.01)
+    assert fits["threads"].points == 9
+    assert fits["threads"].slope_low <= 16896 <= fits["threads"].slope_high
+
+
+def test_echo_cells_are_labelled_with_delay_and_connection() -> None:
+    labels = [row.label for row in findings.rows([sweep_file()], "fan_out")]
+    assert "fan_out N=100 echo D=10 ms 64 B connect=each" in labels
+    assert "fan_out N=100 echo D=10 ms 64 B connect=reuse" in labels

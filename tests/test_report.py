@@ -262,3 +262,39 @@ def test_unwritable_parent(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "permission denied" in done.stderr
     assert list(locked.iterdir()) == []
+
+
+def test_report_of_a_sweep_has_its_curves_slopes_and_tables(tmp_path: Path) -> None:
+    output = tmp_path / "sweep"
+    done = run(DATA / "sweep.json", "-o", output)
+    assert done.returncode == 0, done.stderr
+    page = parse(output / "index.html")
+    check_self_contained(page)
+    assert {"sweeps", "memory-slope", "chart-sweep_fan_out", "chart-memory_slope"} <= page.ids
+    for name in ("sweep_fan_out", "sweep_producer_consumer", "memory_slope"):
+        assert (output / f"{name}.png").exists() and (output / f"{name}.svg").exists()
+    text = (output / "index.html").read_text(encoding="utf-8")
+    grows = "time per task grows 2.5\N{MULTIPLICATION SIGN} over its best (12.0 µs at N=1,000)"
+    assert f"{grows} at N=10,000" in text
+    assert "could not reach N=10,000 (skipped: time limit: one run would take about 3.0 s" in text
+    assert "Memory per parked task fitted as the slope of total bytes against N" in text
+    summary = (output / "summary.md").read_text(encoding="utf-8")
+    assert "### Sweeps: where each model stops scaling" in summary
+    assert "### Memory slope: bytes per parked task" in summary
+    assert "![fan_out sweep](sweep_fan_out.png)" in summary
+
+
+def test_report_of_latency_files_has_percentiles_and_distributions(tmp_path: Path) -> None:
+    output = tmp_path / "latency"
+    done = run(DATA / "py311_latency.json", DATA / "py313_latency.json", "-o", output)
+    assert done.returncode == 0, done.stderr
+    page = parse(output / "index.html")
+    check_self_contained(page)
+    assert {"latency", "chart-latency_pingpong", "chart-latency_producer_consumer"} <= page.ids
+    for uri in page.images:
+        decode_png(uri)
+    text = (output / "index.html").read_text(encoding="utf-8")
+    assert "p99 latency (one-way switch) in pingpong rounds=5, lowest first:" in text
+    summary = (output / "summary.md").read_text(encoding="utf-8")
+    assert "### Latency percentiles" in summary
+    assert "| pingpong rounds=5 | 3.13.0 |" in summary

@@ -199,3 +199,112 @@ def test_directory_binary_and_broken_gzip(tmp_path: Path) -> None:
     invalid.write_text('{"version": "1.0", "benchmarks": [}')
     with pytest.raises(ResultFileError, match="invalid JSON"):
         load(invalid)
+
+
+# -- latency records --------------------------------------------------------------------------
+
+THREADS = "pingpong[rounds=5]/threads"
+
+
+def test_latency_records_are_read() -> None:
+    result = load(DATA / "py311_latency.json")
+    entry = result.entry(THREADS)
+    assert entry is not None and entry.latency is not None
+    record = entry.latency
+    assert record.what.startswith("one-way switch: a round trip timed by the coordinator")
+    assert record.unit == "second"
+    assert record.timer_cost == pytest.approx(4e-8)
+    assert len(record.runs) == 5 and record.samples == 1000
+    # The summary is the median over the runs, as the benchmark metadata says.
+    assert record.p99 == pytest.approx(sorted(record.per_run("p99"))[2])
+    assert record.p99 == pytest.approx(entry.metadata["latency_p99"])
+    assert record.p50 <= record.p90 <= record.p99 <= record.p999
+    quantiles = record.quantiles
+    assert len(quantiles) == 111
+    assert quantiles[0][0] == 0.0 and quantiles[-1][0] == 1.0
+    assert [q for q, _v in quantiles] == sorted(q for q, _v in quantiles)
+    spawn = result.entry("spawn[tasks=5]/threads")
+    assert spawn is not None and spawn.latency is None
+
+
+def test_files_without_latency_have_none() -> None:
+    for name in ("py311.json", "py311_gaps.json", "foreign_timeit.json"):
+        assert all(entry.latency is None for entry in load(DATA / name).entries)
+
+
+def test_metadata_percentiles_without_a_record() -> None:
+    entry = load(DATA / "py313_latency.json").entry("pingpong[rounds=5]/gevent")
+    assert entry is not None and entry.latency is not None
+    assert entry.latency.runs == () and entry.latency.quantiles == ()
+    assert entry.latency.p99 == pytest.approx(entry.metadata["latency_p99"])
+
+
+def test_a_record_for_an_unknown_cell_is_ignored(tmp_path: Path) -> None:
+    data = document("py311_latency.json")
+    data["concbench"]["latency"]["pingpong[rounds=5]/nosuchmodel"] = {"what": 1}
+    result = load(write(tmp_path / "extra.json", data))
+    assert result.entry(THREADS) is not None
+
+
+def test_memory_runs_keep_their_metadata() -> None:
+    entry = load(DATA / "sweep.json").entry("memory[tasks=100]/asyncio")
+    assert entry is not None
+    assert len(entry.runs) == 3
+    for run in entry.runs:
+        (value,) = run.values
+        assert run.metadata["memory_delta"] == pytest.approx(value * 100)
+
+
+def break_latency(data: dict[str, Any], change: str) -> None:
+    section = data["concbench"]["latency"]
+    record = section[THREADS]
+    if change == "section":
+        data["concbench"]["latency"] = ["not", "an", "object"]
+    elif change == "record":
+        section[THREADS] = "fast"
+    elif change == "what":
+        record["what"] = ""
+    elif change == "runs":
+        record["runs"] = []
+    elif change == "p99":
+        record["runs"][1]["p99"] = "slow"
+    elif change == "count":
+        record["runs"][0]["count"] = 0
+    elif change == "quantile-pair":
+        record["quantiles"][3] = [0.03]
+    elif change == "quantile-order":
+        record["quantiles"][5], record["quantiles"][6] = (
+            record["quantiles"][6],
+            record["quantiles"][5],
+        )
+    elif change == "timer-cost":
+        record["timer_cost"] = float("inf")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("section", "'concbench.latency' must be a JSON object"),
+        ("record", f"latency of '{THREADS}' is not a JSON object"),
+        ("what", "'what' must be a non-empty text"),
+        ("runs", "'runs' must be a non-empty list"),
+        ("p99", "runs[1]: 'p99' 'slow' is not a finite number"),
+        ("count", "runs[0]: 'count' 0 is not a positive integer"),
+        ("quantile-pair", "quantile [0.03] is not a [q, value] pair"),
+        ("quantile-order", "q from 0 to 1 ascending"),
+        ("timer-cost", "'timer_cost' inf is not a finite number"),
+    ],
+)
+def test_a_malformed_latency_record_is_one_line_naming_file_and_cell(
+    tmp_path: Path, change: str, message: str
+) -> None:
+    data = document("py311_latency.json")
+    break_latency(data, change)
+    path = tmp_path / "bad-latency.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ResultFileError) as caught:
+        load(path)
+    text = str(caught.value)
+    assert text.startswith(str(path)) and message in text and "\n" not in text
+    if change != "section":
+        assert THREADS in text

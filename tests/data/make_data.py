@@ -1,18 +1,23 @@
-"""Rebuild the result files in tests/data from raw suite runs and a pyperf timeit file.
+"""Rebuild the result files in tests/data from raw suite runs and a pyperf timeit file, and the
+synthetic files (latency records, a sweep) from the stored ones.
 
 Usage (see README.md in this directory for the runs that produce the inputs):
 
     python3.11 tests/data/make_data.py RAW_PY311.json RAW_PY313.json RAW_TIMEIT.json
+    python3.11 tests/data/make_data.py --synthetic
 
 Suite files are stored without warmups and calibration-only runs (compare and report use
 neither) and compactly, to keep the directory small; everything else is as the runner wrote it.
-The derived files change the 3.11 file in one documented way each.
+The derived files change the 3.11 file in one documented way each. The synthetic files are
+generated from seeded random numbers, so every rebuild writes the same bytes.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import math
+import random
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -125,6 +130,259 @@ def foreign_slower(timeit: dict[str, Any]) -> dict[str, Any]:
     return document
 
 
+# --- synthetic: latency records ---------------------------------------------------------------
+
+LATENCY_WORKLOADS = {
+    "pingpong": "one-way switch: a round trip timed by the coordinator, minus the timer's cost, "
+    "halved",
+    "producer_consumer": "put to get",
+    "fan_out": "fan-out start to result",
+}
+# Cells given latency records: every pingpong cell and one producer_consumer parameter set.
+LATENCY_PC_PARAMS = "producers=1,consumers=1,capacity=1,items=7,work=none,cpu_iterations=100"
+# The tail (sigma of the log-normal samples) per model: kernel hand-offs have heavier tails.
+TAILS = {"threads": 0.9, "processes": 1.0}
+# py313_latency: samples above the median stretched x3 (a significantly higher p99)
+TAIL_REGRESSED = "pingpong[rounds=5]/threads"
+FEW_RUNS = "pingpong[rounds=5]/greenlet"  # py313_latency: x1.5, but 2 runs: too few to test
+METADATA_ONLY = "pingpong[rounds=5]/gevent"  # py313_latency: x1.2, metadata only, no record
+SAMPLES = 1000
+LATENCY_RUNS = 5
+
+
+def quantile_grid() -> list[float]:
+    grid = [i / 100 for i in range(100)] + [round(0.99 + i / 1000, 3) for i in range(1, 10)]
+    return [*grid, 0.9999, 1.0]
+
+
+def percentile(ordered: list[float], q: float) -> float:
+    position = q * (len(ordered) - 1)
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def short(value: float) -> float:
+    return float(f"{value:.4g}")
+
+
+def latency_record(
+    rng: random.Random, median: float, sigma: float, what: str, *, runs: int, tail: float
+) -> dict[str, Any]:
+    """Log-normal samples around ``median``; ``tail`` stretches the samples above it."""
+    pooled: list[float] = []
+    summaries = []
+    for _ in range(runs):
+        samples = []
+        for _ in range(SAMPLES):
+            factor = math.exp(sigma * rng.gauss(0.0, 1.0))
+            samples.append(median * (factor if factor <= 1 else 1 + (factor - 1) * tail))
+        samples.sort()
+        pooled += samples
+        summaries.append(
+            {
+                "count": SAMPLES,
+                "p50": short(percentile(samples, 0.5)),
+                "p90": short(percentile(samples, 0.9)),
+                "p99": short(percentile(samples, 0.99)),
+                "p99.9": short(percentile(samples, 0.999)),
+                "max": short(samples[-1]),
+            }
+        )
+    pooled.sort()
+    return {
+        "what": what,
+        "unit": "second",
+        "timer_cost": 4e-8,
+        "runs": summaries,
+        "quantiles": [[q, short(percentile(pooled, q))] for q in quantile_grid()],
+    }
+
+
+def median_of(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def latency_metadata(record: dict[str, Any]) -> dict[str, Any]:
+    runs = record["runs"]
+    return {
+        "latency_p50": median_of([run["p50"] for run in runs]),
+        "latency_p90": median_of([run["p90"] for run in runs]),
+        "latency_p99": median_of([run["p99"] for run in runs]),
+        "latency_p999": median_of([run["p99.9"] for run in runs]),
+        "latency_runs": len(runs),
+        "latency_samples": SAMPLES,
+        "latency_timer_cost": record["timer_cost"],
+        "latency_what": record["what"],
+    }
+
+
+def with_latency(document: dict[str, Any], base: dict[str, Any], newer: bool) -> dict[str, Any]:
+    """``document`` with latency records for pingpong and one producer_consumer set, drawn
+    around the medians of ``base``'s values with a seed per cell, so that the records of the
+    two files differ only where ``newer`` applies the py313_latency changes."""
+    document = shrink(document, keep_run_metadata=False)
+    medians = {
+        name_of(bench): median_of([value for run in bench["runs"] for value in run["values"]])
+        for bench in base["benchmarks"]
+    }
+    records: dict[str, Any] = {}
+    for bench in document["benchmarks"]:
+        metadata = bench["metadata"]
+        workload, name = metadata["workload"], name_of(bench)
+        if workload != "pingpong" and metadata["params"] != LATENCY_PC_PARAMS:
+            continue
+        rng = random.Random(f"latency:{name}")
+        median = medians[name] * (2.0 if workload == "producer_consumer" else 1.0)
+        runs, tail = LATENCY_RUNS, 1.0
+        if newer and name == TAIL_REGRESSED:
+            tail = 3.0
+        if newer and name == FEW_RUNS:
+            runs, median = 2, median * 1.5
+        if newer and name == METADATA_ONLY:
+            median *= 1.2
+        sigma = TAILS.get(metadata["model"], 0.35)
+        what = LATENCY_WORKLOADS[workload]
+        record = latency_record(rng, median, sigma, what, runs=runs, tail=tail)
+        metadata.update(latency_metadata(record))
+        if not (newer and name == METADATA_ONLY):
+            records[name] = record
+    document["concbench"] = {"version": 1, "interrupted": False, "gaps": [], "latency": records}
+    return document
+
+
+# --- synthetic: a sweep -----------------------------------------------------------------------
+
+FAN_OUT_SIZES = (1, 10, 100, 1000, 10000)
+# Time per task at each size of FAN_OUT_SIZES (None: not reached); asyncio stops scaling at
+# N=10,000 (2.5x its best), threads at N=1,000 and cannot reach N=10,000, generators keep going.
+FAN_OUT_SWEEP: dict[str, tuple[float | None, ...]] = {
+    "threads": (1.2e-3, 200e-6, 120e-6, 300e-6, None),
+    "asyncio": (1.1e-3, 120e-6, 20e-6, 12e-6, 30e-6),
+    "generators": (1.05e-3, 105e-6, 11e-6, 2.1e-6, 2.0e-6),
+}
+THREADS_TIME_LIMIT = (
+    "time limit: one run would take about 3.0 s (300 µs per task at N=1,000); "
+    "raise --sweep-run-limit"
+)
+PC_SIZES = (1, 10, 100)
+PC_SWEEP: dict[str, tuple[float, ...]] = {
+    "threads": (40e-6, 60e-6, 150e-6),
+    "asyncio": (7e-6, 8e-6, 9e-6),
+}
+MEMORY_SIZES = (10, 100, 1000)
+# bytes per task (the slope) and fixed bytes (the intercept) of each model's memory line
+MEMORY_LINES = {"threads": (16896.0, 100_000.0), "asyncio": (1400.0, 60_000.0)}
+ECHO_CELLS = (
+    ("tasks=100,work=echo,delay_ms=10.0,cpu_iterations=100,request_bytes=64,connect=each", 150e-6),
+    ("tasks=1000,work=echo,delay_ms=10.0,cpu_iterations=100,request_bytes=64,connect=each", 60e-6),
+    ("tasks=100,work=echo,delay_ms=10.0,cpu_iterations=100,request_bytes=64,connect=reuse", 120e-6),
+)
+
+
+def sweep_benchmark(
+    workload: str, params: str, model: str, runs: list[dict[str, Any]]
+) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": f"{workload}[{params}]/{model}",
+            "workload": workload,
+            "params": params,
+            "model": model,
+            "unit": "byte" if workload == "memory" else "second",
+        },
+        "runs": runs,
+    }
+
+
+def timed_runs(mean: float) -> list[dict[str, Any]]:
+    """Three runs of three values within 1% of ``mean``."""
+    return [{"values": [mean * (1 + k / 100) for k in (-1, 0, 1)]} for _ in range(3)]
+
+
+def sweep(base: dict[str, Any]) -> dict[str, Any]:
+    rng = random.Random(20261130)
+    benchmarks = []
+    gaps = []
+    for model, values in FAN_OUT_SWEEP.items():
+        for size, value in zip(FAN_OUT_SIZES, values, strict=True):
+            params = f"tasks={size},work=sleep,delay_ms=1.0,cpu_iterations=100"
+            if value is not None:
+                benchmarks.append(sweep_benchmark("fan_out", params, model, timed_runs(value)))
+                continue
+            name = f"fan_out[{params}]/{model}"
+            gaps.append((name, "fan_out", params, model, THREADS_TIME_LIMIT))
+    params = "tasks=100000,work=sleep,delay_ms=1.0,cpu_iterations=100"
+    gaps.append(
+        (
+            f"fan_out[{params}]/threads",
+            "fan_out",
+            params,
+            "threads",
+            f"not run: N=10000 already skipped ({THREADS_TIME_LIMIT})",
+        )
+    )
+    for model, values in PC_SWEEP.items():
+        for size, value in zip(PC_SIZES, values, strict=True):
+            params = (
+                f"producers={size},consumers={size},capacity=64,items=2000,work=none,"
+                "cpu_iterations=100"
+            )
+            benchmarks.append(
+                sweep_benchmark("producer_consumer", params, model, timed_runs(value))
+            )
+    params = "producers=1000,consumers=1000,capacity=64,items=2000,work=none,cpu_iterations=100"
+    gaps.append(
+        (
+            f"producer_consumer[{params}]/threads",
+            "producer_consumer",
+            params,
+            "threads",
+            "resource limit: can't start new thread",
+        )
+    )
+    for model, (slope, intercept) in MEMORY_LINES.items():
+        for size in MEMORY_SIZES:
+            runs = []
+            for _ in range(3):
+                total = round(intercept + slope * size + rng.gauss(0.0, 0.02 * intercept))
+                runs.append({"metadata": {"memory_delta": total}, "values": [total / size]})
+            benchmarks.append(sweep_benchmark("memory", f"tasks={size}", model, runs))
+    for params, value in ECHO_CELLS:
+        for model, factor in (("threads", 4.0), ("asyncio", 1.0)):
+            benchmarks.append(sweep_benchmark("fan_out", params, model, timed_runs(value * factor)))
+    return {
+        "version": "1.0",
+        "metadata": copy.deepcopy(base["metadata"]),
+        "benchmarks": benchmarks,
+        "concbench": {
+            "version": 1,
+            "interrupted": False,
+            "gaps": [
+                {
+                    "name": name,
+                    "workload": workload,
+                    "params": params,
+                    "model": model,
+                    "status": "skipped",
+                    "reason": reason,
+                }
+                for name, workload, params, model, reason in gaps
+            ],
+        },
+    }
+
+
+def synthetic() -> None:
+    py311 = json.loads((HERE / "py311.json").read_text())
+    py313 = json.loads((HERE / "py313.json").read_text())
+    write("py311_latency.json", with_latency(py311, py311, newer=False))
+    write("py313_latency.json", with_latency(py313, py311, newer=True))
+    write("sweep.json", sweep(py311))
+
+
 def write(name: str, document: dict[str, Any]) -> None:
     (HERE / name).write_text(json.dumps(document, separators=(",", ":")) + "\n")
 
@@ -151,4 +409,7 @@ def main(raw311: str, raw313: str, raw_timeit: str) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    if sys.argv[1:] == ["--synthetic"]:
+        synthetic()
+    else:
+        main(*sys.argv[1:4])
