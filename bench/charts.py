@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
+import textwrap
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -590,11 +591,20 @@ def _bar_texts(totals: Sequence[float]) -> list[str]:
 # --- latency distributions --------------------------------------------------------------------
 
 
+# Characters of a title that fit over one panel at the medium font size; a longer one would run
+# under the legend beside the panel.
+PANEL_TITLE_WIDTH = 48
+
+
+def _fit_title(title: str) -> str:
+    return "\n".join(textwrap.wrap(title, PANEL_TITLE_WIDTH)) or title
+
+
 def _panel_titles(figure: Figure, axes: Sequence[Axes], title: str, panels: Sequence[str]) -> None:
     """A figure title over several panels; with one panel, both in its own title, where the
     legend beside it cannot cover a figure title."""
     if len(panels) == 1:
-        axes[0].set_title(f"{title}\n{panels[0]}", fontsize="medium")
+        axes[0].set_title(f"{_fit_title(title)}\n{panels[0]}", fontsize="medium")
         return
     figure.suptitle(title)
     for ax, panel in zip(axes, panels, strict=False):
@@ -868,7 +878,7 @@ def memory_slope(results: Sequence[ResultSet]) -> Figure | None:
     _log_axis(ax, "y", shown_y)
     ax.set_xlabel("N parked tasks (log scale)")
     ax.set_ylabel(f"memory of all parked tasks [{unit}] (log scale)")
-    ax.set_title("Memory against N: the slope is the memory per parked task")
+    ax.set_title(_fit_title("Memory against N: the slope is the memory per parked task"))
     ax.grid(which="major", alpha=0.3)
     figure.legend(loc="outside right upper", fontsize="small")
     return figure

@@ -289,9 +289,11 @@ def test_latency_chart_draws_the_tail_on_log_axes() -> None:
     figure = charts.latency_cdf([result], "producer_consumer")
     assert figure is not None
     (ax,) = every_axes(figure)
-    # One panel: the chart's title and the parameter set share the axes' title.
+    # One panel: the chart's title, wrapped to the panel's width so that the legend beside it
+    # cannot cover it, and the parameter set share the axes' title.
     assert ax.get_title() == (
-        "Latency of producer_consumer (put to get): the tail of the distribution\n"
+        "Latency of producer_consumer (put to get): the\n"
+        "tail of the distribution\n"
         "P=1 C=1 Q=1 M=4000 no work"
     )
     assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
