@@ -266,6 +266,12 @@ class FanOut(Spec):
                 f"got {self.request_bytes!r}"
             )
         _choice(self, "connect", ("each", "reuse"))
+        if self.work != "echo":
+            # Left out of the cell's name, so a value given would silently mean nothing.
+            for field in dataclasses.fields(self):
+                if _applies(self, field) or getattr(self, field.name) == field.default:
+                    continue
+                raise SpecError(f"{field.name} applies to work=echo only, not work={self.work}")
 
     @property
     def echoes(self) -> bool:

@@ -26,6 +26,8 @@ CASES: list[tuple[tuple[str, ...], str]] = [
     (("--spec", "producer_consumer:producers=5000000"), "producers must be an integer from 1"),
     (("--spec", "fan_out:delay_ms=-1"), "delay_ms must be from 0 to 60000"),
     (("--spec", "fan_out:work=dance"), "work must be one of cpu, sleep, echo, got 'dance'"),
+    (("--spec", "fan_out:work=echo,request_bytes=4"), "request_bytes must be an integer from 8"),
+    (("--spec", "fan_out:work=sleep,connect=reuse"), "connect applies to work=echo only"),
     (("--spec", "pingpong:rounds=many"), "rounds must be an integer, got 'many'"),
     (("--spec", "pingpong:speed=3"), "unknown parameter 'speed'; valid: rounds"),
     (("--spec", "teleport:x=1"), "unknown workload 'teleport'; valid: pingpong, "),
