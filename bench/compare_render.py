@@ -107,18 +107,14 @@ def latency_regression_text(regression: LatencyRegression) -> str:
 def _latency_gate_lines(comparison: Comparison, fail_above_p99_pct: float | None) -> list[str]:
     if fail_above_p99_pct is None:
         return []
-    regressions = comparison.latency_regressions(fail_above_p99_pct)
-    lines = [
-        f"p99 latency gate (--fail-above-p99 {fail_above_p99_pct:g}%): "
-        + (f"FAILED, {len(regressions)} significantly higher" if regressions else "passed")
-    ]
-    lines += [latency_regression_text(regression) for regression in regressions]
-    untested = comparison.latency_untested()
-    if untested:
-        lines.append(
-            f"Not covered by the gate: {plural(len(untested), 'p99 comparison')} could not be "
-            "tested (too few runs, or no per-run values)."
-        )
+    lines = _gate_report(
+        f"p99 latency gate (--fail-above-p99 {fail_above_p99_pct:g}%)",
+        "significantly higher",
+        [latency_regression_text(r) for r in comparison.latency_regressions(fail_above_p99_pct)],
+        len(comparison.latency_untested()),
+        noun="p99 comparison",
+        why="too few runs, or no per-run values",
+    )
     if not any(row.latency_compared for row in comparison.rows):
         lines.append("No benchmark has latency records in the base and another file.")
     return lines
@@ -127,17 +123,25 @@ def _latency_gate_lines(comparison: Comparison, fail_above_p99_pct: float | None
 def _gate_lines(comparison: Comparison, fail_above_pct: float | None) -> list[str]:
     if fail_above_pct is None:
         return []
-    regressions = comparison.regressions(fail_above_pct)
-    lines = [
-        f"Regression gate (--fail-above {fail_above_pct:g}%): "
-        + (f"FAILED, {len(regressions)} significantly worse" if regressions else "passed")
-    ]
-    lines += [regression_text(regression) for regression in regressions]
-    untested = comparison.untested()
+    return _gate_report(
+        f"Regression gate (--fail-above {fail_above_pct:g}%)",
+        "significantly worse",
+        [regression_text(r) for r in comparison.regressions(fail_above_pct)],
+        len(comparison.untested()),
+        noun="comparison",
+        why="too few values",
+    )
+
+
+def _gate_report(
+    title: str, worse: str, regressions: list[str], untested: int, *, noun: str, why: str
+) -> list[str]:
+    """A gate's verdict, one line per regression, and what it could not see into."""
+    lines = [f"{title}: " + (f"FAILED, {len(regressions)} {worse}" if regressions else "passed")]
+    lines += regressions
     if untested:
         lines.append(
-            f"Not covered by the gate: {plural(len(untested), 'comparison')} could not be "
-            "tested (too few values)."
+            f"Not covered by the gate: {plural(untested, noun)} could not be tested ({why})."
         )
     return lines
 

@@ -270,10 +270,7 @@ class Comparison:
             Regression(row, change, self.base.label)
             for row in self.rows
             for change in row.changes
-            if change is not None
-            and change.status == "regressed"
-            and change.change_pct is not None
-            and change.change_pct > threshold_pct
+            if change is not None and _regressed_beyond(change, threshold_pct)
         ]
 
     def latency_regressions(self, threshold_pct: float) -> list[LatencyRegression]:
@@ -282,10 +279,7 @@ class Comparison:
             LatencyRegression(row, change, self.base.label)
             for row in self.rows
             for change in row.latency_changes
-            if change is not None
-            and change.status == "regressed"
-            and change.change_pct is not None
-            and change.change_pct > threshold_pct
+            if change is not None and _regressed_beyond(change, threshold_pct)
         ]
 
     def latency_untested(self) -> list[tuple[Row, LatencyChange]]:
@@ -294,7 +288,7 @@ class Comparison:
             (row, change)
             for row in self.rows
             for change in row.latency_changes
-            if change is not None and change.status in ("untestable", "too_few_values")
+            if change is not None and change.status in UNTESTED
         ]
 
     def untested(self) -> list[tuple[Row, Change]]:
@@ -303,8 +297,21 @@ class Comparison:
             (row, change)
             for row in self.rows
             for change in row.changes
-            if change is not None and change.status in ("untestable", "too_few_values")
+            if change is not None and change.status in UNTESTED
         ]
+
+
+# Statuses of a change the significance test could not judge.
+UNTESTED = ("untestable", "too_few_values")
+
+
+def _regressed_beyond(change: Change | LatencyChange, threshold_pct: float) -> bool:
+    """Significantly worse, by more than ``threshold_pct`` percent (what a gate fails on)."""
+    return (
+        change.status == "regressed"
+        and change.change_pct is not None
+        and change.change_pct > threshold_pct
+    )
 
 
 def direction_words(unit: str) -> tuple[str, str]:
