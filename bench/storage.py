@@ -145,6 +145,30 @@ def _document(
     return data
 
 
+# Stands for the latency section while the rest of the document is indented.
+_LATENCY_PLACEHOLDER = "\x00latency\x00"
+
+
+def _dumps(data: dict[str, Any]) -> str:
+    """The document as indented JSON, except that each latency record is one line: indented,
+    its 111 quantiles and per-run summaries would take several lines per number and make the
+    file three times larger."""
+    latency = data.get(FORMAT_KEY, {}).get("latency")
+    if not latency:
+        return json.dumps(data, indent=4, sort_keys=True)
+    extra = {**data[FORMAT_KEY], "latency": _LATENCY_PLACEHOLDER}
+    text = json.dumps({**data, FORMAT_KEY: extra}, indent=4, sort_keys=True)
+    records = ",\n".join(
+        f"            {json.dumps(name)}: {json.dumps(latency[name], sort_keys=True)}"
+        for name in sorted(latency)
+    )
+    section = "{\n" + records + "\n        }"
+    placeholder = json.dumps(_LATENCY_PLACEHOLDER)
+    if text.count(placeholder) != 1:
+        raise AssertionError("the latency placeholder must occur exactly once")
+    return text.replace(placeholder, section)
+
+
 def default_output(results_dir: Path = RESULTS_DIR) -> Path:
     """``results/<python>-<host>-<timestamp>.json``, unique even within one second."""
     major, minor = sys.version_info[:2]
@@ -207,7 +231,7 @@ class ResultFile:
         )
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as stream:
-                json.dump(data, stream, indent=4, sort_keys=True)
+                stream.write(_dumps(data))
                 stream.write("\n")
                 stream.flush()
                 os.fsync(stream.fileno())

@@ -58,6 +58,20 @@ def test_latency_records_round_trip(tmp_path: Path) -> None:
     assert "latency" not in json.loads(path.read_text())["concbench"]
 
 
+def test_each_latency_record_is_one_line_and_the_rest_stays_indented(tmp_path: Path) -> None:
+    path = tmp_path / "r.json"
+    result = ResultFile(path)
+    result.claim()
+    second = {"pingpong[rounds=5]/threads": {**LATENCY["pingpong[rounds=5]/serial"]}}
+    result.write([benchmark("pingpong[rounds=5]/serial")], latency={**LATENCY, **second})
+    lines = path.read_text().splitlines()
+    records = [line for line in lines if line.lstrip().startswith('"pingpong[rounds=5]/')]
+    assert [json.loads("{" + line.rstrip(",") + "}") for line in records] == [LATENCY, second]
+    assert '        "latency": {' in lines
+    assert '    "concbench": {' in lines
+    assert json.loads(path.read_text())["concbench"]["latency"] == {**LATENCY, **second}
+
+
 def test_a_file_of_gaps_only_is_readable(tmp_path: Path) -> None:
     path = tmp_path / "r.json"
     result = ResultFile(path)
