@@ -408,23 +408,42 @@ def judge(
         if options.bootstrap_resamples > 0
         else None
     )
-    status: Status
-    if ratio == 1 or abs(change_pct) < options.min_change_pct:
-        status, verdict = "no_change", "no change"
-    elif test is None:
-        status, verdict = "untestable", f"cannot test (n={n_smaller})"
-    elif minimum_p >= options.alpha:
-        status = "too_few_values"
-        verdict = f"too few values to test (n={len(base)} vs {len(new)}: p >= {minimum_p:.2g})"
-    elif not significant:
-        status, verdict = "not_significant", "not significant"
-    elif ratio < 1:
-        status, verdict = "improved", better
-    else:
-        status, verdict = "regressed", worse
+    status, verdict = _verdict(
+        ratio,
+        options,
+        (better, worse),
+        untestable=None if test else f"cannot test (n={n_smaller})",
+        too_few=f"too few values to test (n={len(base)} vs {len(new)}: p >= {minimum_p:.2g})"
+        if minimum_p >= options.alpha
+        else None,
+        significant=significant,
+    )
     return Change(
         label, ratio, change_pct, p_value, method, minimum_p, ci, significant, status, verdict
     )
+
+
+def _verdict(
+    ratio: float,
+    options: Options,
+    words: tuple[str, str],
+    *,
+    untestable: str | None,
+    too_few: str | None,
+    significant: bool,
+) -> tuple[Status, str]:
+    """Status and verdict of a defined ratio, in precedence: a change below --min-change, no
+    test possible, a sample too small ever to be significant, not significant, the direction."""
+    if ratio == 1 or abs(ratio - 1) * 100 < options.min_change_pct:
+        return "no_change", "no change"
+    if untestable is not None:
+        return "untestable", untestable
+    if too_few is not None:
+        return "too_few_values", too_few
+    if not significant:
+        return "not_significant", "not significant"
+    better, worse = words
+    return ("improved", better) if ratio < 1 else ("regressed", worse)
 
 
 def judge_latency(
@@ -445,24 +464,22 @@ def judge_latency(
     status: Status
     if ratio is None:
         status, verdict = "undefined", "cannot compare (p99 <= 0)"
-    elif ratio == 1 or abs(ratio - 1) * 100 < options.min_change_pct:
-        status, verdict = "no_change", "no change"
-    elif test is None:
-        status = "untestable"
-        verdict = (
+    else:
+        untestable = (
             "cannot test (no per-run values)"
             if min(runs) == 0
-            else f"cannot test (n={min(runs)} run)"
+            else (f"cannot test (n={min(runs)} run)")
         )
-    elif minimum_p >= options.alpha:
-        status = "too_few_values"
-        verdict = f"too few runs to test (n={runs[0]} vs {runs[1]}: p >= {minimum_p:.2g})"
-    elif not significant:
-        status, verdict = "not_significant", "not significant"
-    elif ratio < 1:
-        status, verdict = "improved", better
-    else:
-        status, verdict = "regressed", worse
+        status, verdict = _verdict(
+            ratio,
+            options,
+            (better, worse),
+            untestable=None if test else untestable,
+            too_few=f"too few runs to test (n={runs[0]} vs {runs[1]}: p >= {minimum_p:.2g})"
+            if minimum_p >= options.alpha
+            else None,
+            significant=significant,
+        )
     change_pct = None if ratio is None else (ratio - 1) * 100
     return LatencyChange(
         label, ratio, change_pct, p_value, method, minimum_p, significant, status, verdict, runs
