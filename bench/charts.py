@@ -20,7 +20,7 @@ import math
 import multiprocessing
 import os
 import textwrap
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -174,6 +174,18 @@ def _spread(entry: Entry, scale: float, invert: bool = False) -> tuple[float, fl
         centre = entry.mean / scale
         low, high = min(entry.values) / scale, max(entry.values) / scale
     return centre, max(0.0, centre - low), max(0.0, high - centre)
+
+
+def _shared_legend(figure: Figure, axes: Iterable[Axes], minimum: int = 2) -> None:
+    """One legend beside the panels, each label once (in the order the panels first use it),
+    when there are at least ``minimum`` labels."""
+    seen: dict[str, Artist] = {}
+    for ax in axes:
+        handles, labels = ax.get_legend_handles_labels()
+        for handle, label in zip(handles, labels, strict=True):
+            seen.setdefault(label, handle)
+    if len(seen) >= minimum:
+        figure.legend(list(seen.values()), list(seen), loc="outside right upper", fontsize="small")
 
 
 def _legend(figure: Figure, ax: Axes) -> None:
@@ -336,7 +348,6 @@ def _throughput(
     axes = figure.subplots(lines, columns, squeeze=False)
     for ax in axes.flat[len(panels) :]:
         ax.set_visible(False)
-    seen_labels: dict[str, Artist] = {}
     for ax, unsorted_rows in zip(axes.flat, panels.values(), strict=False):
         panel_rows = sorted(unsorted_rows, key=x_of)
         positions = {row: (i if categorical else x_of(row)) for i, row in enumerate(panel_rows)}
@@ -374,16 +385,7 @@ def _throughput(
             xs = [x_of(row) for row in panel_rows]
             _log_axis(ax, "x", [min(xs) / 2, max(xs) * 2])
         ax.grid(which="major", alpha=0.3)
-        handles, labels = ax.get_legend_handles_labels()
-        for handle, label in zip(handles, labels, strict=True):
-            seen_labels.setdefault(label, handle)
-    if len(seen_labels) > 1:
-        figure.legend(
-            list(seen_labels.values()),
-            list(seen_labels),
-            loc="outside right upper",
-            fontsize="small",
-        )
+    _shared_legend(figure, axes.flat)
     return figure
 
 
@@ -645,7 +647,6 @@ def latency_cdf(results: Sequence[ResultSet], workload: str) -> Figure | None:
     axes = figure.subplots(lines_count, columns, squeeze=False)
     for ax in axes.flat[len(panel_rows) :]:
         ax.set_visible(False)
-    seen_labels: dict[str, Artist] = {}
     for ax, row in zip(axes.flat, panel_rows, strict=False):
         shown: list[float] = []
         tails: list[float] = []
@@ -690,22 +691,13 @@ def latency_cdf(results: Sequence[ResultSet], workload: str) -> Figure | None:
         ax.set_xlabel(f"latency [{unit}] (log scale)")
         ax.set_ylabel(f"fraction of {noun} slower (1 \N{MINUS SIGN} F, log scale)")
         ax.grid(which="major", alpha=0.3)
-        handles, labels = ax.get_legend_handles_labels()
-        for handle, label in zip(handles, labels, strict=True):
-            seen_labels.setdefault(label, handle)
     _panel_titles(
         figure,
         list(axes.flat),
         f"Latency of {workload} ({what}): the tail of the distribution",
         [short_label(row, size_only=True) for row in panel_rows],
     )
-    if len(seen_labels) > 1:
-        figure.legend(
-            list(seen_labels.values()),
-            list(seen_labels),
-            loc="outside right upper",
-            fontsize="small",
-        )
+    _shared_legend(figure, axes.flat)
     return figure
 
 
@@ -739,7 +731,6 @@ def sweep_curves(results: Sequence[ResultSet], workload: str) -> Figure | None:
     axes = figure.subplots(lines_count, columns, squeeze=False)
     for ax in axes.flat[len(fixed_sets) :]:
         ax.set_visible(False)
-    seen_labels: dict[str, Artist] = {}
     for ax, fixed in zip(axes.flat, fixed_sets, strict=False):
         panel = [
             (index, result, s)
@@ -805,18 +796,13 @@ def sweep_curves(results: Sequence[ResultSet], workload: str) -> Figure | None:
         ax.set_xlabel(SWEEP_X_LABELS.get(workload, "N (log scale)"))
         ax.set_ylabel(f"time per {per} [{unit}] (log scale)")
         ax.grid(which="major", alpha=0.3)
-        handles, labels = ax.get_legend_handles_labels()
-        for handle, label in zip(handles, labels, strict=True):
-            seen_labels.setdefault(label, handle)
     _panel_titles(
         figure,
         list(axes.flat),
         f"{workload} sweep: time per {per} against N",
         [_sweep_panel_title(per_file, fixed, workload) for fixed in fixed_sets],
     )
-    figure.legend(
-        list(seen_labels.values()), list(seen_labels), loc="outside right upper", fontsize="small"
-    )
+    _shared_legend(figure, axes.flat, minimum=1)
     return figure
 
 
