@@ -18,7 +18,6 @@ import pytest
 
 from bench import latency, mpcontext
 from bench.cells import Cell, reference
-from bench.echoserver import serving
 from bench.latency import (
     CDF_GRID,
     LatencyError,
@@ -169,13 +168,6 @@ def test_workloads_without_latency_are_refused() -> None:
 
 def _models() -> list[str]:
     return [name for name in model_names() if get_model(name).unavailable_reason() is None]
-
-
-@pytest.fixture(scope="module")
-def echo_server() -> Iterator[None]:
-    """One echo server for the module's echo cells (fan_out work=echo needs one)."""
-    with serving():
-        yield
 
 
 @pytest.mark.parametrize("model", _models())
