@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
+import statistics
 import textwrap
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -46,18 +47,21 @@ from bench.findings import (
     SCALING_FACTOR,
     SWEEP_WORKLOADS,
     Row,
+    fan_out_bound,
     grid,
     memory_fits,
     memory_points,
     model_order,
     models,
     operation_word,
+    overhead_values,
     profile_value,
     rows,
     short_label,
     sweep_label,
     sweeps,
 )
+from bench.latency import RESOLUTION
 from bench.resultfiles import Entry, ResultSet
 from bench.summary import format_bytes
 
@@ -76,6 +80,9 @@ PROFILE_WORKLOADS = ("pingpong", "producer_consumer", "fan_out", "spawn")
 MAX_LATENCY_PANELS = 6
 # What one latency sample of a workload is, for the y axis.
 SAMPLE_NOUNS = {"pingpong": "switches", "producer_consumer": "items", "fan_out": "tasks"}
+# A batched latency line (per switch averaged over k rounds) carries markers at these fractions.
+BATCHED_MARKER = "s"
+BATCHED_MARK_EVERY = 0.1
 # The tail levels drawn as reference lines on a latency chart: 1 - F of p50, p99 and p99.9.
 TAIL_LEVELS = ((0.5, "p50"), (0.01, "p99"), (0.001, "p99.9"))
 UNREACHED_MARKER = "x"
@@ -332,8 +339,13 @@ def _throughput(
     per: str,
     panel_title: Callable[[Row], str],
     title: str,
+    point: Callable[[Entry], tuple[float, float, float] | None] | None = None,
+    include: Callable[[Row], bool] = lambda row: True,
 ) -> Figure | None:
-    all_rows = rows(results, workload)
+    """Lines per model against a size; a point is (centre, below, above) of an entry in display
+    units, by default its rate (``point``, None: the entry has no point to draw)."""
+    point_of = point or _rate_point
+    all_rows = [row for row in rows(results, workload) if include(row)]
     cells = [grid(result) for result in results]
     panels: dict[tuple[tuple[str, object], ...], list[Row]] = {}
     for row in all_rows:
@@ -355,9 +367,10 @@ def _throughput(
         for model in models(results):
             for index, (result, file_cells) in enumerate(zip(results, cells, strict=True)):
                 points = [
-                    (positions[row], _spread(file_cells[row, model], 1.0, invert=True))
+                    (positions[row], shown_point)
                     for row in panel_rows
-                    if (row, model) in file_cells and file_cells[row, model].mean > 0
+                    if (row, model) in file_cells
+                    and (shown_point := point_of(file_cells[row, model])) is not None
                 ]
                 if not points:
                     continue
@@ -387,6 +400,10 @@ def _throughput(
         ax.grid(which="major", alpha=0.3)
     _shared_legend(figure, axes.flat)
     return figure
+
+
+def _rate_point(entry: Entry) -> tuple[float, float, float] | None:
+    return _spread(entry, 1.0, invert=True) if entry.mean > 0 else None
 
 
 def _param(row: Row, name: str) -> object:
@@ -429,25 +446,23 @@ def producer_consumer_throughput(results: Sequence[ResultSet]) -> Figure | None:
     )
 
 
+def _fan_out_panel(row: Row) -> str:
+    if _param(row, "work") == "sleep":
+        return f"each task sleeps {_param(row, 'delay_ms'):g} ms"
+    if _param(row, "work") == "echo":
+        connection = (
+            "a connection per task" if _param(row, "connect") == "each" else "reused connections"
+        )
+        return (
+            f"each task echoes {_param(row, 'request_bytes')} B over TCP,\n"
+            f"server delay D={_param(row, 'delay_ms'):g} ms, {connection}"
+        )
+    return f"each task computes ({_param(row, 'cpu_iterations')} iterations)"
+
+
 def fan_out_throughput(results: Sequence[ResultSet]) -> Figure | None:
     """tasks/s against N tasks; a panel per kind of work (cpu, sleep, and echo per server
     delay, request size and connection handling)."""
-
-    def panel(row: Row) -> str:
-        if _param(row, "work") == "sleep":
-            return f"each task sleeps {_param(row, 'delay_ms'):g} ms"
-        if _param(row, "work") == "echo":
-            connection = (
-                "a connection per task"
-                if _param(row, "connect") == "each"
-                else "reused connections"
-            )
-            return (
-                f"each task echoes {_param(row, 'request_bytes')} B over TCP,\n"
-                f"server delay D={_param(row, 'delay_ms'):g} ms, {connection}"
-            )
-        return f"each task computes ({_param(row, 'cpu_iterations')} iterations)"
-
     return _throughput(
         results,
         "fan_out",
@@ -457,9 +472,57 @@ def fan_out_throughput(results: Sequence[ResultSet]) -> Figure | None:
         x_text=lambda row: f"{_param(row, 'tasks')}",
         categorical=False,
         per="throughput [tasks/s]",
-        panel_title=panel,
+        panel_title=_fan_out_panel,
         title="fan_out throughput (1 / mean time per task)",
     )
+
+
+def fan_out_overhead(results: Sequence[ResultSet]) -> Figure | None:
+    """What each model adds to the waits, (makespan - ideal makespan) / N, against N tasks; a
+    panel per sleep or echo fan-out with a wait to subtract (D > 0). Overheads at or below zero
+    cannot be drawn on a log axis and are left out; cpu fan-outs have no ideal."""
+    overheads = {
+        (row, model, index): values
+        for index, result in enumerate(results)
+        for (row, model), entry in grid(result).items()
+        if row.workload == "fan_out"
+        and (values := overhead_values(entry)) is not None
+        and _ideal_positive(entry)
+    }
+    drawn = [statistics.fmean(values) for values in overheads.values()]
+    drawn = [value for value in drawn if value > 0]
+    if not drawn:
+        return None
+    unit, scale = duration_unit(drawn)
+    with_ideal = {row for row, _model, _index in overheads}
+
+    def point(entry: Entry) -> tuple[float, float, float] | None:
+        values = overhead_values(entry)
+        if values is None or statistics.fmean(values) <= 0:
+            return None
+        centre = statistics.fmean(values) / scale
+        low, high = max(min(values) / scale, 0.0), max(values) / scale
+        return centre, max(0.0, centre - low), max(0.0, high - centre)
+
+    return _throughput(
+        results,
+        "fan_out",
+        vary=("tasks",),
+        x_of=lambda row: float(_int_param(row, "tasks")),
+        x_label="N tasks launched and gathered (log scale)",
+        x_text=lambda row: f"{_param(row, 'tasks')}",
+        categorical=False,
+        per=f"overhead per task [{unit}]",
+        panel_title=_fan_out_panel,
+        title="fan_out overhead per task: (makespan - ideal makespan) / N",
+        point=point,
+        include=lambda row: row in with_ideal,
+    )
+
+
+def _ideal_positive(entry: Entry) -> bool:
+    bound = fan_out_bound(entry)
+    return bound is not None and bool(bound.ideal_per_task)
 
 
 # --- profile ----------------------------------------------------------------------------------
@@ -638,7 +701,7 @@ def latency_cdf(results: Sequence[ResultSet], workload: str) -> Figure | None:
         for (row, _model), entry in file_cells.items()
         if row in panel_rows and entry.latency is not None
     ]
-    unit, scale = duration_unit([record.p50 for record in records])
+    unit, scale = duration_unit([record.p50 for record in records if record.p50 is not None])
     what = records[0].what.split(":", 1)[0].strip()
     noun = SAMPLE_NOUNS.get(workload, "samples")
     columns = min(3, len(panel_rows))
@@ -665,12 +728,17 @@ def latency_cdf(results: Sequence[ResultSet], workload: str) -> Figure | None:
                 if not points:
                     continue
                 label = model if len(results) == 1 else f"{model} ({result.label})"
+                batch = entry.latency.batch
+                # A batched line is per switch averaged over k rounds: marked, and named so.
                 ax.plot(
                     [x for x, _ in points],
                     [y for _, y in points],
                     color=model_color(model),
                     linestyle=FILE_LINESTYLES[index % len(FILE_LINESTYLES)],
-                    label=label,
+                    label=label + (f" (k={batch})" if batch > 1 else ""),
+                    marker=BATCHED_MARKER if batch > 1 else "",
+                    markevery=BATCHED_MARK_EVERY,
+                    markersize=4,
                 )
                 shown += [x for x, _ in points]
                 tails += [y for _, y in points]
@@ -699,6 +767,33 @@ def latency_cdf(results: Sequence[ResultSet], workload: str) -> Figure | None:
     )
     _shared_legend(figure, axes.flat)
     return figure
+
+
+def latency_resolution_note(results: Sequence[ResultSet], workload: str) -> str:
+    """What the caption says of batched lines and of the cells the timer cannot resolve."""
+    records = [
+        (row, model, result.label, entry.latency)
+        for result in results
+        for (row, model), entry in grid(result).items()
+        if row.workload == workload and entry.latency is not None
+    ]
+    note = ""
+    if any(record.batch > 1 for *_where, record in records):
+        note += (
+            f" A line marked (k=N) is a {workload} stamped every N rounds: per switch, averaged "
+            "over a batch of N rounds."
+        )
+    unresolved = [
+        f"{short_label(row, size_only=True)} {model}" + (f" ({label})" if len(results) > 1 else "")
+        for row, model, label, record in records
+        if not record.resolved
+    ]
+    if unresolved:
+        note += (
+            f" Below timer resolution (k {TIMES} the median sample under {RESOLUTION:g} "
+            f"{TIMES} the timer's cost), not drawn: " + ", ".join(unresolved) + "."
+        )
+    return note
 
 
 def latency_panel_note(results: Sequence[ResultSet], workload: str) -> str:
@@ -962,7 +1057,8 @@ def _ratio_label(row: object) -> str:
     params = getattr(row, "params", None)
     model = getattr(row, "model", None)
     if workload and params and model:
-        return f"{short_label(Row(workload, params))} / {model}"
+        overhead = " [overhead]" if getattr(row, "judged_on_overhead", False) else ""
+        return f"{short_label(Row(workload, params))} / {model}{overhead}"
     return str(getattr(row, "name", ""))
 
 
@@ -1004,6 +1100,17 @@ def build(results: Sequence[ResultSet], comparison: Comparison | None) -> list[C
         fan_out_throughput(results),
     )
     add(
+        "overhead_fan_out",
+        "fan_out overhead per task",
+        "What each model adds to the waits the spec prescribes: (makespan - ideal makespan) / "
+        "N against the number of tasks, one line per model, one panel per sleep or echo "
+        "fan-out with D > 0; the ideal is D when all tasks wait at once, ceil(N / W) x D for W "
+        "workers, N x D one at a time (cpu work has no model-independent bound and is not "
+        "drawn); log scales; error bars: the overheads of the slowest and fastest values; an "
+        "overhead at or below zero is not drawn.",
+        fan_out_overhead(results),
+    )
+    add(
         "memory_per_task",
         "Memory per parked task",
         f"memory: bytes each parked task adds, log scale; {SPREAD}{side}. "
@@ -1026,6 +1133,7 @@ def build(results: Sequence[ResultSet], comparison: Comparison | None) -> list[C
             "model, one panel per parameter set"
             + ("; one line style per file" if several else "")
             + ". Samples at or below zero (below the timer's cost) and the maximum are not drawn."
+            + latency_resolution_note(results, workload)
             + latency_panel_note(results, workload),
             latency_cdf(results, workload),
         )

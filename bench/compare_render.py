@@ -2,10 +2,15 @@
 request), CSV (one row per benchmark and file, raw numbers) or JSON (a versioned schema).
 
 Human formats show values in human units (durations, items/s for producer_consumer, KiB/MiB);
-the machine formats keep the stored numbers (seconds per operation, bytes per task) untouched.
+the machine formats keep the stored numbers (seconds per operation, bytes per task) untouched,
+except on a fan_out row judged on its overhead (``Row.judged_on_overhead``), whose numbers are
+the overhead per task in every format, labelled as such, with the ideal makespan / N that was
+subtracted (CSV ``ideal_per_op``, JSON ``ideal_per_op``) so that the makespan stays available.
 Benchmarks with latency records in the base and another file get a percentile section (text,
-Markdown: p50, p90, p99, p99.9 per file, the p99 ratio and its verdict); CSV adds the percentiles
-and the p99 verdict as columns, JSON every field of the records.
+Markdown: p50, p90, p99, p99.9 per file, the rounds per stamp of a batched pingpong, the p99
+ratio and its verdict; "below timer resolution" where the timer cannot resolve a cell, never a
+number); CSV adds the percentiles and the p99 verdict as columns, JSON every field of the
+records.
 """
 
 from __future__ import annotations
@@ -30,15 +35,24 @@ from bench.comparison import (
     Row,
     Side,
 )
+from bench.latency import RESOLUTION
 from bench.resultfiles import LatencyRecord
 from bench.stats import EXACT_MAX_PRODUCT, EXACT_TIES_MAX_TOTAL
-from bench.summary import format_bytes, format_duration, format_rate, short_params
+from bench.summary import (
+    BELOW_RESOLUTION,
+    TIMES,
+    format_bytes,
+    format_duration,
+    format_rate,
+    short_params,
+)
 from bench.workloads import SPECS, SpecError
 
 FORMATS = ("text", "markdown", "csv", "json")
 JSON_SCHEMA = "concbench-compare"
 JSON_SCHEMA_VERSION = 1
 THROUGHPUT_WORKLOADS = frozenset({"producer_consumer"})
+OVERHEAD_LABEL = "overhead per task"
 
 TEST_NAME = "Mann-Whitney U"
 TEST_DESCRIPTION = (
@@ -88,9 +102,10 @@ def render(
 def regression_text(regression: Regression) -> str:
     change = regression.change
     assert change.change_pct is not None
+    what = f" {OVERHEAD_LABEL}" if regression.row.judged_on_overhead else ""
     return (
-        f"{regression.row.key}: {change.change_pct:.1f}% {change.verdict} in {change.label} "
-        f"than in {regression.base_label} ({p_phrase(change.p_value)})"
+        f"{regression.row.key}:{what} {change.change_pct:.1f}% {change.verdict} in "
+        f"{change.label} than in {regression.base_label} ({p_phrase(change.p_value)})"
     )
 
 
@@ -156,6 +171,11 @@ def row_label(row: Row) -> str:
     return f"{row.workload} {_short_params(row.workload, row.params)} / {row.model}"
 
 
+def value_label(row: Row) -> str:
+    """``row_label``, marked when the row's values are the fan_out overhead per task."""
+    return row_label(row) + (f" [{OVERHEAD_LABEL}]" if row.judged_on_overhead else "")
+
+
 def _short_params(workload: str, params: str) -> str:
     spec_class = SPECS.get(workload)
     if spec_class is None:
@@ -217,6 +237,14 @@ def _notes(comparison: Comparison) -> list[str]:
         "Ratio = new mean / base mean of the stored value (time per operation, bytes per "
         "task), so below 1 is faster or smaller; change = (ratio - 1) in percent.",
     ]
+    if any(row.judged_on_overhead for row in comparison.rows):
+        notes.append(
+            f"fan_out rows marked [{OVERHEAD_LABEL}] are judged on what the model adds to the "
+            "waits, (makespan - ideal makespan) / N, each file with its own ideal: D when all "
+            "N tasks wait at once, ceil(N / W) x D for W workers, N x D one at a time. An "
+            "overhead at or below 0 cannot be compared. cpu fan-outs (no model-independent "
+            "bound) and files that record no ideal are judged on the makespan per task."
+        )
     if any(row.workload in THROUGHPUT_WORKLOADS for row in comparison.rows):
         notes.append(
             "producer_consumer values are shown as items/s; their ratio and change are of the "
@@ -269,7 +297,7 @@ def _main_table(comparison: Comparison) -> tuple[list[str], list[list[str]]]:
     for row in comparison.rows:
         if not row.compared:
             continue  # listed under "Cells without a result" or "Only in some files"
-        cells = [row_label(row), _value_cell(row, 0)]
+        cells = [value_label(row), _value_cell(row, 0)]
         for index, change in enumerate(row.changes, start=1):
             cells += _change_cells(row, index, change)
         rows.append(cells)
@@ -280,9 +308,16 @@ def _value_cell(row: Row, index: int) -> str:
     """The mean, or why there is none: the runner's gap status, else ``missing``."""
     side = row.sides[index]
     if side is not None:
-        return format_mean(side, row.workload)
+        return _side_text(row, side)
     gap = row.gaps[index]
     return gap.status if gap else "missing"
+
+
+def _side_text(row: Row, side: Side) -> str:
+    """The side's mean in human units; an overhead at or below zero has no duration to show."""
+    if row.judged_on_overhead and side.mean <= 0:
+        return "<= 0"
+    return format_mean(side, row.workload)
 
 
 def _change_cells(row: Row, index: int, change: Change | None) -> list[str]:
@@ -290,7 +325,7 @@ def _change_cells(row: Row, index: int, change: Change | None) -> list[str]:
     if side is None or change is None:
         return [_value_cell(row, index), "-", "-", "-", "-"]
     return [
-        format_mean(side, row.workload),
+        _side_text(row, side),
         format_ratio(change.ratio),
         format_change(change.change_pct),
         format_p(change.p_value),
@@ -343,7 +378,7 @@ def _latency_rows(comparison: Comparison) -> list[Row]:
 def _latency_table(comparison: Comparison) -> tuple[list[str], list[list[str]]]:
     """A line per benchmark and file: the percentiles, and for another file its p99 against the
     base's."""
-    header = ["benchmark", "file", *(name for _key, name in LATENCY_COLUMNS), "runs"]
+    header = ["benchmark", "file", *(name for _key, name in LATENCY_COLUMNS), "runs", "batch"]
     header += ["p99 ratio", "p99 change", "p", "verdict"]
     body = []
     for row in _latency_rows(comparison):
@@ -352,8 +387,9 @@ def _latency_table(comparison: Comparison) -> tuple[list[str], list[list[str]]]:
             if record is None:
                 body.append([*cells, *(["-"] * (len(header) - 3)), "no latency record"])
                 continue
-            cells += [format_duration(record.percentile(key)) for key, _name in LATENCY_COLUMNS]
+            cells += _percentile_cells(record)
             cells.append(str(len(record.runs)) if record.runs else "-")
+            cells.append(str(record.batch))
             change = row.latency_changes[index - 1] if index else None
             if change is None:
                 cells += ["-", "-", "-", "base" if index == 0 else "-"]
@@ -368,6 +404,14 @@ def _latency_table(comparison: Comparison) -> tuple[list[str], list[list[str]]]:
     return header, body
 
 
+def _percentile_cells(record: LatencyRecord) -> list[str]:
+    """The percentile columns of a record: none of them where the timer cannot resolve it."""
+    values = [record.percentile(key) for key, _name in LATENCY_COLUMNS]
+    if any(value is None for value in values):
+        return [BELOW_RESOLUTION, *(["-"] * (len(values) - 1))]
+    return [format_duration(value) for value in values if value is not None]
+
+
 def _latency_notes(comparison: Comparison) -> list[str]:
     records = [
         (row.workload or row.name, record)
@@ -376,7 +420,8 @@ def _latency_notes(comparison: Comparison) -> list[str]:
         if record is not None
     ]
     described: dict[str, str] = {}
-    for workload, record in records:
+    # An unbatched record says what a sample is in general; a batched one only for its batch.
+    for workload, record in sorted(records, key=lambda item: item[1].batch):
         described.setdefault(workload, record.what)
     notes = [
         "Latency comes from a separate pass after the timed runs (the timed values are not "
@@ -386,6 +431,18 @@ def _latency_notes(comparison: Comparison) -> list[str]:
         'significant".',
         "A sample is: " + "; ".join(f"{w}: {what}" for w, what in described.items()) + ".",
     ]
+    if any(record.batch > 1 for _w, record in records):
+        notes.append(
+            "batch: rounds per pair of stamps. A batched pingpong's percentiles are per one-way "
+            "switch averaged over its batch, so their tail is that of batch averages: p99s "
+            "compare only between equal batches."
+        )
+    if any(not record.resolved for _w, record in records):
+        notes.append(
+            f"{BELOW_RESOLUTION.capitalize()}: the batch {TIMES} the median sample is under "
+            f"{RESOLUTION:g} {TIMES} the timer's cost, so no percentile is reported (the "
+            "reason is in the CSV and JSON output)."
+        )
     few = [record.samples for _w, record in records if record.runs and record.samples < 1000]
     if few:
         notes.append(
@@ -562,6 +619,9 @@ CSV_COLUMNS = (
     "latency_runs",
     "latency_samples",
     "latency_timer_cost",
+    "latency_batch",
+    "latency_unresolved",
+    "latency_median",
     "latency_p50",
     "latency_p90",
     "latency_p99",
@@ -573,6 +633,8 @@ CSV_COLUMNS = (
     "latency_p99_min_p_value",
     "latency_p99_status",
     "latency_p99_verdict",
+    "judged_on",
+    "ideal_per_op",
 )
 
 
@@ -581,7 +643,11 @@ def render_csv(comparison: Comparison) -> str:
     status for another file's, ``uncompared`` when the base lacks the benchmark, and for a
     file without it ``missing`` or the runner's ``failed``/``skipped`` (reason in verdict).
     ``latency_*``: the file's latency record (percentiles are medians over its runs, max the
-    median of the runs' maxima) and, for another file, its p99 against the base's."""
+    median of the runs' maxima, all empty where ``latency_unresolved`` gives the reason and
+    ``latency_median`` the median; ``latency_batch`` the rounds per stamp) and, for another
+    file, its p99 against the base's.
+    ``judged_on``: ``overhead`` for a fan_out row whose n, mean .. max are of the overhead per
+    task (each value less ``ideal_per_op``, the file's ideal makespan / N), else ``value``."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
@@ -596,6 +662,7 @@ def render_csv(comparison: Comparison) -> str:
                 "file": str(result.path),
                 "label": result.label,
                 "role": "base" if index == 0 else "new",
+                "judged_on": _judged_on(row),
             }
             change = row.changes[index - 1] if index else None
             gap = row.gaps[index]
@@ -611,6 +678,7 @@ def render_csv(comparison: Comparison) -> str:
                     median=_raw(side.median),
                     min=_raw(side.minimum),
                     max=_raw(side.maximum),
+                    ideal_per_op=_raw(side.ideal_per_task),
                 )
             if change is not None:
                 record.update(
@@ -650,9 +718,16 @@ def _latency_csv(latency: LatencyRecord) -> dict[str, str]:
         "latency_runs": str(len(latency.runs)) if latency.runs else "",
         "latency_samples": str(latency.samples) if latency.runs else "",
         "latency_timer_cost": _raw(latency.timer_cost),
+        "latency_batch": str(latency.batch),
+        "latency_unresolved": latency.unresolved or "",
+        "latency_median": _raw(latency.median),
         **{f"latency_{key}": _raw(latency.percentile(key)) for key, _name in LATENCY_COLUMNS},
         "latency_max": _raw(sorted(maxima)[len(maxima) // 2] if maxima else None),
     }
+
+
+def _judged_on(row: Row) -> str:
+    return "overhead" if row.judged_on_overhead else "value"
 
 
 def _raw(value: float | None) -> str:
@@ -689,7 +764,9 @@ def comparison_document(comparison: Comparison, gates: Gates | None = None) -> d
             "resamples": options.bootstrap_resamples,
         },
         "min_change_pct": options.min_change_pct,
-        "ratio": "new mean / base mean of the stored value; lower is better for every unit",
+        "ratio": "new mean / base mean of the stored value (of the overhead per task where a "
+        "benchmark's judged_on is overhead: each value less the file's ideal_per_op); lower is "
+        "better for every unit",
         "spec_versions_differ": comparison.spec_versions_differ,
         "files": [
             {
@@ -795,6 +872,7 @@ def _row_document(row: Row) -> dict[str, Any]:
         "model": row.model,
         "unit": row.unit,
         "metric": row.metric,
+        "judged_on": _judged_on(row),
         "results": [
             None
             if side is None
@@ -806,6 +884,7 @@ def _row_document(row: Row) -> dict[str, Any]:
                 "median": side.median,
                 "min": side.minimum,
                 "max": side.maximum,
+                "ideal_per_op": side.ideal_per_task,
             }
             for side in row.sides
         ],
@@ -841,6 +920,11 @@ def _latency_document(record: LatencyRecord) -> dict[str, Any]:
         "what": record.what,
         "unit": record.unit,
         "timer_cost": record.timer_cost,
+        "batch": record.batch,
+        "batch_cost": record.batch_cost,
+        "resolved": record.resolved,
+        "unresolved": record.unresolved,
+        "median": record.median,
         "p50": record.p50,
         "p90": record.p90,
         "p99": record.p99,

@@ -14,20 +14,31 @@ Its verdict, in this order of precedence:
 - ``not_significant``: Mann-Whitney U p-value >= ``alpha``;
 - ``improved`` / ``regressed``: significant and above ``min_change_pct``.
 
+A fan_out benchmark whose every file records an ideal makespan (``bench.cells.recorded_bound``)
+is judged on its overhead per task instead: each value minus that file's ideal / N, what the
+model adds to the waits, so that a sleep of 1 ms per task does not dilute the ratio. Its sides
+are then overhead statistics (``Side.ideal_per_task`` gives the makespan back), ``undefined``
+applies to a non-positive overhead, and the row says ``judged_on_overhead``. cpu fan-outs (no
+bound) and files from before bounds were recorded keep the makespan per task.
+
 Benchmarks with a latency record (the latency pass of pingpong, producer_consumer and fan_out)
 in the base and another file also get a ``LatencyChange``: the ratio of the p99s (each the
 median over the pass's runs of a run's p99) and the same verdicts, tested on the runs' p99
-values. A pass has a few runs, so "too few runs" is common and said as such.
+values. A pass has a few runs, so "too few runs" is common and said as such. A p99 the timer
+could not resolve, on either side, or p99s of pingpong batches of different sizes (an average
+over more rounds has a shorter tail) are not compared: ``undefined``, saying which.
 """
 
 from __future__ import annotations
 
+import statistics
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from bench import stats
+from bench.cells import recorded_bound
 from bench.resultfiles import Entry, GapRecord, LatencyRecord, ResultSet
 
 Status = Literal[
@@ -96,7 +107,8 @@ class Options:
 
 @dataclass(frozen=True)
 class Side:
-    """One file's values of one benchmark."""
+    """One file's values of one benchmark; for a row judged on the overhead, of the values less
+    ``ideal_per_task`` (None otherwise)."""
 
     label: str
     unit: str
@@ -106,10 +118,18 @@ class Side:
     median: float
     minimum: float
     maximum: float
+    ideal_per_task: float | None = None
 
     @classmethod
-    def of(cls, label: str, entry: Entry) -> Side:
-        ordered = sorted(entry.values)
+    def of(cls, label: str, entry: Entry, ideal_per_task: float | None = None) -> Side:
+        """The entry's values, or with ``ideal_per_task`` its overhead: each value less it."""
+        if ideal_per_task is None:
+            values, mean, stdev = entry.values, entry.mean, entry.stdev
+        else:
+            values = tuple(value - ideal_per_task for value in entry.values)
+            mean = statistics.fmean(values)
+            stdev = statistics.stdev(values) if len(values) >= 2 else 0.0
+        ordered = sorted(values)
         middle = len(ordered) // 2
         median = (
             ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
@@ -118,11 +138,12 @@ class Side:
             label,
             entry.unit,
             len(ordered),
-            entry.mean,
-            entry.stdev,
+            mean,
+            stdev,
             median,
             ordered[0],
             ordered[-1],
+            ideal_per_task,
         )
 
 
@@ -178,6 +199,8 @@ class Row:
     # One per file (None: no latency record), one per non-base file (None: a side lacks one).
     latencies: tuple[LatencyRecord | None, ...] = ()
     latency_changes: tuple[LatencyChange | None, ...] = ()
+    # A fan_out row whose sides and changes are of the overhead per task, not the stored value.
+    judged_on_overhead: bool = False
 
     @property
     def compared(self) -> bool:
@@ -375,8 +398,10 @@ def judge(
     options: Options,
     *,
     seed: int = 0,
+    quantity: str = "mean",
 ) -> Change:
-    """Ratio, test and verdict of one benchmark's new values against its base values."""
+    """Ratio, test and verdict of one benchmark's new values against its base values;
+    ``quantity`` names what a non-positive mean is of in the verdict."""
     better, worse = direction_words(unit)
     n_smaller = min(len(base), len(new))
     minimum_p = stats.min_p_value(len(base), len(new))
@@ -397,7 +422,7 @@ def judge(
             None,
             significant,
             "undefined",
-            "cannot compare (mean <= 0)",
+            f"cannot compare ({quantity} <= 0)",
         )
     ratio = new_mean / base_mean
     change_pct = (ratio - 1) * 100
@@ -455,12 +480,18 @@ def judge_latency(
     base_runs, new_runs = base.per_run("p99"), new.per_run("p99")
     runs = (len(base_runs), len(new_runs))
     minimum_p = stats.min_p_value(*runs)
+    base_p99, new_p99 = base.p99, new.p99
+    if base_p99 is None or new_p99 is None or base.batch != new.batch:
+        verdict = latency_incomparable(base, new, label)
+        return LatencyChange(
+            label, None, None, None, None, minimum_p, False, "undefined", verdict, runs
+        )
     test = stats.mann_whitney_u(base_runs, new_runs) if min(runs) >= 2 else None
     p_value = test.p_value if test else None
     method = test.method if test else None
     significant = p_value is not None and p_value < options.alpha
 
-    ratio = new.p99 / base.p99 if base.p99 > 0 and new.p99 > 0 else None
+    ratio = new_p99 / base_p99 if base_p99 > 0 and new_p99 > 0 else None
     status: Status
     if ratio is None:
         status, verdict = "undefined", "cannot compare (p99 <= 0)"
@@ -486,17 +517,34 @@ def judge_latency(
     )
 
 
+def latency_incomparable(base: LatencyRecord, new: LatencyRecord, label: str) -> str:
+    """Why two latency records' p99s are not compared."""
+    unresolved = [name for name, record in (("base", base), (label, new)) if not record.resolved]
+    if unresolved:
+        return f"cannot compare (below timer resolution in {' and '.join(unresolved)})"
+    return f"cannot compare (p99 of batches of {base.batch} vs {new.batch} rounds)"
+
+
 def _row(
     key: str, results: Sequence[ResultSet], entries: Sequence[Entry | None], options: Options
 ) -> Row:
-    base = entries[0]
     first = next(entry for entry in entries if entry is not None)
     seed = zlib.crc32(key.encode())
+    ideals = _ideals_per_task(entries)
+    values = [
+        None
+        if entry is None
+        else (entry.values if ideal is None else [v - ideal for v in entry.values])
+        for entry, ideal in zip(entries, ideals, strict=True)
+    ]
+    on_overhead = any(ideal is not None for ideal in ideals)
+    quantity = "overhead" if on_overhead else "mean"
+    base = values[0]
     changes = tuple(
         None
-        if base is None or entry is None
-        else judge(base.values, entry.values, base.unit, result.label, options, seed=seed)
-        for result, entry in zip(results[1:], entries[1:], strict=True)
+        if base is None or new is None
+        else judge(base, new, first.unit, result.label, options, seed=seed, quantity=quantity)
+        for result, new in zip(results[1:], values[1:], strict=True)
     )
     metric = first.metadata.get("metric")
     latencies = tuple(None if entry is None else entry.latency for entry in entries)
@@ -516,14 +564,30 @@ def _row(
         unit=first.unit,
         metric=metric if isinstance(metric, str) else None,
         sides=tuple(
-            None if entry is None else Side.of(result.label, entry)
-            for result, entry in zip(results, entries, strict=True)
+            None if entry is None else Side.of(result.label, entry, ideal)
+            for result, entry, ideal in zip(results, entries, ideals, strict=True)
         ),
         changes=changes,
         gaps=tuple(_gap_for(result, key) for result in results),
         latencies=latencies,
         latency_changes=latency_changes,
+        judged_on_overhead=on_overhead,
     )
+
+
+def _ideals_per_task(entries: Sequence[Entry | None]) -> list[float | None]:
+    """Each file's ideal makespan / N when every file with the benchmark records one (a fan_out
+    judged on its overhead), else None for all: a side on the makespan cannot be set against
+    one on the overhead."""
+    bounds = [
+        None if entry is None else recorded_bound(entry.workload, entry.params, entry.metadata)
+        for entry in entries
+    ]
+    ideals = [None if bound is None else bound.ideal_per_task for bound in bounds]
+    present = [ideal for entry, ideal in zip(entries, ideals, strict=True) if entry is not None]
+    if any(ideal is None for ideal in present):
+        return [None] * len(entries)
+    return ideals
 
 
 def _gap_for(result: ResultSet, key: str) -> GapRecord | None:

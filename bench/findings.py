@@ -9,20 +9,35 @@ Besides the means: the latency pass's percentiles (a table and the tail per para
 sweeps (a workload at three or more sizes with every other parameter fixed: where each model
 stops scaling, which sizes it could not reach and why, through ``bench.sweep``) and the memory
 slope (bytes per task fitted over the runs of a model's memory cells at several N).
+
+A sleep or echo fan-out that records its ideal makespan (``bench.cells.recorded_bound``) is
+ranked on its overhead per task, (makespan - ideal) / N: what the model adds to the waits the
+spec prescribes, which "what does the model cost" asks for. The means table keeps the makespan
+per task beside it; a cpu fan-out, which has no model-independent bound, and files from before
+bounds were recorded keep the makespan only.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from bench import comparison, sweep
-from bench.cells import PREFERRED_ORDER
+from bench.cells import PREFERRED_ORDER, RecordedBound, recorded_bound
+from bench.latency import RESOLUTION
 from bench.resultfiles import Entry, LatencyRecord, ResultSet
-from bench.summary import format_bytes, format_duration, format_rate, short_params
+from bench.summary import (
+    BELOW_RESOLUTION,
+    MEMORY_SLOPE_MIN_SIZES,
+    format_bytes,
+    format_duration,
+    format_rate,
+    short_params,
+)
 from bench.workloads import SPECS, Spec, SpecError
 
 # The workloads whose rows have profile counters (memory cells are measured in a probe process
@@ -30,6 +45,7 @@ from bench.workloads import SPECS, Spec, SpecError
 TIMED_WORKLOADS = ("pingpong", "producer_consumer", "fan_out", "spawn")
 BASELINE_MODEL = "serial"
 MISSING = "·"
+OVERHEAD_LABEL = "overhead per task"
 TIMES = "\N{MULTIPLICATION SIGN}"
 LATENCY_WORKLOADS = ("pingpong", "producer_consumer", "fan_out")
 # A sweep is a workload at this many sizes or more (counting unreached ones) with every other
@@ -302,12 +318,17 @@ def _row_cells(
 
 def means_table(results: Sequence[ResultSet]) -> Table | None:
     def text(entry: Entry) -> str:
-        return show_entry(entry) + spread_percent(entry)
+        overhead = overhead_mean(entry) if _waits(entry) else None
+        adds = "" if overhead is None else f"; adds {overhead_text(overhead)}"
+        return show_entry(entry) + spread_percent(entry) + adds
 
     note = (
         "Mean of all values of each benchmark; ± is the standard deviation as a percentage of "
         "the mean. pingpong: time per one-way switch; producer_consumer: items per second; "
-        "fan_out and spawn: time per task; memory: bytes per parked task. "
+        "fan_out: makespan per task, and for sleep and echo what the model adds to the waits "
+        "(adds: (makespan - ideal makespan) / N; the ideal is D when all tasks wait at once, "
+        "ceil(N / W) x D for W workers, N x D one at a time; cpu work has no model-independent "
+        "bound, so no overhead); spawn: time per task; memory: bytes per parked task. "
         f"{MISSING} = not measured; FAILED and skipped cells are listed under Gaps."
     )
     return _row_cells(
@@ -392,10 +413,13 @@ def environment_table(results: Sequence[ResultSet]) -> Table:
 
 
 def latency_text(record: LatencyRecord) -> str:
-    """ "p50 / p90 / p99 / p99.9" in human units."""
-    return " / ".join(
-        format_duration(record.percentile(key)) for key in ("p50", "p90", "p99", "p999")
-    )
+    """ "p50 / p90 / p99 / p99.9" in human units, "(k=N)" after those of a pingpong batched by
+    N rounds; "below timer resolution" where the timer cannot resolve them."""
+    values = [record.percentile(key) for key in ("p50", "p90", "p99", "p999")]
+    if any(value is None for value in values):
+        return BELOW_RESOLUTION
+    text = " / ".join(format_duration(value) for value in values if value is not None)
+    return text + (f" (k={record.batch})" if record.batch > 1 else "")
 
 
 def latency_table(results: Sequence[ResultSet]) -> Table | None:
@@ -406,10 +430,15 @@ def latency_table(results: Sequence[ResultSet]) -> Table | None:
         return MISSING if entry.latency is None else latency_text(entry.latency)
 
     whats: dict[str, str] = {}
-    for result in results:
-        for entry in suite_entries(result):
-            if entry.latency is not None and entry.workload is not None:
-                whats.setdefault(entry.workload, entry.latency.what)
+    records = [
+        (entry.workload, entry.latency)
+        for result in results
+        for entry in suite_entries(result)
+        if entry.latency is not None and entry.workload is not None
+    ]
+    # An unbatched record says what a sample is in general; a batched one only for its batch.
+    for workload, record in sorted(records, key=lambda item: item[1].batch):
+        whats.setdefault(workload, record.what)
     note = (
         "p50 / p90 / p99 / p99.9 of the latency pass (a separate pass after the timed runs; "
         "each the median over the pass's runs of a run's percentile, the timer's cost "
@@ -417,6 +446,16 @@ def latency_table(results: Sequence[ResultSet]) -> Table | None:
         + "; ".join(f"{workload}: {what}" for workload, what in whats.items())
         + "."
     )
+    if any(record.batch > 1 for _workload, record in records):
+        note += (
+            " (k=N): a pingpong stamped every N rounds, its percentiles per one-way switch "
+            "averaged over a batch of N rounds."
+        )
+    if any(not record.resolved for _workload, record in records):
+        note += (
+            f" {BELOW_RESOLUTION.capitalize()}: N {TIMES} the median sample is under "
+            f"{RESOLUTION:g} {TIMES} the timer's cost, so no percentile is reported."
+        )
     return _row_cells(
         results,
         title="Latency percentiles",
@@ -595,21 +634,99 @@ def _size_note(row: Row, show: bool) -> str:
     return f" (N={int(spec.tasks):,})"
 
 
-def memory_findings(result: ResultSet) -> list[Finding]:
-    ranked = _ranking(result, "memory", prefer_largest_row=True)
-    if not ranked:
+@dataclass(frozen=True)
+class MemoryFigure:
+    """A model's memory per parked task: user (the benchmark's value) and kernel bytes, from
+    the slope over all its runs when it ran enough sizes, else from its largest size."""
+
+    model: str
+    user: float
+    kernel: float | None
+    sizes: tuple[int, ...]
+    slope: bool
+
+
+def _kernel_points(entry: Entry) -> list[tuple[float, float]]:
+    """(N, kernel bytes) of every run of a memory cell that recorded its kernel column."""
+    spec = spec_of(entry.workload or "", entry.params or "")
+    tasks = getattr(spec, "tasks", None)
+    if not isinstance(tasks, int):
         return []
-    show = _sizes_differ(ranked)
-    parts = [f"{model} {show_entry(entry)}{_size_note(row, show)}" for model, entry, row in ranked]
+    # A value every run shares is stored once, in the benchmark's metadata.
+    shared = entry.metadata.get("kernel_memory_delta")
+    recorded = [run.metadata.get("kernel_memory_delta", shared) for run in entry.runs] or [shared]
+    return [
+        (float(tasks), float(value))
+        for value in recorded
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    ]
+
+
+def _memory_slope(points: Sequence[tuple[float, float]]) -> sweep.SlopeFit | None:
+    if len({x for x, _y in points}) < MEMORY_SLOPE_MIN_SIZES:
+        return None
+    return sweep.fit_line([x for x, _y in points], [y for _x, y in points])
+
+
+def memory_figures(result: ResultSet) -> list[MemoryFigure]:
+    """One figure per model with a positive memory value, smallest user memory first."""
+    entries: dict[str, list[Entry]] = {}
+    for (row, model), entry in grid(result).items():
+        if row.workload == "memory":
+            entries.setdefault(model, []).append(entry)
+    figures = []
+    for model, entry, row in _ranking(result, "memory", prefer_largest_row=True):
+        user_fit = _memory_slope([p for e in entries[model] for p in memory_points(e)])
+        if user_fit is not None and user_fit.slope > 0:
+            kernel_fit = _memory_slope([p for e in entries[model] for p in _kernel_points(e)])
+            kernel = kernel_fit.slope if kernel_fit is not None else None
+            figures.append(MemoryFigure(model, user_fit.slope, kernel, user_fit.sizes, True))
+            continue
+        tasks = int(getattr(row.spec, "tasks", 0))
+        kernel_points = _kernel_points(entry)
+        kernel = statistics.fmean(y / x for x, y in kernel_points) if kernel_points else None
+        figures.append(MemoryFigure(model, entry.mean, kernel, (tasks,), False))
+    return sorted(figures, key=lambda figure: figure.user)
+
+
+def _memory_note(figure: MemoryFigure, show_size: bool) -> str:
+    if figure.slope:
+        return f" (slope over N = {', '.join(f'{size:,}' for size in figure.sizes)})"
+    return f" (N={figure.sizes[0]:,})" if show_size and figure.sizes[0] else ""
+
+
+def memory_findings(result: ResultSet) -> list[Finding]:
+    figures = memory_figures(result)
+    if not figures:
+        return []
+    show = len({figure.sizes for figure in figures}) > 1
+    parts = [f"{f.model} {format_bytes(f.user)}{_memory_note(f, show)}" for f in figures]
     found = [Finding("memory", "Memory per parked task, smallest first: " + ", ".join(parts) + ".")]
-    if len(ranked) >= 2:
-        (small, small_entry, _), (large, large_entry, _) = ranked[0], ranked[-1]
+    if len(figures) >= 2:
+        small, large = figures[0], figures[-1]
         found.append(
             Finding(
                 "memory",
-                f"A parked {task_noun(large)} holds {times(large_entry.mean / small_entry.mean)} "
-                f"the memory of a parked {task_noun(small)} ({show_entry(large_entry)} against "
-                f"{show_entry(small_entry)}).",
+                f"A parked {task_noun(large.model)} holds {times(large.user / small.user)} "
+                f"the memory of a parked {task_noun(small.model)} ({format_bytes(large.user)} "
+                f"against {format_bytes(small.user)}).",
+            )
+        )
+    kernel = [f for f in figures if f.kernel is not None]
+    if kernel:
+        parts = [
+            f"{f.model} {format_bytes(f.kernel)}{_memory_note(f, show)}"
+            for f in kernel
+            if f.kernel is not None
+        ]
+        found.append(
+            Finding(
+                "memory",
+                "Kernel memory per parked task, which the figures above leave out (kernel "
+                "stacks, page tables, unreclaimable slab: /proc/meminfo KernelStack + "
+                "PageTables + SUnreclaim over the region, whole machine): "
+                + ", ".join(parts)
+                + ".",
             )
         )
     return found
@@ -631,13 +748,155 @@ def spawn_findings(result: ResultSet) -> list[Finding]:
 
 
 def _overlap(first: Entry, second: Entry) -> bool:
-    return max(first.values) >= min(second.values) and max(second.values) >= min(first.values)
+    return _values_overlap(first.values, second.values)
+
+
+def _values_overlap(first: Sequence[float], second: Sequence[float]) -> bool:
+    return max(first) >= min(second) and max(second) >= min(first)
+
+
+# --- fan_out: what the model adds -------------------------------------------------------------
+
+
+def fan_out_bound(entry: Entry) -> RecordedBound | None:
+    """The bound a fan_out entry records (None: another workload, or an older file)."""
+    return recorded_bound(entry.workload, entry.params, entry.metadata)
+
+
+def overhead_values(entry: Entry) -> list[float] | None:
+    """The entry's values less its ideal makespan / N; None without an ideal (cpu work, older
+    files, other workloads)."""
+    bound = fan_out_bound(entry)
+    return None if bound is None else bound.overhead(entry.values)
+
+
+def overhead_mean(entry: Entry) -> float | None:
+    values = overhead_values(entry)
+    return None if values is None else statistics.fmean(values)
+
+
+def overhead_text(overhead: float) -> str:
+    """An overhead in human units; at or below zero (the makespan no longer than the ideal)
+    there is no duration to show."""
+    return format_duration(overhead) if overhead > 0 else "<= 0"
+
+
+def _waits(entry: Entry) -> bool:
+    """Whether the entry's ideal makespan has a wait to subtract (D > 0): with D = 0 the
+    overhead is the makespan per task itself."""
+    bound = fan_out_bound(entry)
+    return bound is not None and bool(bound.ideal_per_task)
+
+
+def _row_overheads(cells: Mapping[str, Entry]) -> dict[str, list[float]] | None:
+    """Every model's overhead values, when every model of the row has an ideal and there is a
+    wait to subtract."""
+    overheads = {model: overhead_values(entry) for model, entry in cells.items()}
+    if not overheads or any(values is None for values in overheads.values()):
+        return None
+    if not any(_waits(entry) for entry in cells.values()):
+        return None
+    return {model: values for model, values in overheads.items() if values is not None}
+
+
+def fan_out_findings(result: ResultSet) -> list[Finding]:
+    """Per fan_out row with a wait to subtract (D > 0): what each model adds to the waits,
+    least first, with its makespan per task, and the ideal makespans that are not D; per cpu
+    row, that it has no bound."""
+    found = []
+    for row in rows([result], "fan_out"):
+        cells = _row_models(result, row)
+        bounds = {model: fan_out_bound(entry) for model, entry in cells.items()}
+        known = {model: bound for model, bound in bounds.items() if bound is not None}
+        if not known:
+            continue
+        if all(bound.ideal_per_task is None for bound in known.values()):
+            found.append(
+                Finding(
+                    "fan_out",
+                    f"{row.label}: cpu work has no model-independent bound, so no overhead is "
+                    "given: the time per task is the work and what the model adds together.",
+                )
+            )
+            continue
+        overheads = _row_overheads(cells)
+        if overheads is None:
+            continue
+        means = {model: statistics.fmean(values) for model, values in overheads.items()}
+        ranked = sorted(((m, v) for m, v in means.items() if v > 0), key=lambda item: item[1])
+        if ranked:
+            least = ranked[0][1]
+            parts = [
+                f"{_ranked_name(model)} {format_duration(value)}"
+                + (f" ({times(value / least)})" if index else "")
+                + f" of {show_entry(cells[model])}"
+                for index, (model, value) in enumerate(ranked)
+            ]
+            text = (
+                f"{row.label}: what each model adds to the waits per task, (makespan - ideal "
+                "makespan) / N, least first, of its makespan per task: " + ", ".join(parts)
+            )
+            below = [model for model, value in means.items() if value <= 0]
+            if below:
+                text += "; at or below the ideal makespan, so nothing to rank: " + ", ".join(below)
+            found.append(Finding("fan_out", text + "."))
+        bounded = [
+            f"{model} {bound.text}"
+            for model, bound in known.items()
+            if bound.ideal_per_task and not bound.all_wait_at_once
+        ]
+        if bounded:
+            found.append(
+                Finding(
+                    "fan_out",
+                    f"{row.label}: the ideal makespan is the wait D when all tasks wait at once; "
+                    "where fewer can: " + "; ".join(bounded) + ".",
+                )
+            )
+    return found
+
+
+def _overhead_winner(
+    row: Row, cells: Mapping[str, Entry], overheads: Mapping[str, list[float]]
+) -> Finding | None:
+    """The model of a fan_out row that adds the least to the waits (the serial baseline does not
+    compete), and its margin over the runner-up."""
+    ranked = sorted(
+        (
+            (model, values, statistics.fmean(values))
+            for model, values in overheads.items()
+            if model != BASELINE_MODEL and statistics.fmean(values) > 0
+        ),
+        key=lambda item: item[2],
+    )
+    if len(ranked) < 2:
+        return None
+    (best, best_values, best_mean), (second, second_values, second_mean) = ranked[0], ranked[1]
+    ratio = second_mean / best_mean
+    margin = f"{times(ratio)} that" if ratio >= 2 else f"{_percent(ratio)} more"
+    text = (
+        f"{row.label}: {best} adds the least to the waits ({format_duration(best_mean)} per "
+        f"task beyond the ideal makespan; {show_entry(cells[best])} per task in all); the "
+        f"runner-up {second} adds {margin} ({format_duration(second_mean)})"
+    )
+    if _values_overlap(best_values, second_values):
+        text += "; their ranges of values overlap, so the order is within the noise"
+    baseline = overheads.get(BASELINE_MODEL)
+    if baseline is not None:
+        text += f"; the serial baseline adds {overhead_text(statistics.fmean(baseline))}"
+    return Finding("winner", text + ".")
 
 
 def winner_findings(result: ResultSet) -> list[Finding]:
-    """The best model of every row (the serial baseline does not compete) and its margin."""
+    """The best model of every row (the serial baseline does not compete) and its margin; for
+    a sleep or echo fan-out with ideal makespans, the one that adds the least to the waits."""
     found = []
     for row in rows([result]):
+        overheads = _row_overheads(_row_models(result, row))
+        if overheads is not None:
+            winner = _overhead_winner(row, _row_models(result, row), overheads)
+            found += [winner] if winner is not None else []
+            continue
         cells = _positive_means(_row_models(result, row))
         baseline = cells.pop(BASELINE_MODEL, None)
         if len(cells) < 2:
@@ -687,6 +946,8 @@ def parallel_findings(result: ResultSet) -> list[Finding]:
 
     Only models that can run in parallel are considered: for one thread of one process, CPU
     above wall time is the coarse tick of the CPU counters on a short region, not parallelism.
+    A fan-out is held against its whole wall time, waits included, not against its overhead:
+    CPU spent while other tasks wait overlaps the ideal makespan without being parallel.
     """
     parallel = []
     capable = parallel_models(result)
@@ -723,6 +984,7 @@ def file_findings(result: ResultSet) -> list[Finding]:
         *memory_findings(result),
         *slope_findings(result),
         *spawn_findings(result),
+        *fan_out_findings(result),
         *tail_findings(result),
         *scaling_findings(result),
         *winner_findings(result),
@@ -738,27 +1000,37 @@ def _what_words(record: LatencyRecord) -> str:
 
 def tail_findings(result: ResultSet) -> list[Finding]:
     """Per parameter set with latency records: every model's p99, lowest first, and how far
-    its tail reaches beyond its median (p99 / p50)."""
+    its tail reaches beyond its median (p99 / p50); then the models whose samples the timer
+    cannot resolve, with no number."""
     found = []
     for row in rows([result]):
         if row.workload not in LATENCY_WORKLOADS:
             continue
-        records = {
+        latencies = {
             model: entry.latency
             for model, entry in _row_models(result, row).items()
-            if entry.latency is not None and entry.latency.p99 > 0
+            if entry.latency is not None
         }
-        if not records:
+        tails = {
+            model: (record, record.p99, record.p50)
+            for model, record in latencies.items()
+            if record.p99 is not None and record.p50 is not None and record.p99 > 0
+        }
+        unresolved = [model for model, record in latencies.items() if not record.resolved]
+        if not tails and not unresolved:
             continue
-        ranked = sorted(records.items(), key=lambda item: item[1].p99)
         parts = []
-        for model, record in ranked:
-            spread = f" (p99/p50 = {times(record.p99 / record.p50)})" if record.p50 > 0 else ""
-            parts.append(f"{model} {format_duration(record.p99)}{spread}")
-        what = _what_words(ranked[0][1])
+        for model, (record, p99, p50) in sorted(tails.items(), key=lambda item: item[1][1]):
+            notes = [f"batches of {record.batch} rounds"] if record.batch > 1 else []
+            notes += [f"p99/p50 = {times(p99 / p50)}"] if p50 > 0 else []
+            detail = f" ({', '.join(notes)})" if notes else ""
+            parts.append(f"{model} {format_duration(p99)}{detail}")
+        what = _what_words(next(iter(latencies.values())))
         order = ", lowest first" if len(parts) > 1 else ""
-        text = f"p99 latency ({what}) in {row.label}{order}: " + ", ".join(parts) + "."
-        found.append(Finding("tail", text))
+        text = f"p99 latency ({what}) in {row.label}{order}: " + ", ".join(parts)
+        if unresolved:
+            text += ("; " if parts else "") + f"{BELOW_RESOLUTION}: " + ", ".join(unresolved)
+        found.append(Finding("tail", text + "."))
     return found
 
 
@@ -1008,7 +1280,7 @@ def _change_text(row: comparison.Row, index: int, base_label: str) -> str | None
     factor = change.ratio if change.ratio >= 1 else 1 / change.ratio
     word = worse if change.ratio >= 1 else better
     p_text = f", p = {change.p_value:.2g}" if change.p_value is not None else ""
-    label = benchmark_label(row.workload, row.params, row.model, row.name)
+    label = _compared_label(row)
     return (
         f"{label}: {show_value(row.workload, row.unit, new_side.mean)} in {change.label} "
         f"against {show_value(row.workload, row.unit, base_side.mean)} in {base_label}, "
@@ -1079,7 +1351,7 @@ def comparison_table(result: comparison.Comparison) -> Table:
         header += [label, f"{label} / {result.base.label}", "p-value", "verdict"]
     body = []
     for row in result.rows:
-        cells = [benchmark_label(row.workload, row.params, row.model, row.name)]
+        cells = [_compared_label(row)]
         base_side = row.sides[0]
         cells.append(MISSING if base_side is None else _side_text(row, base_side.mean))
         for change, side in zip(row.changes, row.sides[1:], strict=True):
@@ -1101,4 +1373,12 @@ def comparison_table(result: comparison.Comparison) -> Table:
 
 
 def _side_text(row: comparison.Row, mean: float) -> str:
+    if row.judged_on_overhead:
+        return overhead_text(mean)
     return show_value(row.workload, row.unit, mean)
+
+
+def _compared_label(row: comparison.Row) -> str:
+    """The benchmark, marked when it is compared on the fan_out overhead per task."""
+    label = benchmark_label(row.workload, row.params, row.model, row.name)
+    return f"{label} [{OVERHEAD_LABEL}]" if row.judged_on_overhead else label

@@ -7,8 +7,10 @@ whose hooks stamp ``time.perf_counter()`` into a ``Recorder``. The models are un
 call the hooks whatever the spec is:
 
 - ``pingpong``: the coordinator's loop iterates ``each_round()``; the instrumented one stamps
-  every step, so consecutive stamps bracket one round (two one-way switches). A sample is a
-  round trip timed by the coordinator, minus the timer's cost, halved.
+  every k-th round (k, the batch, is 1 unless the pass chose more, see below), so consecutive
+  stamps bracket k rounds (2k one-way switches). A sample is that interval minus its cost
+  (the stamper's own, measured over k empty rounds), divided by 2k: per one-way switch,
+  averaged over the batch. Rounds after the last whole batch run unstamped.
 - ``producer_consumer``: producers iterate ``items_of(p)``; the instrumented one stamps item
   ``i`` just before the producer puts it. Consumers call ``consume(item)`` right after each
   get; the instrumented one stamps the get before doing the work. A sample is get - put, minus
@@ -23,7 +25,18 @@ sample slightly below zero when the latency itself is as short as a clock read (
 switch). Starting the meter clears the stamps (a model's warm-up may run tasks before its
 region); each slot counts how often it is written, and a slot stamped zero times or twice, or
 a stamp outside the measured region, fails the run (``LatencyError``): the sample count is the
-count of operations performed.
+count of operations (for pingpong, of batches) performed.
+
+The timer's limit: the cost is 100-300 ns and its jitter is of the same order, so an interval
+of a few hundred nanoseconds is mostly timer. A cell is *resolved* when k x its median sample
+is at least ``RESOLUTION`` (20) x the timer's cost. pingpong chooses k (``choose_batch``) as
+the smallest power of two that resolves the median of a trial run, at most the largest power of
+two that still leaves ``MIN_BATCHES`` (100) batches in a run: first from a run at k = 1, then
+from one at each larger k chosen, until a run's median asks for no larger k (one round per
+stamp overstates a short switch: the stamping disturbs the loop more than its calibrated cost
+says). A producer_consumer or fan_out sample is one item's or task's own interval and cannot be
+batched. A cell that is not resolved, batched or not, reports no percentile: its record says
+why, with its median and the timer's cost (``unresolved_reason``).
 
 Summaries are p50, p90, p99, p99.9 and max per run, and the pooled distribution of all runs as
 quantiles at ``CDF_GRID``. A p99.9 of a run with fewer than 1000 samples is essentially its
@@ -41,7 +54,7 @@ import statistics
 import tempfile
 import time
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +71,11 @@ WHAT = {
     "fan_out": "fan-out start to result: from the start of the fan-out (the measured region's "
     "start) to the moment a task has its result, minus the timer's cost",
 }
+TIMES = "\N{MULTIPLICATION SIGN}"
+# A cell is resolved when k x its median sample is at least this many times the timer's cost.
+RESOLUTION = 20.0
+# The most rounds per pingpong batch: as many as leave this many batches in a run.
+MIN_BATCHES = 100
 SUMMARY_KEYS = ("p50", "p90", "p99", "p99.9")
 SUMMARY_QUANTILES = (0.5, 0.9, 0.99, 0.999)
 # The pooled CDF: every percent, every per mille of the last percent, and the extremes.
@@ -79,6 +97,95 @@ class LatencyError(CellError):
 
 def supports(workload: str) -> bool:
     return workload in WORKLOADS
+
+
+def describe(workload: str, batch: int = 1) -> str:
+    """What one sample of ``workload`` is, with pingpong's rounds per stamp ``batch``."""
+    if batch == 1:
+        return WHAT[workload]
+    if workload != "pingpong":
+        raise ValueError(f"{workload} samples cannot be batched")
+    return (
+        f"one-way switch: per switch, averaged over a batch of {batch} rounds ({2 * batch} "
+        "one-way switches) timed by the coordinator, minus the timer's cost"
+    )
+
+
+def _power_of_two_at_most(limit: int) -> int:
+    return 1 << (max(1, limit).bit_length() - 1)
+
+
+def batch_limit(rounds: int, min_batches: int = MIN_BATCHES) -> int:
+    """The largest power of two k that leaves ``min_batches`` batches of k in ``rounds``
+    (1 when there are fewer rounds than that)."""
+    return _power_of_two_at_most(rounds // min_batches)
+
+
+def is_resolved(median: float, cost: float, batch: int = 1, resolution: float = RESOLUTION) -> bool:
+    """Whether ``batch`` x a median sample (seconds per operation) stands ``resolution`` times
+    above the timer's cost; a median at or below zero never does."""
+    return median > 0 and batch * median >= resolution * cost
+
+
+def choose_batch(
+    median: float,
+    cost: float,
+    rounds: int,
+    resolution: float = RESOLUTION,
+    min_batches: int = MIN_BATCHES,
+) -> int:
+    """pingpong's rounds per stamp for the median (per one-way switch) of a trial run: the
+    smallest power of two k with k x ``median`` >= ``resolution`` x ``cost``,
+    at most ``batch_limit(rounds)``. A median at or below zero (the switch is shorter than
+    the timer's jitter) takes the limit."""
+    limit = batch_limit(rounds, min_batches)
+    batch = 1
+    while batch < limit and not is_resolved(median, cost, batch, resolution):
+        batch *= 2
+    return batch
+
+
+def unresolved_reason(
+    workload: str, median: float, cost: float, batch: int = 1, rounds: int | None = None
+) -> str:
+    """Why a cell reports no percentile: one sentence with its median and the timer's cost
+    (``rounds``: pingpong's, which cap the batch)."""
+    # Imported here: bench.summary imports this module's RESOLUTION.
+    from bench.summary import format_duration
+
+    timer = f"the timer's cost ({format_duration(cost)})"
+    if median <= 0:
+        return (
+            f"median sample {format_duration(median)}, at or below zero: the operation is "
+            f"shorter than the timer's jitter ({timer})"
+        )
+    threshold = f"{RESOLUTION:g} {TIMES} {timer}"
+    if workload != "pingpong":
+        one = "item" if workload == "producer_consumer" else "task"
+        return (
+            f"median sample {format_duration(median)}, below {threshold}; a sample is one "
+            f"{one}'s own interval and cannot be batched"
+        )
+    why = ""
+    if rounds is not None:
+        rule = (
+            f"at least {MIN_BATCHES} batches per run"
+            if rounds >= 2 * MIN_BATCHES
+            else f"a run of fewer than {2 * MIN_BATCHES} rounds is not batched"
+        )
+        why = (
+            f"; a run of {_rounds(rounds)} allows batches of at most {_rounds(batch)} ({rule})"
+            if batch >= batch_limit(rounds)
+            else f"; {_rounds(batch)} per batch sufficed for the median of a trial run"
+        )
+    return (
+        f"median {format_duration(median)} per one-way switch {TIMES} {_rounds(batch)} per "
+        f"batch = {format_duration(batch * median)}, below {threshold}{why}"
+    )
+
+
+def _rounds(count: int) -> str:
+    return f"{count} round" if count == 1 else f"{count} rounds"
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:
@@ -275,16 +382,59 @@ class Stamped:
             counts[self.end_slot] += 1.0
 
 
+class BatchStamped:
+    """Iterates ``range(rounds)``, stamping slot ``offset + j`` just before round ``j * batch``
+    and slot ``offset + rounds // batch`` when the last whole batch ends; the rounds after it
+    run unstamped. Between stamps the rounds come from a plain range through
+    ``itertools.chain``, in C: an unstamped round costs the loop what a plain range costs."""
+
+    def __init__(
+        self,
+        recorder: Recorder,
+        rounds: int,
+        batch: int,
+        offset: int = 0,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        if batch < 1:
+            raise ValueError(f"a batch is at least one round, got {batch}")
+        self.recorder = recorder
+        self.rounds = rounds
+        self.batch = batch
+        self.offset = offset
+        self.clock = clock
+
+    def __iter__(self) -> Iterator[int]:
+        return itertools.chain.from_iterable(self._batches())
+
+    def _batches(self) -> Iterator[range]:
+        # chain asks for the next range only once the previous one is exhausted, that is when
+        # the loop asks for the first round of the next batch: the stamp falls between batches.
+        values, counts, clock = self.recorder.values, self.recorder.counts, self.clock
+        batch, whole = self.batch, self.rounds // self.batch
+        for index in range(whole):
+            slot = self.offset + index
+            values[slot] = clock()
+            counts[slot] += 1.0
+            yield range(index * batch, (index + 1) * batch)
+        values[self.offset + whole] = clock()
+        counts[self.offset + whole] += 1.0
+        if whole * batch < self.rounds:
+            yield range(whole * batch, self.rounds)
+
+
 class _Instrumented:
     """What every instrumented spec adds to its workload's spec: the recorder, the plain spec
     it equals (name, parameters, hash and reference come from it), and pickling as both."""
 
     recorder: Recorder
     plain: Spec
+    batch: int
 
-    def _bind(self, plain: Spec, recorder: Recorder) -> None:
+    def _bind(self, plain: Spec, recorder: Recorder, batch: int) -> None:
         object.__setattr__(self, "plain", plain)
         object.__setattr__(self, "recorder", recorder)
+        object.__setattr__(self, "batch", batch)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, _Instrumented):
@@ -295,7 +445,7 @@ class _Instrumented:
         return hash(self.plain)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (instrument, (self.plain, self.recorder))
+        return (instrument, (self.plain, self.recorder, self.batch))
 
     def reference(self) -> tuple[int, ...]:
         # The plain spec's: computing the reference must not stamp anything.
@@ -303,8 +453,13 @@ class _Instrumented:
 
 
 class TimedPingPong(_Instrumented, PingPong):
-    def each_round(self) -> Stamped:
-        return Stamped(self.recorder, range(self.rounds), end_slot=self.rounds)
+    """Slot j is the stamp before round j x batch; the last slot ends the last whole batch."""
+
+    def each_round(self) -> Iterable[int]:
+        if self.batch == 1:
+            # A generator stamps a single round for less than chain's change of range.
+            return Stamped(self.recorder, range(self.rounds), end_slot=self.rounds)
+        return BatchStamped(self.recorder, self.rounds, self.batch)
 
 
 class TimedProducerConsumer(_Instrumented, ProducerConsumer):
@@ -339,10 +494,12 @@ _TIMED: dict[type[Spec], type[_Instrumented]] = {
 }
 
 
-def slots_needed(spec: Spec) -> int:
-    """Stamp slots a run of ``spec`` writes."""
+def slots_needed(spec: Spec, batch: int = 1) -> int:
+    """Stamp slots a run of ``spec`` writes, pingpong stamping every ``batch``-th round."""
     if isinstance(spec, PingPong):
-        return spec.rounds + 1
+        return spec.rounds // batch + 1
+    if batch != 1:
+        raise ValueError(f"{spec.workload} samples cannot be batched")
     if isinstance(spec, ProducerConsumer):
         return 2 * spec.items
     if isinstance(spec, FanOut):
@@ -350,15 +507,18 @@ def slots_needed(spec: Spec) -> int:
     raise ValueError(f"{spec.workload} has no latency pass")
 
 
-def instrument(spec: Spec, recorder: Recorder) -> Spec:
-    """``spec`` whose hooks stamp into ``recorder``: equal to it, same name and parameters."""
+def instrument(spec: Spec, recorder: Recorder, batch: int = 1) -> Spec:
+    """``spec`` whose hooks stamp into ``recorder`` (pingpong every ``batch``-th round): equal
+    to it, same name and parameters."""
     plain = spec.plain if isinstance(spec, _Instrumented) else spec
     timed_class = _TIMED.get(type(plain))
     if timed_class is None:
         raise ValueError(f"{plain.workload} has no latency pass")
+    if batch < 1 or (batch != 1 and not isinstance(plain, PingPong)):
+        raise ValueError(f"{plain.workload} cannot be stamped in batches of {batch}")
     fields = {field.name: getattr(plain, field.name) for field in dataclasses.fields(plain)}
     timed = timed_class(**fields)
-    timed._bind(plain, recorder)
+    timed._bind(plain, recorder, batch)
     assert isinstance(timed, Spec)
     return timed
 
@@ -390,34 +550,50 @@ class StartClock(Clock):
 
 
 def recorder_for(spec: Spec) -> Recorder:
-    """A recorder with the slots a run of ``spec`` writes, plus those of the calibration."""
+    """A recorder with the slots a run of ``spec`` writes unbatched (a batched run writes
+    fewer), plus those of the calibration."""
     return Recorder(slots_needed(spec) + CALIBRATION_SLOTS + 1)
 
 
-def timer_cost(recorder: Recorder, first_slot: int) -> float:
-    """The median interval between consecutive stamps of ``Stamped`` driving an empty loop,
-    over the calibration slots from ``first_slot``: the cost the timer adds to an interval."""
+def timer_cost(recorder: Recorder, first_slot: int, batch: int | None = None) -> float:
+    """The median interval between consecutive stamps of a stamper driving an empty loop,
+    over the calibration slots from ``first_slot``: the cost the stamping adds to an interval.
+    The stamper is ``Stamped``, or with ``batch`` pingpong's ``BatchStamped`` of that many
+    rounds per stamp (the cost of a batch's empty rounds included)."""
     intervals: list[float] = []
     for _ in range(CALIBRATION_REPEATS):
         # Cleared first: a model's warm-up may stamp past the run's slots (processes' fan-out
         # warms its pool with task numbers 0..workers-1, beyond N when N is small).
         recorder.reset(first_slot, CALIBRATION_SLOTS + 1)
-        for _ in Stamped(recorder, range(CALIBRATION_SLOTS), first_slot,
-                         end_slot=first_slot + CALIBRATION_SLOTS):  # fmt: skip
+        stamper: Iterable[int] = (
+            Stamped(recorder, range(CALIBRATION_SLOTS), first_slot,
+                    end_slot=first_slot + CALIBRATION_SLOTS)
+            if batch is None
+            else BatchStamped(recorder, CALIBRATION_SLOTS * batch, batch, first_slot)
+        )  # fmt: skip
+        for _ in stamper:
             pass
         stamps = recorder.read(first_slot, CALIBRATION_SLOTS + 1, "calibration stamps")
         intervals += [b - a for a, b in itertools.pairwise(stamps)]
     return statistics.median(intervals)
 
 
-def samples(spec: Spec, recorder: Recorder, meter: StartClock, cost: float) -> list[float]:
-    """One run's latency samples from its stamps, in seconds. Every stamp must be present
-    exactly once and inside the measured region, and every get after its put."""
-    stamps = recorder.read(0, slots_needed(spec), f"{spec.workload} stamps")
+def pingpong_samples(stamps: Sequence[float], batch: int, cost: float) -> list[float]:
+    """Seconds per one-way switch of each batch: (interval - cost) / (2 x batch rounds)."""
+    switches = 2 * batch
+    return [(b - a - cost) / switches for a, b in itertools.pairwise(stamps)]
+
+
+def samples(
+    spec: Spec, recorder: Recorder, meter: StartClock, cost: float, batch: int = 1
+) -> list[float]:
+    """One run's latency samples from its stamps, in seconds per operation. Every stamp must
+    be present exactly once and inside the measured region, and every get after its put."""
+    stamps = recorder.read(0, slots_needed(spec, batch), f"{spec.workload} stamps")
     if any(not meter.start_stamp <= stamp <= meter.stop_stamp for stamp in stamps):
         raise LatencyError(f"{spec.workload}: a stamp lies outside the measured region")
     if isinstance(spec, PingPong):
-        return [(b - a - cost) / 2 for a, b in itertools.pairwise(stamps)]
+        return pingpong_samples(stamps, batch, cost)
     if isinstance(spec, ProducerConsumer):
         puts, gets = stamps[: spec.items], stamps[spec.items :]
         if any(got < put for put, got in zip(puts, gets, strict=True)):
@@ -429,28 +605,61 @@ def samples(spec: Spec, recorder: Recorder, meter: StartClock, cost: float) -> l
 
 class LatencyPass:
     """A cell's latency pass in this process: its recorder, its instrumented cell, the timer's
-    cost, and verified runs. Close it (or use it as a context manager) to remove the stamps."""
+    cost, and verified runs. Close it (or use it as a context manager) to remove the stamps.
+
+    ``batch`` (pingpong only) is the rounds per stamp; setting it re-instruments the cell and,
+    once calibrated, measures ``batch_cost``, the cost subtracted from a batch's interval."""
 
     def __init__(self, cell: Cell) -> None:
         if not supports(cell.spec.workload):
             raise ValueError(f"{cell.spec.workload} has no latency pass")
-        self.what = WHAT[cell.spec.workload]
-        self._slots = slots_needed(cell.spec)
+        self.workload = cell.spec.workload
+        self._plain = cell
+        self._calibration_slot = slots_needed(cell.spec)
         self.recorder = recorder_for(cell.spec)
         self.cell = Cell(cell.model, instrument(cell.spec, self.recorder))
+        self._batch = 1
+        self._calibrated = False
         self.timer_cost = 0.0
+        self.batch_cost = 0.0
+
+    @property
+    def what(self) -> str:
+        return describe(self.workload, self._batch)
+
+    @property
+    def batch(self) -> int:
+        return self._batch
+
+    @batch.setter
+    def batch(self, batch: int) -> None:
+        self.cell = Cell(self._plain.model, instrument(self._plain.spec, self.recorder, batch))
+        self._batch = batch
+        if self._calibrated:
+            self._calibrate_batch()
 
     def calibrate(self) -> float:
-        """Measure the timer's cost (subtracted from every later sample) and return it."""
-        self.timer_cost = timer_cost(self.recorder, self._slots)
+        """Measure the timer's cost (``Stamped`` over an empty loop: one stamp per operation)
+        and the cost subtracted from every later interval; return the timer's cost."""
+        self.timer_cost = timer_cost(self.recorder, self._calibration_slot)
+        self._calibrated = True
+        self._calibrate_batch()
         return self.timer_cost
+
+    def _calibrate_batch(self) -> None:
+        self.batch_cost = (
+            self.timer_cost
+            if self._batch == 1
+            else timer_cost(self.recorder, self._calibration_slot, self._batch)
+        )
 
     def run(self) -> tuple[list[float], float]:
         """One run, verified by ``run_cell`` (operations, checksum) and by its stamps: its
-        samples and the duration of its measured region."""
-        meter = StartClock(self.recorder, self._slots)
+        samples (seconds per operation) and the duration of its measured region."""
+        meter = StartClock(self.recorder, slots_needed(self.cell.spec, self._batch))
         run_cell(self.cell, meter)
-        return samples(self.cell.spec, self.recorder, meter, self.timer_cost), meter.elapsed
+        found = samples(self.cell.spec, self.recorder, meter, self.batch_cost, self._batch)
+        return found, meter.elapsed
 
     def close(self) -> None:
         self.recorder.close()

@@ -4,6 +4,10 @@ Counters of the current process come from getrusage(), which also covers threads
 exited and children that were waited for. Live descendants are read through psutil; on Linux
 their context switches are summed over all their threads (``/proc/PID/status`` alone reports
 only the main thread).
+
+Peak RSS comes from the kernel's high-water marks, read once at the end: nothing samples the
+tree while a region runs. Kernel memory (``kernel_memory``) is what USS and PSS leave out: a
+thread's kernel stack, task structures and a process's page tables.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import os
 import resource
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import psutil
 
@@ -153,22 +158,47 @@ def tree_memory(measure: str = "uss") -> int:
     return total
 
 
-def tree_rss(root: psutil.Process) -> int:
-    """Resident set size (bytes) of ``root`` and its live descendants, summed."""
-    total = 0
-    try:
-        procs = [root, *root.children(recursive=True)]
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return 0
-    for proc in procs:
-        try:
-            total += proc.memory_info().rss
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-    return total
+def _maxrss_bytes(who: int) -> int:
+    peak = resource.getrusage(who).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
 
 
 def self_peak_rss() -> int:
-    """Peak RSS (bytes) of this process so far."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak if sys.platform == "darwin" else peak * 1024
+    """Peak RSS (bytes) of this process so far: the kernel's high-water mark."""
+    return _maxrss_bytes(resource.RUSAGE_SELF)
+
+
+def children_peak_rss() -> int:
+    """The largest peak RSS (bytes) of any descendant reaped so far (0 if none): the kernel
+    keeps the maximum over reaped children, not their sum. A peak of the tree as a whole,
+    summed over processes alive at once, would need a sampler running during the region."""
+    return _maxrss_bytes(resource.RUSAGE_CHILDREN)
+
+
+MEMINFO = Path("/proc/meminfo")
+# Kernel memory that tasks cost and USS/PSS leave out: kernel stacks (16 KiB per thread on
+# x86-64), page tables, and unreclaimable slab (task structures, among others).
+KERNEL_FIELDS = ("KernelStack", "PageTables", "SUnreclaim")
+
+
+def kernel_memory(path: Path = MEMINFO) -> dict[str, int] | None:
+    """``KERNEL_FIELDS`` of the whole machine in bytes, or None where the kernel does not
+    report them (no /proc/meminfo, or a field missing): then there is no kernel figure at all,
+    rather than a zero."""
+    try:
+        text = path.read_bytes()
+    except OSError:
+        return None
+    values: dict[str, int] = {}
+    for line in text.splitlines():
+        name, _, rest = line.partition(b":")
+        key = name.decode("ascii", "replace")
+        if key in KERNEL_FIELDS:
+            size, _, unit = rest.strip().partition(b" ")
+            try:
+                values[key] = int(size) * (1024 if unit == b"kB" else 1)
+            except ValueError:
+                return None
+    if set(values) != set(KERNEL_FIELDS):
+        return None
+    return values

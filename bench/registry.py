@@ -5,7 +5,10 @@ runs the large sizes of the default matrix), ``PRIMITIVES`` (workload -> the pri
 recorded with every result), optionally ``MEMORY_MEASURE`` ("uss", the default, or "pss"; see
 ``bench.meters.MemoryMeter``), optionally ``SWEEP_LIMITS`` (workload -> the largest task count a
 scaling sweep attempts, for sizes that would exhaust the machine rather than merely take long;
-see ``runners.sweeprun``) and one function per workload it supports:
+see ``runners.sweeprun``), optionally ``FAN_OUT_CONCURRENCY`` (how many fan_out tasks it lets
+wait at once: an integer, or a function of no arguments returning one, called when the cell is
+measured; absent: all of them; see ``Model.fan_out_concurrency``) and one function per workload
+it supports:
 ``def <workload>(spec, meter) -> Outcome``. Model modules import nothing heavy at module level,
 because pyperf re-executes the runner in every worker process.
 
@@ -72,6 +75,22 @@ class Model:
         """The largest size a sweep of ``workload`` attempts on this model (None: no limit)."""
         limits: dict[str, int] = getattr(self.module, "SWEEP_LIMITS", {})
         return limits.get(workload)
+
+    def fan_out_concurrency(self, tasks: int) -> int:
+        """How many of ``tasks`` fan_out tasks this model lets wait at once: its
+        ``FAN_OUT_CONCURRENCY`` (a pool's worker count, 1 for tasks run one after another), at
+        most ``tasks``; all of them when it declares none. It bounds the ideal makespan of a
+        sleep or echo fan-out (``bench.cells.fan_out_bound``)."""
+        declared = getattr(self.module, "FAN_OUT_CONCURRENCY", None)
+        if declared is None:
+            return tasks
+        count = declared() if callable(declared) else declared
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            raise RegistryError(
+                f"model {self.name}: FAN_OUT_CONCURRENCY must be a positive integer or a "
+                f"function returning one, got {count!r}"
+            )
+        return min(count, tasks)
 
     def primitive(self, workload: str) -> str:
         primitives: dict[str, str] = getattr(self.module, "PRIMITIVES", {})

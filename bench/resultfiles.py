@@ -11,7 +11,10 @@ like a malformed gap record, rather than being dropped: a record the report sile
 would read as "not measured", and a p99 gate would pass on it unseen. A record for a cell the
 file has no benchmark for is ignored (there is nothing to attach it to). Files without records,
 older ones and foreign pyperf files, load as before; a benchmark whose metadata has the latency
-percentiles but whose file has no record gets a record of those percentiles without runs.
+percentiles but whose file has no record gets a record of those percentiles without runs. A
+record written before batching (no ``batch``, no ``resolved``) reads as batch 1, resolved. A
+record the timer could not resolve keeps its reason and median and reads as having no
+percentile at all, whatever else it holds: a reader can never show one.
 
 Values are those pyperf stores: per loop iteration, warmups excluded, every value of every run
 in file order.
@@ -89,23 +92,35 @@ class LatencyRun:
 @dataclass(frozen=True)
 class LatencyRecord:
     """A cell's latency pass. ``p50`` .. ``p999`` are medians over the runs of each run's
-    percentile (the benchmark metadata's ``latency_p*``); ``quantiles`` are (q, value) pairs
-    pooled over all runs, q ascending from 0 to 1; both tuples are empty when the file only
-    has the metadata's percentiles."""
+    percentile (the benchmark metadata's ``latency_p*``), per operation averaged over batches
+    of ``batch`` operations (pingpong rounds; 1 for every other cell); ``quantiles`` are
+    (q, value) pairs pooled over all runs, q ascending from 0 to 1; both tuples are empty when
+    the file only has the metadata's percentiles.
+
+    ``unresolved`` is the reason when ``batch`` x the ``median`` sample is below the timer's
+    resolution: then the percentiles are None and the tuples empty."""
 
     what: str
     unit: str
     timer_cost: float | None
-    p50: float
-    p90: float
-    p99: float
-    p999: float
+    p50: float | None
+    p90: float | None
+    p99: float | None
+    p999: float | None
     runs: tuple[LatencyRun, ...] = ()
     quantiles: tuple[tuple[float, float], ...] = ()
+    batch: int = 1
+    batch_cost: float | None = None
+    unresolved: str | None = None
+    median: float | None = None
 
-    def percentile(self, name: str) -> float:
-        """``p50``, ``p90``, ``p99`` or ``p999``."""
-        value: float = getattr(self, name)
+    @property
+    def resolved(self) -> bool:
+        return self.unresolved is None
+
+    def percentile(self, name: str) -> float | None:
+        """``p50``, ``p90``, ``p99`` or ``p999``; None when the timer cannot resolve them."""
+        value: float | None = getattr(self, name)
         return value
 
     def per_run(self, name: str) -> tuple[float, ...]:
@@ -488,24 +503,62 @@ def _parse_latency(where: str, raw: object) -> LatencyRecord:
         raise ResultFileError(f"{where}: 'what' must be a non-empty text")
     if not isinstance(unit, str) or not unit:
         raise ResultFileError(f"{where}: 'unit' must be a non-empty text")
-    timer_cost = raw.get("timer_cost")
-    if timer_cost is not None and not _finite(timer_cost):
-        raise ResultFileError(f"{where}: 'timer_cost' {timer_cost!r} is not a finite number")
+    costs = {}
+    for key in ("timer_cost", "batch_cost"):
+        cost = raw.get(key)
+        if cost is not None and not _finite(cost):
+            raise ResultFileError(f"{where}: {key!r} {cost!r} is not a finite number")
+        costs[key] = None if cost is None else float(cost)
+    batch = raw.get("batch", 1)
+    if not _positive_int(batch):
+        raise ResultFileError(f"{where}: 'batch' {batch!r} is not a positive integer")
+    resolved = raw.get("resolved", True)
+    if not isinstance(resolved, bool):
+        raise ResultFileError(f"{where}: 'resolved' {resolved!r} is not true or false")
     raw_runs = raw.get("runs")
     if not isinstance(raw_runs, list) or not raw_runs:
         raise ResultFileError(f"{where}: 'runs' must be a non-empty list")
+    common: dict[str, Any] = {"what": " ".join(what.split()), "unit": unit, "batch": batch}
+    common.update(costs)
+    if not resolved:
+        return _parse_unresolved(where, raw, raw_runs, common)
     runs = [_parse_latency_run(f"{where}: runs[{i}]", run) for i, run in enumerate(raw_runs)]
     quantiles = _parse_quantiles(where, raw.get("quantiles", []))
     return LatencyRecord(
-        what=" ".join(what.split()),
-        unit=unit,
-        timer_cost=None if timer_cost is None else float(timer_cost),
         p50=statistics.median(run.p50 for run in runs),
         p90=statistics.median(run.p90 for run in runs),
         p99=statistics.median(run.p99 for run in runs),
         p999=statistics.median(run.p999 for run in runs),
         runs=tuple(runs),
         quantiles=quantiles,
+        **common,
+    )
+
+
+def _parse_unresolved(
+    where: str, raw: Mapping[str, Any], raw_runs: list[Any], common: dict[str, Any]
+) -> LatencyRecord:
+    """A record the timer could not resolve: its reason and median; any percentile it holds
+    is dropped unread."""
+    reason, median = raw.get("reason"), raw.get("median")
+    if not isinstance(reason, str) or not reason.strip():
+        raise ResultFileError(f"{where}: an unresolved record needs a 'reason' text")
+    if not _finite(median):
+        raise ResultFileError(f"{where}: 'median' {median!r} is not a finite number")
+    for index, run in enumerate(raw_runs):
+        count = run.get("count") if isinstance(run, dict) else None
+        if not _positive_int(count):
+            raise ResultFileError(
+                f"{where}: runs[{index}]: 'count' {count!r} is not a positive integer"
+            )
+    return LatencyRecord(
+        p50=None,
+        p90=None,
+        p99=None,
+        p999=None,
+        unresolved=" ".join(reason.split()),
+        median=float(median),
+        **common,
     )
 
 
@@ -513,7 +566,7 @@ def _parse_latency_run(where: str, raw: object) -> LatencyRun:
     if not isinstance(raw, dict):
         raise ResultFileError(f"{where} is not a JSON object")
     count = raw.get("count")
-    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+    if not _positive_int(count):
         raise ResultFileError(f"{where}: 'count' {count!r} is not a positive integer")
     numbers = {}
     for key, name in (*LATENCY_RUN_FIELDS, ("max", "maximum")):
@@ -543,7 +596,29 @@ def _parse_quantiles(where: str, raw: object) -> tuple[tuple[float, float], ...]
 
 def _latency_from_metadata(metadata: Mapping[str, Any]) -> LatencyRecord | None:
     """The percentiles the benchmark's metadata carries (a file whose sidecar was lost, or a
-    pyperf tool that kept only the metadata), without runs: nothing to test or draw."""
+    pyperf tool that kept only the metadata), without runs: nothing to test or draw. A cell
+    the timer could not resolve has its reason (``latency_unresolved``) instead."""
+    what = metadata.get("latency_what")
+    timer_cost = metadata.get("latency_timer_cost")
+    batch = metadata.get("latency_batch", 1)
+    common: dict[str, Any] = {
+        "what": " ".join(what.split()) if isinstance(what, str) and what.strip() else "latency",
+        "unit": "second",
+        "timer_cost": float(timer_cost) if _finite(timer_cost) else None,
+        "batch": batch if _positive_int(batch) else 1,
+    }
+    reason = metadata.get("latency_unresolved")
+    if isinstance(reason, str) and reason.strip():
+        median = metadata.get("latency_median")
+        return LatencyRecord(
+            p50=None,
+            p90=None,
+            p99=None,
+            p999=None,
+            unresolved=" ".join(reason.split()),
+            median=float(median) if _finite(median) else None,
+            **common,
+        )
     values = []
     for key, _name in LATENCY_METADATA:
         value = metadata.get(key)
@@ -551,21 +626,15 @@ def _latency_from_metadata(metadata: Mapping[str, Any]) -> LatencyRecord | None:
             return None
         values.append(float(value))
     p50, p90, p99, p999 = values
-    what = metadata.get("latency_what")
-    timer_cost = metadata.get("latency_timer_cost")
-    return LatencyRecord(
-        what=" ".join(what.split()) if isinstance(what, str) and what.strip() else "latency",
-        unit="second",
-        timer_cost=float(timer_cost) if _finite(timer_cost) else None,
-        p50=p50,
-        p90=p90,
-        p99=p99,
-        p999=p999,
-    )
+    return LatencyRecord(p50=p50, p90=p90, p99=p99, p999=p999, **common)
 
 
 def _finite(value: object) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _positive_int(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 def _is_number(value: object) -> bool:

@@ -6,18 +6,27 @@ Besides pyperf's keys a file carries one of its own, which pyperf ignores when i
                   "gaps": [{"name", "workload", "params", "model", "status", "reason",
                             "output": [last lines of error output]}, ...],
                   "latency": {cell name: {"what": text, "unit": "second",
-                                          "timer_cost": seconds,
+                                          "timer_cost": seconds, "batch": k,
+                                          "batch_cost": seconds, "resolved": true,
                                           "runs": [{"count", "p50", "p90", "p99", "p99.9",
                                                     "max"}, ...],
-                                          "quantiles": [[q, seconds], ...]}, ...}}
+                                          "quantiles": [[q, seconds], ...]}
+                              or {"what", "unit", "timer_cost", "batch", "batch_cost",
+                                  "resolved": false, "reason": text, "median": seconds,
+                                  "runs": [{"count"}, ...]}, ...}}
 
 ``gaps`` are the cells that have no number and why ("failed": a crash, a hang, a wrong
 checksum, a leaked process; "skipped": an unavailable model or a resource limit).
 ``environment`` is what a resumed run must match. ``latency`` holds the latency pass of each
-cell that has one (``bench.latency``): what a sample is, the timer's cost subtracted from every
-sample, one summary per run and the pooled distribution as quantiles; the key is absent when no
-cell has a record. A run in which every cell failed still writes its gaps, with an empty
-benchmark list (which pyperf itself refuses to load).
+cell that has one (``bench.latency``): what a sample is, the timer's cost, the rounds per stamp
+``batch`` (1 but for a batched pingpong) and the cost subtracted from each stamped interval
+``batch_cost``, then one summary per run and the pooled distribution as quantiles, in seconds
+per operation averaged over the batch. A cell whose ``batch`` x median sample is below 20 x the
+timer's cost is not ``resolved``: its record has the ``reason``, the ``median`` and each run's
+count, and no percentile. Records written before batching have neither ``batch`` nor
+``resolved``: they read as batch 1, resolved. The key is absent when no cell has a record.
+A run in which every cell failed still writes its gaps, with an empty benchmark list (which
+pyperf itself refuses to load).
 """
 
 from __future__ import annotations

@@ -4,14 +4,20 @@ per model, values in human units."""
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Callable, Iterable
 
 import pyperf
 
-from bench.cells import PREFERRED_ORDER
+from bench.cells import PREFERRED_ORDER, RecordedBound, recorded_bound
+from bench.latency import RESOLUTION
 from bench.storage import CellGap
-from bench.workloads import SPECS, Spec
+from bench.sweep import SlopeFit, fit_line
+from bench.workloads import SPECS, Memory, Spec
 
+TIMES = "\N{MULTIPLICATION SIGN}"
+# What a latency table shows where the timer cannot resolve a cell's samples.
+BELOW_RESOLUTION = "below timer resolution"
 # What a table shows where a cell has no number.
 GAP_TEXT = {"failed": "FAILED", "skipped": "skipped"}
 
@@ -70,6 +76,8 @@ def value_kind(workload: str) -> tuple[str, Callable[[float], str]]:
         return "per task", format_bytes
     if workload == "pingpong":
         return "per switch", format_duration
+    if workload == "fan_out":
+        return "makespan per task", format_duration
     return "per task", format_duration
 
 
@@ -149,22 +157,188 @@ def _profile_text(key: str, fmt: Callable[[float], str]) -> Callable[[pyperf.Ben
 
 def _latency_text(bench: pyperf.Benchmark) -> str:
     meta = bench.get_metadata()
+    if "latency_unresolved" in meta:
+        return BELOW_RESOLUTION
     if "latency_p50" not in meta or "latency_p99" not in meta:
         return "·"
+    batch = int(meta.get("latency_batch", 1))
     return (
         f"{format_duration(float(meta['latency_p50']))} / "
-        f"{format_duration(float(meta['latency_p99']))}"
+        f"{format_duration(float(meta['latency_p99']))}" + (f" (k={batch})" if batch > 1 else "")
     )
+
+
+FAN_OUT_OVERHEAD_TITLE = (
+    "fan_out overhead per task: (makespan - ideal makespan) / N, what the model adds to the "
+    "waits (± standard deviation as % of the overhead)"
+)
+
+
+def _bound(bench: pyperf.Benchmark) -> RecordedBound | None:
+    meta = bench.get_metadata()
+    return recorded_bound(meta.get("workload"), meta.get("params"), meta)
+
+
+def fan_out_overhead_text(bench: pyperf.Benchmark) -> str:
+    """The mean overhead per task with its spread; that there is none (cpu work has no bound);
+    or that the makespan came out at or below the ideal, which no overhead can describe."""
+    bound = _bound(bench)
+    if bound is None:
+        return "·"
+    overhead = bound.overhead(bench.get_values())
+    if overhead is None:
+        return "no bound (cpu)"
+    mean = statistics.fmean(overhead)
+    if mean <= 0:
+        return "<= 0 (at or below the ideal)"
+    spread = f" ±{100 * statistics.stdev(overhead) / mean:.0f}%" if len(overhead) > 1 else ""
+    return format_duration(mean) + spread
+
+
+def _fan_out_overhead_lines(timed: list[pyperf.Benchmark]) -> list[str]:
+    """The overhead table of the fan_out cells that record a bound, and the bounds of those
+    whose tasks do not all wait at once."""
+    bounded = [(bench, bound) for bench in timed if (bound := _bound(bench)) is not None]
+    if not bounded:
+        return []
+    table = render([bench for bench, _ in bounded], [], fan_out_overhead_text)
+    lines = ["", FAN_OUT_OVERHEAD_TITLE, *table]
+    listed = [
+        f"  {meta['model']}, {short_params(SPECS['fan_out'].from_params(meta['params']))}: "
+        + bound.text
+        for bench, bound in bounded
+        if bound.ideal_per_task and not bound.all_wait_at_once
+        for meta in [bench.get_metadata()]
+    ]
+    lines.append(
+        "Ideal makespan: D when all N tasks wait at once" + (", except:" if listed else "")
+    )
+    lines += listed
+    if any(bound.ideal_per_task is None for _, bound in bounded):
+        lines.append(
+            "work=cpu has no model-independent bound, so no ideal and no overhead: its makespan "
+            "per task is all there is"
+        )
+    return lines
+
+
+# A model's per-task memory is the slope over its runs from this many sizes on: with two, the
+# slope is one difference, which the noise of the smaller size can dominate.
+MEMORY_SLOPE_MIN_SIZES = 3
+KERNEL_MEMORY_ABSENT = "n/a"
+MEMORY_TITLE = (
+    "Memory per parked task, user / kernel (user: the value above; kernel: /proc/meminfo "
+    "KernelStack + PageTables + SUnreclaim gained over the region, whole machine, n/a where not "
+    "reported; slope: least squares of total bytes against N over every run of those sizes)"
+)
+
+
+def _tasks(bench: pyperf.Benchmark) -> int:
+    spec = Memory.from_params(bench.get_metadata()["params"])
+    assert isinstance(spec, Memory)
+    return spec.tasks
+
+
+def memory_points(bench: pyperf.Benchmark, key: str) -> list[tuple[float, float]]:
+    """(N, bytes) of every run of a memory cell that recorded ``key`` (``memory_delta``: user,
+    ``kernel_memory_delta``: kernel)."""
+    tasks = _tasks(bench)
+    points = []
+    for run in bench.get_runs():
+        value = run.get_metadata().get(key)
+        if isinstance(value, int | float) and math.isfinite(value):
+            points.append((float(tasks), float(value)))
+    return points
+
+
+def kernel_per_task(bench: pyperf.Benchmark) -> float | None:
+    """Mean kernel bytes per task over the runs that recorded it; None when none did."""
+    points = memory_points(bench, "kernel_memory_delta")
+    return statistics.fmean(y / x for x, y in points) if points else None
+
+
+def _slope(points: list[tuple[float, float]]) -> SlopeFit | None:
+    if len({x for x, _ in points}) < MEMORY_SLOPE_MIN_SIZES:
+        return None
+    return fit_line([x for x, _ in points], [y for _, y in points])
+
+
+def memory_slopes(
+    benchmarks: Iterable[pyperf.Benchmark],
+) -> dict[str, tuple[SlopeFit, SlopeFit | None]]:
+    """Per model measured at ``MEMORY_SLOPE_MIN_SIZES`` sizes or more: the user and the kernel
+    bytes per task as least-squares slopes over all its runs (kernel None where too few sizes
+    recorded it)."""
+    user: dict[str, list[tuple[float, float]]] = {}
+    kernel: dict[str, list[tuple[float, float]]] = {}
+    for bench in benchmarks:
+        if bench.get_metadata().get("workload") != "memory":
+            continue
+        model = str(bench.get_metadata()["model"])
+        user.setdefault(model, []).extend(memory_points(bench, "memory_delta"))
+        kernel.setdefault(model, []).extend(memory_points(bench, "kernel_memory_delta"))
+    slopes = {}
+    for model, points in user.items():
+        fit = _slope(points)
+        if fit is not None:
+            slopes[model] = (fit, _slope(kernel[model]))
+    return slopes
+
+
+def _user_kernel(user: float, kernel: float | None) -> str:
+    shown = format_bytes(kernel) if kernel is not None else KERNEL_MEMORY_ABSENT
+    return f"{format_bytes(user)} / {shown}"
+
+
+def _memory_cell_text(bench: pyperf.Benchmark) -> str:
+    return _user_kernel(bench.mean(), kernel_per_task(bench))
+
+
+def sizes_text(sizes: Iterable[int]) -> str:
+    return ", ".join(f"{size:,}" for size in sizes)
+
+
+def _memory_lines(benchmarks: list[pyperf.Benchmark]) -> list[str]:
+    """Every memory cell as user / kernel per task, then a slope row per set of sizes."""
+    cells = {
+        (_tasks(bench), str(bench.get_metadata()["model"])): bench
+        for bench in benchmarks
+        if bench.get_metadata().get("workload") == "memory"
+    }
+    if not cells:
+        return []
+    models = _model_order(model for _, model in cells)
+    rows = []
+    for tasks in sorted({tasks for tasks, _ in cells}):
+        row = [f"memory N={tasks}"]
+        for model in models:
+            bench = cells.get((tasks, model))
+            row.append(_memory_cell_text(bench) if bench is not None else "·")
+        rows.append(row)
+    by_sizes: dict[tuple[int, ...], dict[str, str]] = {}
+    for model, (user, kernel) in memory_slopes(cells.values()).items():
+        by_sizes.setdefault(user.sizes, {})[model] = _user_kernel(
+            user.slope, kernel.slope if kernel is not None else None
+        )
+    for sizes, texts in sorted(by_sizes.items()):
+        label = f"memory slope N={sizes_text(sizes)}"
+        rows.append([label, *(texts.get(model, "·") for model in models)])
+    return ["", MEMORY_TITLE, *_table(["cell", *models], rows)]
 
 
 def render_all(benchmarks: list[pyperf.Benchmark], gaps: list[CellGap]) -> str:
     timed = [b for b in benchmarks if b.get_unit() == "second"]
     lines = render(benchmarks, gaps, title="Mean of all values (± standard deviation as % of mean)")
-    with_latency = [b for b in timed if "latency_p99" in b.get_metadata()]
+    lines += _fan_out_overhead_lines(timed)
+    with_latency = [
+        b for b in timed if {"latency_p99", "latency_unresolved"} & set(b.get_metadata())
+    ]
     if with_latency:
         latency_title = (
             "Latency p50 / p99 (latency pass: pingpong one-way switch, producer_consumer put to "
-            "get, fan_out fan-out start to result; timer cost subtracted)"
+            "get, fan_out fan-out start to result; timer cost subtracted; (k=N): per switch "
+            f"averaged over batches of N rounds; {BELOW_RESOLUTION}: k {TIMES} the median is "
+            f"under {RESOLUTION:g} {TIMES} the timer's cost, no percentile reported)"
         )
         lines += ["", *render(with_latency, [], _latency_text, title=latency_title)]
     if any("cpu_per_op" in b.get_metadata() for b in timed):
@@ -174,9 +348,10 @@ def render_all(benchmarks: list[pyperf.Benchmark], gaps: list[CellGap]) -> str:
         switch_title = "Context switches per operation, voluntary + involuntary (profile pass)"
         lines += ["", *render(timed, [], cpu, title=cpu_title)]
         lines += ["", *render(timed, [], switches, title=switch_title)]
+    lines += _memory_lines(benchmarks)
     legend = (
         "· = not run: the model has no such workload, or the cell is not in the matrix (the "
-        "default matrix runs its largest sizes on the lightweight models only, and 100-task "
-        "memory on the others)"
+        "default matrix runs its largest sizes on the lightweight models only, and memory at "
+        "100, 300 and 1,000 tasks on the others)"
     )
     return "\n".join([*lines, "", legend])

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 # Bump when a change makes old results incomparable (and say so in CHANGELOG.md).
-SPEC_VERSION = 1
+SPEC_VERSION = 2
 
 Checksum = tuple[int, ...]
 Scope = Literal["all", "lightweight", "heavyweight"]
@@ -137,10 +137,21 @@ class Spec:
 
 @dataclass(frozen=True)
 class PingPong(Spec):
-    """Two tasks pass an integer token back and forth; each receiver hands back token + 1.
+    """Two tasks hand a token back and forth through the model's lightest blocking hand-off.
 
-    One round is two one-way switches. The token itself counts the hand-offs, so the final
-    token is both the operation count and the checksum, and the hot loop carries no extra work.
+    In round r the coordinator passes r to the partner, and the partner hands back what it
+    received, unchanged; a round is two one-way switches. Where the primitive carries a value (a
+    generator's send and yield, a future, a pipe, a call and its return) the token travels in it.
+    Where it carries none (a lock, an event, a greenlet switch without arguments), it travels in
+    a slot that each side writes for the other, and each side checks on every turn that the
+    other's slot holds a new token: the coordinator, that the token it just sent came back; the
+    partner, that it was not woken for the token it already handed back. A wait that returns
+    without the other side's turn fails the run instead of counting a switch that did not happen.
+
+    The coordinator stops at the first round whose token does not come back, so the count of
+    switches comes from what crossed the primitive (``switches``: 2 x (last token back + 1)). It
+    is also the checksum: a lost or repeated hand-off makes it fall short. The proof costs one
+    comparison per turn and no arithmetic.
     """
 
     workload: ClassVar[str] = "pingpong"
@@ -159,6 +170,20 @@ class PingPong(Spec):
         pass swaps in an iterable that time-stamps every round, with no change to the model."""
         return range(self.rounds)
 
+    def switches(self, sent: int, back: int) -> int:
+        """One-way switches that carried their token, from the coordinator's last round: it
+        sent ``sent`` and got ``back`` back (both -1 before the first round). Every round before
+        the last one completed, since the coordinator stops at the first token that fails."""
+        return 2 * (back + 1) if back == sent else 2 * sent
+
+    @staticmethod
+    def lost_switch(side: str, found: object, expected: str) -> str:
+        """The error of a run whose alternation check failed on ``side``."""
+        return (
+            f"pingpong: the {side} found token {found!r} where it expected {expected}: a wait "
+            "returned without the other side's turn, so a switch did not happen"
+        )
+
     def reference(self) -> Checksum:
         return (2 * self.rounds,)
 
@@ -169,6 +194,12 @@ class ProducerConsumer(Spec):
     take them and each computes ``consume(item)``. Producer p puts the items i with
     ``i % P == p``, in increasing order. After the producers finish, exactly C sentinels
     (``None``) shut the consumers down. The checksum is the tally of consumed values.
+
+    Capacity: at no moment have more than Q items been put and not yet taken by a consumer, which
+    is how ``queue.Queue``, ``asyncio.Queue`` and ``gevent.queue.Queue`` count. An item occupies
+    a slot from the moment its put completes until a get takes it, even when a consumer is
+    already waiting for it: no item bypasses the FIFO. A put that finds Q items waits until a
+    get has taken one; a get that finds none waits until a put has completed.
     """
 
     workload: ClassVar[str] = "producer_consumer"
@@ -366,9 +397,11 @@ SPECS: dict[str, type[Spec]] = {
 
 # The default matrix: every model runs the "all" sizes; the large sizes are for the models that
 # declare themselves lightweight (a thread or process per task at 10,000 tasks would spend the
-# whole time budget on one cell). Memory is measured at 100 tasks only for the heavyweight
-# models: 100 generators or coroutines add less than one of CPython's 1 MiB memory arenas, so
-# their delta would be allocator noise; they are measured at 10,000.
+# whole time budget on one cell). The heavyweight models' memory is measured at three sizes and
+# reported as the slope over them (a process's cost is not linear in N, so one ratio misleads;
+# the kernel column of threads needs 1,000 of them to rise above the machine's noise); 100
+# generators or coroutines add less than one of CPython's 1 MiB memory arenas, so their delta
+# would be allocator noise: they are measured at 10,000.
 DEFAULT_MATRIX: tuple[tuple[Spec, Scope], ...] = (
     (PingPong(rounds=2000), "all"),
     (ProducerConsumer(producers=1, consumers=1, capacity=1), "all"),
@@ -387,6 +420,8 @@ DEFAULT_MATRIX: tuple[tuple[Spec, Scope], ...] = (
     (Spawn(tasks=100), "all"),
     (Spawn(tasks=10_000), "lightweight"),
     (Memory(tasks=100), "heavyweight"),
+    (Memory(tasks=300), "heavyweight"),
+    (Memory(tasks=1000), "heavyweight"),
     (Memory(tasks=10_000), "lightweight"),
 )
 

@@ -5,6 +5,9 @@ holds the cell's pyperf.Runner: timed cells go through ``Runner.bench_time_func`
 re-execute this module with the same ``--cell``; memory cells and the profile pass run fresh
 processes of their own (``runners.probe``), and so does the latency pass of pingpong,
 producer_consumer and fan_out (``bench.latency``), after the timing so that it cannot change it.
+While a worker or a probe measures, this process only waits for it (pyperf's manager blocks
+reading the worker's pipe, ``Probe`` in ``communicate``): it runs no sampler or thread that
+would take a CPU from the tasks being measured.
 The result is written as one JSON object, ``{"benchmark": <pyperf benchmark>, "latency":
 <latency record or null>}``, to the file descriptor the runner passed (``--result-fd``);
 progress goes to stdout, errors to stderr, where the runner keeps their last lines.
@@ -21,24 +24,20 @@ import signal
 import statistics
 import subprocess
 import sys
-import threading
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import psutil
 import pyperf
 
 from bench import echoserver, latency
 from bench.cells import Cell, run_cell
 from bench.environment import environment_metadata
-from bench.meters import Clock
-from bench.proctree import tree_rss
+from bench.meters import Clock, collector_metadata, freeze_collector
 from bench.registry import get_model
 from bench.workloads import SPECS, FanOut, SpecError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-RSS_SAMPLE_INTERVAL = 0.01
 
 
 class CellFailed(RuntimeError):
@@ -58,41 +57,48 @@ def parse_cell_name(name: str) -> Cell:
 
 
 def time_cell(loops: int, cell: Cell) -> float:
-    """pyperf's time function: ``loops`` verified runs, summing only their measured regions."""
+    """pyperf's time function: ``loops`` verified runs, summing only their measured regions.
+    The collector is frozen before the first run and again after it (each a no-op once done),
+    and the Clock collects before every region, outside it."""
+    freeze_collector()
     total = 0.0
     for _ in range(loops):
         clock = Clock()
         run_cell(cell, clock)
         total += clock.elapsed
+        freeze_collector("warm")
     return total
 
 
 def bench_cell(runner: pyperf.Runner, cell: Cell, start_method: str) -> pyperf.Benchmark | None:
     """Hand a timed cell to pyperf: in the cell process this measures it in pyperf's workers
-    and returns the benchmark; in a worker it runs the part pyperf sent the worker for."""
+    and returns the benchmark; in a worker it runs the part pyperf sent the worker for. The
+    workers' runs carry the metadata computed here in each worker, so a fan_out's ideal makespan
+    (``Cell.metadata``) counts the pool workers the measuring process could have (its CPU
+    affinity)."""
     return runner.bench_time_func(
         cell.name,
         time_cell,
         cell,
         inner_loops=cell.spec.ops,
-        metadata={**cell.metadata(), **environment_metadata(start_method)},
+        metadata={
+            **cell.metadata(),
+            **environment_metadata(start_method),
+            **collector_metadata(),
+        },
     )
 
 
 class Probe:
-    """Runs ``runners.probe`` in a fresh process and samples its process tree's RSS meanwhile."""
+    """Runs ``runners.probe`` in a fresh process and waits for it, blocked in ``communicate``.
+
+    Nothing of this process runs meanwhile: an RSS sampler here once took a core from the tasks
+    being measured on a 2-core machine (processes pingpong p99.9 340-670 µs with it, 17-19 µs
+    without). The probe reports its peak RSS itself, from the kernel's high-water marks.
+    """
 
     def __init__(self, argv: list[str]) -> None:
         self.argv = [sys.executable, "-m", "runners.probe", *argv]
-        self.peak_rss = 0
-
-    def _sample(self, proc: subprocess.Popen[str], done: threading.Event) -> None:
-        try:
-            root = psutil.Process(proc.pid)
-        except psutil.NoSuchProcess:
-            return
-        while not done.wait(RSS_SAMPLE_INTERVAL):
-            self.peak_rss = max(self.peak_rss, tree_rss(root))
 
     def run(self) -> str:
         proc = subprocess.Popen(
@@ -102,15 +108,8 @@ class Probe:
             stderr=subprocess.PIPE,
             text=True,
         )
-        done = threading.Event()
-        sampler = threading.Thread(target=self._sample, args=(proc, done), daemon=True)
-        sampler.start()
         # No time limit of its own: the runner's --cell-timeout covers the whole cell.
-        try:
-            out, err = proc.communicate()
-        finally:
-            done.set()
-            sampler.join()
+        out, err = proc.communicate()
         if proc.returncode != 0:
             last = (err.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
             raise RuntimeError(last)
@@ -139,45 +138,55 @@ def profile_metadata(cell: Cell, start_method: str) -> dict[str, float | int]:
         "ctx_switches_per_op": data["ctx_voluntary_per_op"] + data["ctx_involuntary_per_op"],
         "profile_runs": data["runs"],
         "profile_wall_per_op": data["wall_per_op"],
-        "peak_rss_tree": max(probe.peak_rss, data["peak_rss_self"]),
+        # The profile probe's own peak and the largest of its reaped descendants' (the
+        # processes model's children): high-water marks, not a sum over the tree.
+        "peak_rss_self": data["peak_rss_self"],
+        "peak_rss_children_max": data["peak_rss_children_max"],
     }
 
 
 def latency_record(cell: Cell, start_method: str) -> dict[str, Any]:
-    """The cell's latency pass, run in a fresh process (``runners.probe latency``)."""
+    """The cell's latency pass, run in a fresh process (``runners.probe latency``): its
+    percentiles, or, for a cell the timer cannot resolve, its median and why."""
     record: dict[str, Any] = json.loads(Probe(_cell_argv(cell, "latency", start_method)).run())
     return record
 
 
 def latency_metadata(record: dict[str, Any]) -> dict[str, float | int | str]:
     """The headline of a latency record as benchmark metadata: each percentile is the median
-    over the pass's runs of that run's percentile."""
+    over the pass's runs of that run's percentile, per operation averaged over batches of
+    ``latency_batch`` rounds. A cell the timer cannot resolve has no percentile: its
+    ``latency_median`` and the reason, ``latency_unresolved``, instead."""
     runs = record["runs"]
     metadata: dict[str, float | int | str] = {
-        f"latency_{key.replace('.', '')}": statistics.median(run[key] for run in runs)
-        for key in latency.SUMMARY_KEYS
+        "latency_runs": len(runs),
+        "latency_samples": runs[0]["count"],
+        "latency_timer_cost": record["timer_cost"],
+        "latency_what": record["what"],
+        "latency_batch": record["batch"],
     }
-    metadata["latency_runs"] = len(runs)
-    metadata["latency_samples"] = runs[0]["count"]
-    metadata["latency_timer_cost"] = record["timer_cost"]
-    metadata["latency_what"] = record["what"]
+    if not record["resolved"]:
+        metadata["latency_median"] = record["median"]
+        metadata["latency_unresolved"] = record["reason"]
+        return metadata
+    for key in latency.SUMMARY_KEYS:
+        metadata[f"latency_{key.replace('.', '')}"] = statistics.median(run[key] for run in runs)
     return metadata
 
 
 def measure_memory_cell(cell: Cell, samples: int, start_method: str) -> pyperf.Benchmark:
+    """One fresh probe per value; each run keeps its probe's metadata (the kernel column and
+    the peaks among it)."""
     bench: pyperf.Benchmark | None = None
-    peak = 0
     for index in range(samples):
         probe = Probe(_cell_argv(cell, "memory", start_method))
         sample = pyperf.Benchmark.loads(probe.run())
-        peak = max(peak, probe.peak_rss, int(sample.get_metadata().get("peak_rss_self", 0)))
         if bench is None:
             bench = sample
         else:
             bench.add_runs(sample)
         print("." if index + 1 < samples else ".\n", end="", flush=True)
     assert bench is not None
-    bench.update_metadata({"peak_rss_tree": peak})
     return bench
 
 
@@ -261,6 +270,8 @@ def run_cell_process(runner: pyperf.Runner, args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.worker:
+        # Ready to measure: freeze before bench_cell records the collector's state.
+        freeze_collector()
         bench_cell(runner, cell, args.start_method)
         return 0
     # This process writes its result to the runner's pipe only; pyperf must not write files.

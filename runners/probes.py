@@ -4,7 +4,12 @@
 (memory freed by an earlier run would be reused and hide the cost), printed as a pyperf
 benchmark in JSON. ``profile``: CPU time and context switches of the process tree over the
 measured region of repeated runs, printed as JSON. ``latency``: the distribution of single
-switches, items or tasks (``bench.latency``) over repeated runs, printed as JSON.
+switches (or of batches of rounds, where one switch is below the timer's resolution), items or
+tasks (``bench.latency``) over repeated runs, printed as JSON.
+
+A probe freezes the collector once it is set up and again after its warm-up run
+(``bench.meters.freeze_collector``). Its peak RSS, and the largest of its reaped descendants',
+are the kernel's high-water marks read at the end: nothing samples the probe while it measures.
 
     python -m runners.probe memory  --model M --params P [--start-method S]
     python -m runners.probe profile --model M --workload W --params P [--start-method S]
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import time
 
@@ -23,10 +29,16 @@ import pyperf
 from bench import latency, mpcontext
 from bench.cells import Cell, run_cell
 from bench.environment import environment_metadata
-from bench.meters import Clock, MemoryMeter, ProfilingClock
-from bench.proctree import ZERO, self_peak_rss
+from bench.meters import (
+    Clock,
+    MemoryMeter,
+    ProfilingClock,
+    collector_metadata,
+    freeze_collector,
+)
+from bench.proctree import KERNEL_FIELDS, ZERO, children_peak_rss, self_peak_rss
 from bench.registry import get_model
-from bench.workloads import SPECS
+from bench.workloads import SPECS, PingPong
 
 # The profile pass repeats the cell until its measured regions add up to this much time, so
 # that per-operation counters are not dominated by a single scheduler tick.
@@ -50,6 +62,32 @@ def _cell(model: str, workload: str, params: str) -> Cell:
     return Cell(get_model(model), SPECS[workload].from_params(params))
 
 
+KERNEL_MEMORY_FIELDS = "+".join(KERNEL_FIELDS)
+KERNEL_MEMORY_SOURCE = "/proc/meminfo, whole machine"
+
+
+def peak_rss() -> dict[str, int]:
+    """This process's peak RSS and the largest of its reaped descendants' (bytes)."""
+    return {"peak_rss_self": self_peak_rss(), "peak_rss_children_max": children_peak_rss()}
+
+
+def kernel_metadata(
+    kernel_delta: dict[str, int] | None, tasks: int
+) -> dict[str, str | int | float]:
+    """The kernel column of a memory run: the total, per task and per field; nothing where the
+    kernel does not report it (absent, never zero)."""
+    if kernel_delta is None:
+        return {}
+    total = sum(kernel_delta.values())
+    return {
+        "kernel_memory_delta": total,
+        "kernel_memory_per_task": total / tasks,
+        "kernel_memory_fields": KERNEL_MEMORY_FIELDS,
+        "kernel_memory_source": KERNEL_MEMORY_SOURCE,
+        **{f"kernel_delta_{field}": kernel_delta[field] for field in KERNEL_FIELDS},
+    }
+
+
 def measure_memory(cell: Cell) -> pyperf.Benchmark:
     meter = MemoryMeter(cell.model.memory_measure)
     started = time.perf_counter()
@@ -66,11 +104,13 @@ def measure_memory(cell: Cell) -> pyperf.Benchmark:
         "unit": "byte",
         **cell.metadata(),
         **environment_metadata(mpcontext.start_method()),
+        **collector_metadata(),
         "memory_delta": meter.delta,
         "memory_measure": meter.measure,
+        **kernel_metadata(meter.kernel_delta, outcome.ops),
         # Without it pyperf would take the byte values for seconds when totalling durations.
         "duration": duration,
-        "peak_rss_self": self_peak_rss(),
+        **peak_rss(),
     }
     run = pyperf.Run([per_task], metadata=metadata, collect_metadata=True)
     return pyperf.Benchmark([run])
@@ -78,6 +118,7 @@ def measure_memory(cell: Cell) -> pyperf.Benchmark:
 
 def measure_profile(cell: Cell) -> dict[str, float | int]:
     run_cell(cell, Clock())  # warm-up: first-call costs (imports, hub, pools) stay out
+    freeze_collector("warm")
     counters = ZERO
     elapsed = 0.0
     ops = runs = 0
@@ -97,8 +138,24 @@ def measure_profile(cell: Cell) -> dict[str, float | int]:
         "cpu_system_per_op": counters.cpu_system / ops,
         "ctx_voluntary_per_op": counters.ctx_voluntary / ops,
         "ctx_involuntary_per_op": counters.ctx_involuntary / ops,
-        "peak_rss_self": self_peak_rss(),
+        **peak_rss(),
     }
+
+
+def choose_batch(probe: latency.LatencyPass, rounds: int, resolution: float) -> None:
+    """Set pingpong's rounds per stamp from trial runs: the first at one round per stamp, then
+    one at each larger batch its median asks for, until a batch's own median asks for no more
+    (it resolves, or the cap is reached). A single round's sample carries the stamping's
+    disturbance of the loop, which a batch's empty-rounds cost does not: the first median
+    overstates the switch, and the batch it asks for may fall short."""
+    while True:
+        trial, _ = probe.run()
+        wanted = latency.choose_batch(
+            statistics.median(trial), probe.timer_cost, rounds, resolution
+        )
+        if wanted <= probe.batch:
+            return
+        probe.batch = wanted
 
 
 def measure_latency(
@@ -107,11 +164,24 @@ def measure_latency(
     max_runs: int = LATENCY_MAX_RUNS,
     min_seconds: float = LATENCY_MIN_SECONDS,
     max_wall_seconds: float = LATENCY_MAX_WALL_SECONDS,
+    *,
+    resolution: float | None = latency.RESOLUTION,
+    batch: int | None = None,
 ) -> dict[str, object]:
-    """The latency record of a cell: per-run summaries and the pooled distribution."""
+    """The latency record of a cell: per-run summaries and the pooled distribution, or, when
+    the timer cannot resolve the cell (``latency.is_resolved``), its median and why, with no
+    percentile. pingpong's rounds per stamp are chosen (``choose_batch``) unless ``batch`` is
+    given; ``resolution`` None resolves every cell at the batch given or 1 (for tests, whose
+    timings decide nothing)."""
     with latency.LatencyPass(cell) as probe:
         probe.run()  # warm-up: first-call costs (imports, hub, pools) stay out
+        freeze_collector("warm")
         probe.calibrate()
+        spec = cell.spec
+        if batch is None and resolution is not None and isinstance(spec, PingPong):
+            choose_batch(probe, spec.rounds, resolution)
+        elif batch is not None:
+            probe.batch = batch
         runs: list[dict[str, float | int]] = []
         pooled: list[float] = []
         elapsed = 0.0
@@ -123,13 +193,25 @@ def measure_latency(
             runs.append(latency.summarize(samples))
             pooled += samples
             elapsed += seconds
-        return {
+        record: dict[str, object] = {
             "what": probe.what,
             "unit": "second",
             "timer_cost": probe.timer_cost,
-            "runs": runs,
-            "quantiles": latency.cdf(pooled),
+            "batch": probe.batch,
+            "batch_cost": probe.batch_cost,
         }
+        median = statistics.median(pooled)
+        if resolution is None or latency.is_resolved(
+            median, probe.timer_cost, probe.batch, resolution
+        ):
+            return {**record, "resolved": True, "runs": runs, "quantiles": latency.cdf(pooled)}
+        rounds = spec.rounds if isinstance(spec, PingPong) else None
+        reason = latency.unresolved_reason(
+            spec.workload, median, probe.timer_cost, probe.batch, rounds
+        )
+        # The counts only: a percentile of samples the timer cannot resolve is never reported.
+        counts = [{"count": run["count"]} for run in runs]
+        return {**record, "resolved": False, "reason": reason, "median": median, "runs": counts}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         mpcontext.set_start_method(args.start_method)
         cell = _cell(args.model, args.workload, args.params)
+        freeze_collector()
         if args.kind == "memory":
             measure_memory(cell).dump(sys.stdout)
         elif args.kind == "latency":

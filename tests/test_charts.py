@@ -403,3 +403,58 @@ def test_sweep_file_gives_the_sweep_and_slope_charts() -> None:
         "sweep_producer_consumer",
         "memory_slope",
     ]
+
+
+def test_fan_out_overhead_draws_what_each_model_adds_against_n() -> None:
+    all_at_once = {"fan_out_ideal": 0.001, "fan_out_bound": "D = 1 ms (sleep): all wait at once"}
+    result = make_set(
+        [
+            make_entry(
+                "fan_out",
+                FAN_100_CPU,
+                "asyncio",
+                around(12e-6),
+                fan_out_bound="none: cpu work has no model-independent bound",
+            ),
+            make_entry("fan_out", FAN_100, "asyncio", around(20e-6), **all_at_once),
+            make_entry("fan_out", FAN_10K, "asyncio", around(0.2e-6), **all_at_once),
+            make_entry("fan_out", FAN_100, "threads", around(110e-6), **all_at_once),
+            # at or below the ideal: nothing to draw on a log axis
+            make_entry("fan_out", FAN_100, "gevent", around(9e-6), **all_at_once),
+        ]
+    )
+    figure = charts.fan_out_overhead([result])
+    assert figure is not None
+    (sleep,) = figure.axes  # no panel for cpu work: it has no ideal
+    assert figure.get_suptitle() == "fan_out overhead per task: (makespan - ideal makespan) / N"
+    assert sleep.get_title() == "each task sleeps 1 ms"
+    assert sleep.get_ylabel() == "overhead per task [µs] (log scale)"
+    series = {c.get_label(): c.lines[0] for c in lines(sleep)}
+    assert list(series) == ["threads", "asyncio"]
+    assert list(series["asyncio"].get_xdata()) == [100.0, 10000.0]
+    # 20 µs per task less the 1 ms sleep spread over 100 tasks; 0.2 µs less it over 10,000
+    assert list(series["asyncio"].get_ydata()) == pytest.approx([10.0, 0.1])
+    assert list(series["threads"].get_ydata()) == pytest.approx([100.0])
+
+
+def test_no_fan_out_overhead_chart_without_ideals() -> None:
+    older = make_set([make_entry("fan_out", FAN_100, "asyncio", around(20e-6))])
+    assert charts.fan_out_overhead([older]) is None
+    names = [chart.name for chart in charts.build([older], None)]
+    assert "throughput_fan_out" in names and "overhead_fan_out" not in names
+
+
+def test_latency_chart_marks_batched_lines_and_lists_the_unresolved_cells() -> None:
+    results = load_all([DATA / "py311_latency.json", DATA / "py313_latency.json"])
+    figure = charts.latency_cdf(results, "pingpong")
+    assert figure is not None
+    (ax,) = every_axes(figure)
+    lines = plotted(ax)
+    assert lines["greenlet (3.11.7) (k=8)"].get_marker() == charts.BATCHED_MARKER
+    assert lines["asyncio (3.13.0) (k=4)"].get_marker() == charts.BATCHED_MARKER
+    assert lines["threads (3.11.7)"].get_marker() in ("", "None", None)
+    assert not any(label.startswith("generators") for label in lines)
+    note = charts.latency_resolution_note(results, "pingpong")
+    assert "A line marked (k=N) is a pingpong stamped every N rounds" in note
+    assert note.endswith("not drawn: rounds=5 generators (3.11.7), rounds=5 generators (3.13.0).")
+    assert charts.latency_resolution_note(results, "producer_consumer") == ""

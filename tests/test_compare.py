@@ -8,14 +8,16 @@ import csv
 import gzip
 import io
 import json
+import re
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bench.comparison import ComparisonError, Options, compare, judge
+from bench.comparison import ComparisonError, Options, compare, judge, judge_latency
 from bench.resultfiles import load_all
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -488,7 +490,7 @@ def test_latency_section_in_text() -> None:
     out = result.stdout
     section = out[out.index("Latency percentiles (latency pass):") :]
     header = section.splitlines()[1].split()
-    assert header[:8] == ["benchmark", "file", "p50", "p90", "p99", "p99.9", "runs", "p99"]
+    assert header[:9] == ["benchmark", "file", "p50", "p90", "p99", "p99.9", "runs", "batch", "p99"]
     threads = [line for line in section.splitlines() if "pingpong rounds=5 / threads" in line]
     assert len(threads) == 2
     assert "(base)" in threads[0] and threads[0].rstrip().endswith("base")
@@ -526,6 +528,77 @@ def test_latency_columns_in_csv() -> None:
     assert spawn["latency_p99"] == ""
 
 
+BATCH_CHANGED = "pingpong[rounds=5]/asyncio"  # batches of 2 rounds in the base, 4 in the new
+SAME_BATCH = "pingpong[rounds=5]/greenlet"  # batches of 8 rounds in both
+UNRESOLVED = "pingpong[rounds=5]/generators"  # below timer resolution in both
+
+
+def test_p99s_below_timer_resolution_or_of_other_batches_are_not_compared() -> None:
+    changes = latency_changes(json_output(LATENCY_BASE, LATENCY_NEW))
+    unresolved = changes[UNRESOLVED]
+    assert unresolved["status"] == "undefined" and unresolved["ratio"] is None
+    assert unresolved["verdict"] == "cannot compare (below timer resolution in base and 3.13.0)"
+    batches = changes[BATCH_CHANGED]
+    assert batches["status"] == "undefined" and batches["ratio"] is None
+    assert batches["verdict"] == "cannot compare (p99 of batches of 2 vs 4 rounds)"
+    # Equal batches compare like any records.
+    assert changes[SAME_BATCH]["status"] == "too_few_values"
+
+
+def test_the_latency_judge_names_the_unresolved_side_and_refuses_other_batches() -> None:
+    _base, new = load_all([LATENCY_BASE, LATENCY_NEW])
+    entry = new.entry(TAIL)
+    assert entry is not None and entry.latency is not None
+    record = entry.latency
+    options = Options()
+    assert judge_latency(record, record, "new", options).status == "no_change"
+    unresolved = replace(
+        record, p50=None, p90=None, p99=None, p999=None, runs=(), quantiles=(), unresolved="why"
+    )
+    for one, other, where in ((unresolved, record, "base"), (record, unresolved, "new")):
+        change = judge_latency(one, other, "new", options)
+        assert change.verdict == f"cannot compare (below timer resolution in {where})"
+        assert change.ratio is None and not change.significant
+    # The same samples stamped in batches of another size: a p99 of other averages.
+    other_batch = replace(record, batch=2)
+    assert judge_latency(record, other_batch, "new", options).status == "undefined"
+
+
+def test_an_unresolved_cell_shows_no_number_in_any_format() -> None:
+    text = run(LATENCY_BASE, LATENCY_NEW).stdout
+    section = text[text.index("Latency percentiles (latency pass):") :]
+    lines = [line for line in section.splitlines() if "pingpong rounds=5 / generators" in line]
+    assert len(lines) == 2
+    for line in lines:
+        assert "below timer resolution" in line and not re.search(r"\d [nµm]?s\b", line)
+    assert "the batch \N{MULTIPLICATION SIGN} the median sample is under 20" in " ".join(
+        section.split()
+    )
+    markdown = run(LATENCY_BASE, LATENCY_NEW, "--format", "markdown").stdout
+    block = markdown[markdown.index("**Latency percentiles**") :].split("\n\n")[1]
+    rows = table_rows(block)
+    header = rows[0]
+    generators = next(row for row in rows if row[0] == "`pingpong rounds=5 / generators`")
+    assert generators[header.index("p50")] == "below timer resolution"
+    assert generators[header.index("batch")] == "1"
+    asyncio = [row for row in rows if row[0] == "`pingpong rounds=5 / asyncio`"]
+    assert [row[header.index("batch")] for row in asyncio] == ["2", "4"]
+    csv_out = run(LATENCY_BASE, LATENCY_NEW, "--format", "csv").stdout
+    csv_rows = list(csv.DictReader(io.StringIO(csv_out)))
+    base = next(r for r in csv_rows if r["benchmark"] == UNRESOLVED and r["role"] == "base")
+    assert base["latency_unresolved"].startswith("median ") and float(base["latency_median"]) > 0
+    assert [base[f"latency_{key}"] for key in ("p50", "p90", "p99", "p999", "max")] == [""] * 5
+    assert base["latency_batch"] == "1" and base["latency_p99_status"] == ""
+    document = json_output(LATENCY_BASE, LATENCY_NEW)
+    row = next(r for r in document["benchmarks"] if r["benchmark"] == UNRESOLVED)
+    record = row["latency"][0]
+    assert record["resolved"] is False and record["unresolved"] == base["latency_unresolved"]
+    assert record["p99"] is None and record["runs"] == [] and record["quantiles"] == []
+    batched = next(r for r in document["benchmarks"] if r["benchmark"] == BATCH_CHANGED)
+    assert [side["batch"] for side in batched["latency"]] == [2, 4]
+    assert all(side["resolved"] for side in batched["latency"])
+
+
 def test_old_files_have_no_latency_section() -> None:
     out = run(PY311, PY313).stdout
     assert "Latency percentiles" not in out
@@ -558,3 +631,89 @@ def test_help_documents_the_p99_gate() -> None:
     out = run("--help").stdout
     assert "--fail-above-p99 PCT" in out
     assert "--fail-above judges means only" in " ".join(out.split())
+
+
+# -- fan_out: the overhead per task ---------------------------------------------------------------
+
+FAN_OUT = DATA / "fan_out.json"
+FAN_OUT_NEW = DATA / "fan_out_new.json"
+FAN_OUT_OLD = DATA / "fan_out_old.json"
+FAN_SLEEP = "fan_out[tasks=100,work=sleep,delay_ms=1.0,cpu_iterations=100]"
+FAN_CPU = "fan_out[tasks=100,work=cpu,delay_ms=1.0,cpu_iterations=100]"
+
+
+def _fan_out_rows(*paths: Path) -> dict[str, Any]:
+    return {row.key: row for row in compare(load_all(list(paths))).rows}
+
+
+def test_a_fan_out_with_ideals_is_judged_on_its_overhead() -> None:
+    rows = _fan_out_rows(FAN_OUT, FAN_OUT_NEW)
+    asyncio = rows[f"{FAN_SLEEP}/asyncio"]
+    assert asyncio.judged_on_overhead
+    # what asyncio adds to the sleeps grew 1.5x, its makespan per task only 1.3x
+    assert asyncio.changes[0].ratio == pytest.approx(1.5)
+    assert asyncio.changes[0].status == "regressed"
+    base, new = asyncio.sides
+    assert base.mean == pytest.approx(15.1e-6) and base.ideal_per_task == pytest.approx(1e-5)
+    assert new.mean + new.ideal_per_task == pytest.approx(32.65e-6)  # the makespan per task
+    # each file subtracts its own ideal: 4 workers instead of 2 shorten the makespan, not what
+    # the pool adds
+    processes = rows[f"{FAN_SLEEP}/processes"]
+    assert [side.ideal_per_task for side in processes.sides] == pytest.approx([5e-4, 2.5e-4])
+    assert processes.changes[0].status == "no_change"
+
+
+def test_an_overhead_at_or_below_zero_cannot_be_compared() -> None:
+    generators = _fan_out_rows(FAN_OUT, FAN_OUT_NEW)[f"{FAN_SLEEP}/generators"]
+    change = generators.changes[0]
+    assert change.status == "undefined" and change.ratio is None
+    assert change.verdict == "cannot compare (overhead <= 0)"
+
+
+def test_cpu_fan_outs_and_old_files_are_judged_on_the_makespan() -> None:
+    rows = _fan_out_rows(FAN_OUT, FAN_OUT_NEW)
+    cpu = rows[f"{FAN_CPU}/asyncio"]
+    assert not cpu.judged_on_overhead and cpu.sides[0].ideal_per_task is None
+    assert cpu.changes[0].ratio == pytest.approx(1.3)
+    # a file that records no ideal: every side on the makespan, as before
+    for mixed in (_fan_out_rows(FAN_OUT_OLD, FAN_OUT_NEW), _fan_out_rows(FAN_OUT_NEW, FAN_OUT_OLD)):
+        asyncio = mixed[f"{FAN_SLEEP}/asyncio"]
+        assert not asyncio.judged_on_overhead
+        assert {round(side.mean, 9) for side in asyncio.sides} == {25.1e-6, 32.65e-6}
+        # below the ideal in the newer file, yet a makespan that compares
+        assert mixed[f"{FAN_SLEEP}/generators"].changes[0].ratio is not None
+
+
+def test_fan_out_overhead_in_text_csv_and_json() -> None:
+    text = run(FAN_OUT, FAN_OUT_NEW).stdout
+    row = next(line for line in text.splitlines() if "sleep 1 ms / asyncio" in line)
+    assert "[overhead per task]" in row and "15.1 µs" in row and "22.7 µs" in row
+    assert "1.50x" in row and "slower" in row
+    row = next(line for line in text.splitlines() if "sleep 1 ms / generators" in line)
+    assert "<= 0" in row and "cannot compare (overhead <= 0)" in row
+    row = next(line for line in text.splitlines() if "N=100 cpu / asyncio" in line)
+    assert "overhead" not in row and "1.30x" in row
+    assert "judged on what the model adds to the waits" in " ".join(text.split())
+
+    result = run(FAN_OUT, FAN_OUT_NEW, "--format", "csv")
+    records = {(r["benchmark"], r["label"]): r for r in csv.DictReader(io.StringIO(result.stdout))}
+    asyncio = records[f"{FAN_SLEEP}/asyncio", "fan_out_new"]
+    assert asyncio["judged_on"] == "overhead"
+    assert float(asyncio["mean"]) + float(asyncio["ideal_per_op"]) == pytest.approx(32.65e-6)
+    cpu = records[f"{FAN_CPU}/asyncio", "fan_out"]
+    assert cpu["judged_on"] == "value" and cpu["ideal_per_op"] == ""
+
+    document = json_output(FAN_OUT, FAN_OUT_NEW)
+    rows = {row["benchmark"]: row for row in document["benchmarks"]}
+    assert rows[f"{FAN_SLEEP}/serial"]["judged_on"] == "overhead"
+    serial = rows[f"{FAN_SLEEP}/serial"]["results"][0]
+    assert serial["mean"] == pytest.approx(64e-6) and serial["ideal_per_op"] == pytest.approx(1e-3)
+    assert rows[f"{FAN_CPU}/asyncio"]["judged_on"] == "value"
+
+
+def test_the_gate_names_an_overhead_regression() -> None:
+    result = run(FAN_OUT, FAN_OUT_NEW, "--fail-above", "40")
+    assert result.returncode == 1
+    assert f"{FAN_SLEEP}/asyncio: overhead per task 50.0% slower" in result.stderr
+    # on the makespan per task the same change is 30%: an older file passes the same gate
+    assert run(FAN_OUT_OLD, FAN_OUT_NEW, "--fail-above", "40").returncode == 0

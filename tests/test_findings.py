@@ -468,3 +468,192 @@ def test_echo_cells_are_labelled_with_delay_and_connection() -> None:
     labels = [row.label for row in findings.rows([sweep_file()], "fan_out")]
     assert "fan_out N=100 echo D=10 ms 64 B connect=each" in labels
     assert "fan_out N=100 echo D=10 ms 64 B connect=reuse" in labels
+
+
+# --- fan_out: what the model adds -------------------------------------------------------------
+
+FAN_CPU = "tasks=100,work=cpu,delay_ms=1.0,cpu_iterations=100"
+CPU_BOUND = {"fan_out_bound": "none: cpu work has no model-independent bound"}
+
+
+def bound(ideal: float, workers: int, text: str = "all 100 tasks wait at once") -> dict[str, Any]:
+    return {"fan_out_ideal": ideal, "fan_out_ideal_workers": workers, "fan_out_bound": text}
+
+
+SERIAL_BOUND = bound(0.1, 1, "N x D = 100 x 1 ms = 100 ms (sleep): one task waits at a time")
+POOL_BOUND = bound(
+    0.05, 2, "ceil(N / W) x D = ceil(100 / 2) x 1 ms = 50 ms (sleep): 2 tasks wait at once"
+)
+
+
+def fan_out_set(with_ideals: bool = True) -> ResultSet:
+    """The issue's example: generators and asyncio 1.6x apart per task, 4.9x apart in what they
+    add to the sleeps; threads beat processes on the makespan, not on what they add."""
+    cells = [
+        ("serial", 1.064e-3, SERIAL_BOUND),
+        ("processes", 562e-6, POOL_BOUND),
+        ("threads", 85.5e-6, bound(0.001, 100)),
+        ("asyncio", 19.4e-6, bound(0.001, 100)),
+        ("generators", 11.9e-6, bound(0.001, 100)),
+    ]
+    return make_set(
+        [
+            make_entry("fan_out", FAN_100, model, around(mean), **(ideal if with_ideals else {}))
+            for model, mean, ideal in cells
+        ]
+    )
+
+
+def test_fan_out_ranks_what_each_model_adds_to_the_waits() -> None:
+    ranking, bounds = (f.text for f in findings.fan_out_findings(fan_out_set()))
+    assert ranking.startswith("fan_out N=100 sleep 1 ms: what each model adds to the waits")
+    assert (
+        f"least first, of its makespan per task: generators 1.90 µs of 11.9 µs, asyncio 9.40 µs "
+        f"(4.9{X}) of 19.4 µs, processes 62.0 µs (33{X}) of 562 µs, serial (plain call) 64.0 µs "
+        f"(34{X}) of 1.06 ms, threads 75.5 µs (40{X}) of 85.5 µs." in ranking
+    )
+    assert bounds == (
+        "fan_out N=100 sleep 1 ms: the ideal makespan is the wait D when all tasks wait at "
+        "once; where fewer can: serial N x D = 100 x 1 ms = 100 ms (sleep): one task waits at a "
+        "time; processes ceil(N / W) x D = ceil(100 / 2) x 1 ms = 50 ms (sleep): 2 tasks wait "
+        "at once."
+    )
+
+
+def test_fan_out_at_or_below_its_ideal_is_named_not_ranked() -> None:
+    result = make_set(
+        [
+            make_entry("fan_out", FAN_100, "asyncio", around(19.4e-6), **bound(0.001, 100)),
+            make_entry("fan_out", FAN_100, "gevent", around(9.8e-6), **bound(0.001, 100)),
+        ]
+    )
+    (ranking,) = (f.text for f in findings.fan_out_findings(result))
+    assert ranking.endswith(
+        "asyncio 9.40 µs of 19.4 µs; at or below the ideal makespan, so nothing to rank: gevent."
+    )
+    # one model left to rank: no winner, rather than gevent "adding the least"
+    assert findings.winner_findings(result) == []
+
+
+def test_a_cpu_fan_out_says_it_has_no_bound() -> None:
+    result = make_set(
+        [
+            make_entry("fan_out", FAN_CPU, "asyncio", around(9.5e-6), **CPU_BOUND),
+            make_entry("fan_out", FAN_CPU, "generators", around(8.6e-6), **CPU_BOUND),
+        ]
+    )
+    assert [f.text for f in findings.fan_out_findings(result)] == [
+        "fan_out N=100 cpu: cpu work has no model-independent bound, so no overhead is given: "
+        "the time per task is the work and what the model adds together."
+    ]
+    (winner,) = findings.winner_findings(result)
+    assert winner.text.startswith("fan_out N=100 cpu: generators is fastest (8.60 µs)")
+
+
+def test_the_fan_out_winner_is_the_model_that_adds_the_least() -> None:
+    result = make_set([e for e in fan_out_set().entries if e.model in ("processes", "threads")])
+    (winner,) = findings.winner_findings(result)
+    # threads finish sooner (85.5 µs against 562 µs per task) because all their tasks sleep at
+    # once, but the pool adds less to its two-at-a-time sleeps
+    assert winner.text == (
+        "fan_out N=100 sleep 1 ms: processes adds the least to the waits (62.0 µs per task "
+        "beyond the ideal makespan; 562 µs per task in all); the runner-up threads adds 22% more "
+        "(75.5 µs)."
+    )
+    (winner,) = findings.winner_findings(fan_out_set())
+    assert "generators adds the least to the waits (1.90 µs" in winner.text
+    assert f"the runner-up asyncio adds 4.9{X} that (9.40 µs)" in winner.text
+    assert winner.text.endswith("; the serial baseline adds 64.0 µs.")
+
+
+def test_fan_out_statements_of_an_older_file_are_on_the_makespan() -> None:
+    result = fan_out_set(with_ideals=False)
+    assert findings.fan_out_findings(result) == []
+    (winner,) = findings.winner_findings(result)
+    assert winner.text.startswith(
+        "fan_out N=100 sleep 1 ms: generators is fastest (11.9 µs), 63% faster than the "
+        "runner-up asyncio (19.4 µs)"
+    )
+
+
+def test_the_parallel_statement_holds_a_fan_out_against_its_whole_wall_time() -> None:
+    # 300 µs of CPU per task is more than the pool adds (62 µs) but less than the makespan per
+    # task (562 µs): CPU during the sleeps is not parallel work
+    entry = make_entry(
+        "fan_out",
+        FAN_100,
+        "processes",
+        around(562e-6),
+        cpu_per_op=3e-4,
+        profile_wall_per_op=562e-6,
+        **POOL_BOUND,
+    )
+    assert findings.parallel_findings(make_set([entry])) == []
+
+
+def test_the_means_table_shows_the_makespan_and_what_the_model_adds() -> None:
+    table = findings.means_table([fan_out_set()])
+    assert table is not None
+    assert table.header == ("cell", "serial", "processes", "threads", "asyncio", "generators")
+    assert table.rows[0][1:] == (
+        "1.06 ms ±1%; adds 64.0 µs",
+        "562 µs ±1%; adds 62.0 µs",
+        "85.5 µs ±1%; adds 75.5 µs",
+        "19.4 µs ±1%; adds 9.40 µs",
+        "11.9 µs ±1%; adds 1.90 µs",
+    )
+    assert "(adds: (makespan - ideal makespan) / N" in table.note
+    older = findings.means_table([fan_out_set(with_ideals=False)])
+    assert older is not None and "adds" not in " ".join(older.rows[0])
+
+
+def test_comparison_table_marks_rows_judged_on_the_overhead() -> None:
+    newer = make_set(
+        [replace(e, values=tuple(v + 4.7e-6 for v in e.values)) for e in fan_out_set().entries],
+        label="3.13.0",
+    )
+    result = compare([fan_out_set(), newer], Options(bootstrap_resamples=0))
+    table = findings.comparison_table(result)
+    row = next(row for row in table.rows if "/ generators" in row[0])
+    assert row[:4] == (
+        "fan_out N=100 sleep 1 ms / generators [overhead per task]",
+        "1.90 µs",
+        "6.60 µs",
+        "3.474",
+    )
+    (_, _, biggest) = (f.text for f in findings.change_findings(result))
+    assert "/ generators [overhead per task]: 6.60 µs in 3.13.0 against 1.90 µs" in biggest
+
+
+def test_the_tail_statement_marks_batches_and_names_unresolved_models_without_a_number() -> None:
+    tails = [finding.text for finding in findings.tail_findings(load(DATA / "py311_latency.json"))]
+    pingpong = next(text for text in tails if text.startswith("p99 latency (one-way switch)"))
+    assert f"greenlet 529 ns (batches of 8 rounds, p99/p50 = 2.3{X})" in pingpong
+    assert pingpong.endswith("; below timer resolution: generators.")
+    assert "generators" not in pingpong.split(";")[0]
+
+
+def test_the_latency_table_shows_the_batch_and_no_unresolved_number() -> None:
+    table = findings.latency_table([load(DATA / "py311_latency.json")])
+    assert table is not None
+    pingpong = dict(zip(table.header, table.rows[0], strict=True))
+    assert pingpong["greenlet"] == "232 ns / 361 ns / 529 ns / 676 ns (k=8)"
+    assert pingpong["generators"] == "below timer resolution"
+    assert "(k=N): a pingpong stamped every N rounds" in table.note
+    assert "so no percentile is reported" in table.note
+
+
+def test_an_echo_fan_out_without_delay_has_no_wait_to_subtract() -> None:
+    echo = "tasks=100,work=echo,delay_ms=0.0,cpu_iterations=100,request_bytes=64,connect=each"
+    no_wait = bound(0.0, 100, "D = 0 ms (server delay): all 100 tasks wait at once")
+    result = make_set(
+        [
+            make_entry("fan_out", echo, "asyncio", around(141e-6), **no_wait),
+            make_entry("fan_out", echo, "generators", around(64.5e-6), **no_wait),
+        ]
+    )
+    assert findings.fan_out_findings(result) == []
+    (winner,) = findings.winner_findings(result)
+    assert "generators is fastest (64.5 µs)" in winner.text
+    table = findings.means_table([result])
+    assert table is not None and table.rows[0][1:] == ("141 µs ±1%", "64.5 µs ±1%")

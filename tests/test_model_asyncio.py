@@ -9,6 +9,7 @@ import sys
 import sysconfig
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,6 +24,7 @@ from tests.helpers import (
     StateMeter,
     assert_items_then_one_sentinel_per_consumer,
 )
+from tests.pingpong_faults import FAULTS, Fault, assert_caught
 
 
 def _other_tasks() -> list[asyncio.Task[object]]:
@@ -89,6 +91,28 @@ def test_each_call_creates_runs_in_and_closes_its_own_default_loop(
 def test_pingpong_partner_is_parked_before_the_region() -> None:
     outcome = model.pingpong(PingPong(rounds=3), StateMeter(lambda: _assert_all_parked(1)))
     assert outcome.ops == 6
+
+
+def _faulty_ponger(fault: Fault) -> Any:
+    async def ponger(inboxes: Any, rounds: int) -> None:
+        previous: object = -1
+        for _ in range(rounds):
+            received = await inboxes.to_ponger
+            inboxes.to_ponger = inboxes.new()
+            previous = fault(received, previous)
+            inboxes.to_pinger.set_result(previous)
+
+    return ponger
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_pingpong_fails_when_the_partner_does_not_hand_back_its_token(
+    monkeypatch: pytest.MonkeyPatch, fault: str, loops: list[asyncio.AbstractEventLoop]
+) -> None:
+    monkeypatch.setattr(model, "_ponger", _faulty_ponger(FAULTS[fault]))
+    assert_caught("asyncio", fault, model.pingpong)
+    # The ponger left waiting for a token was cancelled, and every loop closed.
+    assert loops and all(loop.is_closed() for loop in loops)
 
 
 def test_producers_and_consumers_are_parked_on_the_gate_before_the_region() -> None:

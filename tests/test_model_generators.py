@@ -13,6 +13,7 @@ from bench.models import _gensched, generators
 from bench.models._gensched import Event, Fifo, Scheduler, TaskBody, sleep
 from bench.workloads import PAYLOAD, Memory, PingPong, ProducerConsumer, Spawn
 from tests.helpers import FakeClock, PeakDeque, RegionWatch, StateMeter
+from tests.pingpong_faults import FAULTS, Fault, assert_caught
 
 
 @pytest.fixture
@@ -45,6 +46,25 @@ def test_pingpong_generator_is_started_before_the_region_and_closed_after(
     assert inspect.getgeneratorstate(made[0]) == inspect.GEN_CLOSED
 
 
+def _faulty_ponger(fault: Fault) -> Any:
+    def ponger() -> Generator[object, int, None]:
+        previous: object = -1
+        token = yield previous
+        while True:
+            previous = fault(token, previous)
+            token = yield previous
+
+    return ponger
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_pingpong_fails_when_the_partner_does_not_yield_back_its_token(
+    monkeypatch: pytest.MonkeyPatch, fault: str
+) -> None:
+    monkeypatch.setattr(generators, "_ponger", _faulty_ponger(FAULTS[fault]))
+    assert_caught("generators", fault, generators.pingpong)
+
+
 def test_fifo_parks_the_producer_at_capacity_and_keeps_order() -> None:
     scheduler = Scheduler()
     fifo: Fifo[int] = Fifo(2)
@@ -73,26 +93,77 @@ def test_fifo_parks_the_producer_at_capacity_and_keeps_order() -> None:
     assert len(fifo) == 0 and not fifo.putters and not fifo.getters
 
 
-def test_a_put_hands_the_item_to_a_parked_getter() -> None:
+def test_a_put_wakes_a_parked_getter_and_its_item_holds_a_slot_until_the_getter_runs() -> None:
     scheduler = Scheduler()
     fifo: Fifo[str | None] = Fifo(1)
-    received: list[str | None] = []
+    events: list[str] = []
 
     def consumer() -> TaskBody[None]:
-        received.append((yield fifo.get()))
+        for _ in range(2):
+            events.append(f"got {(yield fifo.get())}")
 
     def producer() -> TaskBody[None]:
-        yield fifo.put(None)  # None is an item like any other, not "parked"
-        yield fifo.put("second")
+        for item in (None, "second"):  # None is an item like any other, not "parked"
+            yield fifo.put(item)
+            events.append(f"put {item}, {len(fifo)} held")
 
     scheduler.spawn(consumer())
-    scheduler.spawn(consumer())
     scheduler.run()
-    assert len(fifo.getters) == 2
+    assert len(fifo.getters) == 1
     scheduler.spawn(producer())
     scheduler.run()
-    assert received == [None, "second"]
-    assert len(fifo) == 0
+    # Not handed past the FIFO: the first item fills the one slot, so the second put waits
+    # until the consumer has run and taken it.
+    assert events == ["put None, 1 held", "got None", "put second, 1 held", "got second"]
+    assert len(fifo) == 0 and not fifo.getters and not fifo.putters
+
+
+def test_a_woken_putter_takes_the_freed_slot_only_if_it_is_still_free_when_it_runs() -> None:
+    scheduler = Scheduler()
+    fifo: Fifo[str] = Fifo(1)
+    done: list[str] = []
+
+    def producer(*items: str) -> TaskBody[None]:
+        for item in items:
+            yield fifo.put(item)
+            done.append(item)
+
+    def consumer() -> TaskBody[None]:
+        done.append(f"got {(yield fifo.get())}")
+
+    scheduler.spawn(producer("a", "b"))
+    scheduler.run()
+    assert done == ["a"] and len(fifo.putters) == 1  # "b" waits for a slot
+    # The get wakes the putter of "b"; a put that was ready before it takes the slot first, so
+    # the putter of "b" finds the FIFO full again and parks anew, as in asyncio.Queue.
+    scheduler.spawn(consumer())
+    scheduler.spawn(producer("c"))
+    scheduler.run()
+    assert done == ["a", "got a", "c"]
+    assert list(fifo.items) == ["c"] and len(fifo.putters) == 1
+    scheduler.spawn(consumer())
+    scheduler.run()
+    assert done == ["a", "got a", "c", "got c", "b"]
+
+
+def test_a_put_or_get_that_need_not_wait_does_not_leave_the_task() -> None:
+    scheduler = Scheduler()
+    fifo: Fifo[int] = Fifo(2)
+    events: list[str] = []
+
+    def busy() -> TaskBody[None]:
+        yield fifo.put(1)
+        yield fifo.put(2)
+        events.append(f"busy got {(yield fifo.get())} and {(yield fifo.get())}")
+
+    def other() -> TaskBody[None]:
+        events.append("other ran")
+        yield from ()
+
+    scheduler.spawn(busy())
+    scheduler.spawn(other())
+    scheduler.run()
+    assert events == ["busy got 1 and 2", "other ran"]
 
 
 def test_timers_wake_in_deadline_order_and_the_scheduler_sleeps_instead_of_spinning(

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import pytest
 
-from bench.cells import Cell, plan, run_cell
+from bench.cells import Cell, CellError, plan, run_cell
 from bench.meters import Clock, MemoryMeter
 from bench.models import gevent as model
 from bench.registry import get_model
@@ -28,6 +28,7 @@ from tests.helpers import (
 pytest.importorskip("gevent")
 
 import gevent
+import gevent.event
 import greenlet
 from gevent.queue import Queue
 
@@ -69,6 +70,52 @@ def test_imports_resolve_to_the_real_gevent_and_are_lazy() -> None:
 def test_pingpong_partner_is_parked_before_the_region() -> None:
     outcome = model.pingpong(PingPong(rounds=3), StateMeter(lambda: _assert_all_parked(1)))
     assert outcome.ops == 6
+
+
+class _EventThatDoesNotWait(gevent.event.Event):
+    """A broken event: wait returns at once, set or not."""
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return True
+
+
+class _EventThatDoesNotWaitForTheCaller(gevent.event.Event):
+    """A broken event for the greenlet that created it only (the coordinator, here)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.creator = greenlet.getcurrent()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if greenlet.getcurrent() is self.creator:
+            return True
+        return bool(super().wait(timeout))
+
+
+def _new_greenlets(before: set[int]) -> list[greenlet.greenlet]:
+    gc.collect()
+    return [g for g in _live_greenlets() if id(g) not in before and g is not gevent.get_hub()]
+
+
+def test_pingpong_partner_fails_when_its_wait_returns_without_waiting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The ponger runs first (when the coordinator yields to start it) and finds no token.
+    before = {id(g) for g in _live_greenlets()}
+    monkeypatch.setattr(gevent.event, "Event", _EventThatDoesNotWait)
+    with pytest.raises(CellError, match="the partner found token -1 where it expected a token af"):
+        run_cell(Cell(get_model("gevent"), PingPong(rounds=3)), Clock())
+    assert _new_greenlets(before) == []
+
+
+def test_pingpong_coordinator_fails_when_its_wait_returns_without_waiting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    before = {id(g) for g in _live_greenlets()}
+    monkeypatch.setattr(gevent.event, "Event", _EventThatDoesNotWaitForTheCaller)
+    with pytest.raises(CellError, match="the coordinator found token -1 where it expected 0,"):
+        run_cell(Cell(get_model("gevent"), PingPong(rounds=3)), Clock())
+    assert _new_greenlets(before) == []
 
 
 def test_producers_and_consumers_are_parked_on_the_gate_before_the_region() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ import greenlet
 import pytest
 
 import bench.models.greenlet as greenlet_model
+from bench.cells import CellError
 from bench.meters import Clock
 from bench.models import _greensched
 from bench.models._greensched import Event, Fifo, Hub
@@ -53,24 +54,46 @@ def test_model_imports_the_real_greenlet_library() -> None:
     assert greenlet_model.REQUIRES == ("greenlet",)
 
 
-def test_pingpong_switches_between_two_greenlets_started_before_the_region(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def _partner_of_this_call(before: list[Any]) -> Any:
+    (partner,) = [candidate for candidate in _live_greenlets() if candidate not in before]
+    return partner
+
+
+def test_pingpong_switches_between_two_greenlets_started_before_the_region() -> None:
+    before = _live_greenlets()
     seen: list[Any] = []
-    real_ponger = greenlet_model._ponger
-
-    def recording_ponger(switch_to_partner: Callable[..., int]) -> None:
-        seen.append(greenlet.getcurrent())
-        real_ponger(switch_to_partner)
-
-    monkeypatch.setattr(greenlet_model, "_ponger", recording_ponger)
-    states: list[bool] = []
-    meter = StateMeter(lambda: states.append(bool(seen[0])), lambda: states.append(bool(seen[0])))
+    meter = StateMeter(
+        lambda: seen.append(_partner_of_this_call(before)),
+        lambda: seen.append(_partner_of_this_call(before)),
+    )
     outcome = greenlet_model.pingpong(PingPong(rounds=3), meter)
     assert outcome == (6, (6,))
-    assert seen[0] is not greenlet.getcurrent()
-    assert states == [True, True]  # alive (started, parked) at both ends of the region
+    # One partner, alive (started, parked) at both ends of the region, ended after it.
+    assert seen[0] is seen[1] and seen[0] is not greenlet.getcurrent()
     assert seen[0].dead
+
+
+def test_pingpong_fails_when_a_switch_returns_without_reaching_the_partner() -> None:
+    # A switch to a dead greenlet returns at once: the partner dies as the region starts.
+    before = _live_greenlets()
+
+    def kill_partner() -> None:
+        _partner_of_this_call(before).throw()
+
+    with pytest.raises(CellError, match="the coordinator found token -1 where it expected 0,"):
+        greenlet_model.pingpong(PingPong(rounds=3), StateMeter(kill_partner))
+    assert _live_greenlets() == before
+
+
+def test_pingpong_fails_when_the_partner_is_resumed_without_a_new_token() -> None:
+    before = _live_greenlets()
+
+    def wake_partner() -> None:
+        _partner_of_this_call(before).switch()
+
+    with pytest.raises(CellError, match="the partner found token -1 where it expected a token af"):
+        greenlet_model.pingpong(PingPong(rounds=3), StateMeter(wake_partner))
+    assert _live_greenlets() == before
 
 
 @pytest.mark.parametrize(
@@ -131,24 +154,59 @@ def test_fifo_parks_the_producer_at_capacity_and_keeps_order(hub: Hub) -> None:
     assert len(fifo) == 0 and fifo.waiting_putters == 0
 
 
-def test_a_put_hands_the_item_to_a_parked_getter_without_switching(hub: Hub) -> None:
+def test_a_put_wakes_a_parked_getter_without_switching_and_its_item_holds_a_slot(
+    hub: Hub,
+) -> None:
     fifo: Fifo[str | None] = Fifo(hub, 1)
     events: list[str] = []
 
-    def consumer(name: str) -> None:
-        events.append(f"{name} got {fifo.get()}")
+    def consumer() -> None:
+        for _ in range(2):
+            events.append(f"got {fifo.get()}")
 
     def producer() -> None:
-        fifo.put(None)
-        fifo.put("second")
-        events.append("producer done")  # neither put switched away
+        for item in (None, "second"):
+            fifo.put(item)
+            events.append(f"put {item}, {len(fifo)} held")
 
-    hub.spawn(consumer, "a")
-    hub.spawn(consumer, "b")
+    hub.spawn(consumer)
     hub.run()
+    assert fifo.waiting_getters == 1
     hub.spawn(producer)
     hub.run()
-    assert events == ["producer done", "a got None", "b got second"]
+    # The first put did not switch; its item filled the one slot rather than going straight to
+    # the consumer, so the second put waited until the consumer had run and taken it.
+    assert events == ["put None, 1 held", "got None", "put second, 1 held", "got second"]
+    assert len(fifo) == 0 and fifo.waiting_getters == 0 and fifo.waiting_putters == 0
+
+
+def test_a_woken_putter_takes_the_freed_slot_only_if_it_is_still_free_when_it_runs(
+    hub: Hub,
+) -> None:
+    fifo: Fifo[str] = Fifo(hub, 1)
+    done: list[str] = []
+
+    def producer(*items: str) -> None:
+        for item in items:
+            fifo.put(item)
+            done.append(item)
+
+    def consumer() -> None:
+        done.append(f"got {fifo.get()}")
+
+    hub.spawn(producer, "a", "b")
+    hub.run()
+    assert done == ["a"] and fifo.waiting_putters == 1  # "b" waits for a slot
+    # The get wakes the putter of "b"; a put that was ready before it takes the slot first, so
+    # the putter of "b" finds the FIFO full again and parks anew, as in asyncio.Queue.
+    hub.spawn(consumer)
+    hub.spawn(producer, "c")
+    hub.run()
+    assert done == ["a", "got a", "c"]
+    assert len(fifo) == 1 and fifo.waiting_putters == 1
+    hub.spawn(consumer)
+    hub.run()
+    assert done == ["a", "got a", "c", "got c", "b"]
 
 
 def test_timers_wake_in_deadline_order_and_the_hub_sleeps_instead_of_spinning(

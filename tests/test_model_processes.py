@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
+from multiprocessing.connection import Connection
 from typing import Any
 
 import psutil
@@ -19,6 +20,7 @@ from bench.registry import get_model
 from bench.workloads import FanOut, Memory, PingPong, ProducerConsumer, Spawn, Spec
 from tests.conftest import TINY_MATRIX
 from tests.helpers import SnapshotMeter
+from tests.pingpong_faults import FAULTS, Fault, assert_caught
 
 MODEL = get_model("processes")
 
@@ -106,6 +108,35 @@ def test_pingpong_partner_is_started_before_the_region() -> None:
     probe = SnapshotMeter(_task_pids)
     _run(PingPong(rounds=3), probe)
     assert len(probe.at_start) == 1
+
+
+def _faulty_partner(fault: Fault) -> Any:
+    def partner(inbox: Connection, outbox: Connection, rounds: int) -> None:
+        recv, send = inbox.recv_bytes, outbox.send_bytes
+        send(b"")
+        previous: object = -1
+        for _ in range(rounds):
+            (token,) = processes._TOKEN.unpack(recv())
+            previous = fault(token, previous)
+            send(b"" if previous is None else processes._TOKEN.pack(previous))
+
+    return partner
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_pingpong_fails_when_the_partner_does_not_send_back_its_token(
+    monkeypatch: pytest.MonkeyPatch, fault: str
+) -> None:
+    if "fork" not in mpcontext.available_methods():
+        pytest.skip("the faulty partner reaches the child by fork")
+    monkeypatch.setattr(processes, "_pingpong_partner", _faulty_partner(FAULTS[fault]))
+    previous = mpcontext.start_method()
+    mpcontext.set_start_method("fork")
+    try:
+        assert_caught("processes", fault, processes.pingpong)
+    finally:
+        mpcontext.set_start_method(previous)
+    _assert_nothing_left()
 
 
 def test_producers_and_consumers_are_started_before_the_region() -> None:

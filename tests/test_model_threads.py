@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import pytest
 
-from bench.cells import Cell, run_cell
+from bench.cells import Cell, CellError, run_cell
 from bench.meters import Clock
 from bench.models import threads
 from bench.registry import get_model
@@ -50,6 +51,67 @@ def test_pingpong_partner_is_started_before_the_region() -> None:
     probe = SnapshotMeter(threading.active_count)
     _run(PingPong(rounds=3), probe)
     assert probe.at_start == 2
+
+
+class _LockThatDoesNotWait:
+    """A broken lock: acquire returns at once, whoever holds it."""
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        return True
+
+    def release(self) -> None:
+        return None
+
+
+class _PartnerThatNeverRuns:
+    """A thread whose target never runs: nobody takes the partner's turns."""
+
+    def __init__(self, target: Callable[[], None], name: str, daemon: bool) -> None:
+        self.target = target
+
+    def start(self) -> None:
+        return None
+
+    def join(self, timeout: float | None = None) -> None:
+        return None
+
+
+class _PartnerRunAtOnce(_PartnerThatNeverRuns):
+    """A thread whose target runs to its end inside start(), before the coordinator's turn."""
+
+    def start(self) -> None:
+        self.target()
+
+
+def _break_pingpong(monkeypatch: pytest.MonkeyPatch, thread_class: type[object]) -> None:
+    monkeypatch.setattr(
+        threads, "threading", SimpleNamespace(Lock=_LockThatDoesNotWait, Thread=thread_class)
+    )
+
+
+def test_pingpong_fails_when_waits_return_without_waiting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _break_pingpong(monkeypatch, threading.Thread)
+    with pytest.raises(CellError, match="a switch did not happen"):
+        _run(PingPong(rounds=50))
+    assert threading.active_count() == 1
+
+
+def test_pingpong_coordinator_fails_when_its_token_does_not_come_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _break_pingpong(monkeypatch, _PartnerThatNeverRuns)
+    with pytest.raises(CellError, match="the coordinator found token -1 where it expected 0,"):
+        _run(PingPong(rounds=3))
+
+
+def test_pingpong_partner_fails_when_it_finds_no_new_token(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _break_pingpong(monkeypatch, _PartnerRunAtOnce)
+    with pytest.raises(CellError, match="the partner found token -1 where it expected a token af"):
+        _run(PingPong(rounds=3))
 
 
 def test_producers_and_consumers_are_started_before_the_region() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -239,6 +240,71 @@ def test_metadata_percentiles_without_a_record() -> None:
     assert entry.latency.p99 == pytest.approx(entry.metadata["latency_p99"])
 
 
+BATCHED = "pingpong[rounds=5]/greenlet"
+UNRESOLVED = "pingpong[rounds=5]/generators"
+
+
+def test_a_batched_record_keeps_its_batch_and_its_percentiles() -> None:
+    entry = load(DATA / "py311_latency.json").entry(BATCHED)
+    assert entry is not None and entry.latency is not None
+    record = entry.latency
+    assert record.batch == 8 and record.resolved and record.unresolved is None
+    assert "averaged over a batch of 8 rounds" in record.what
+    assert record.p99 == pytest.approx(entry.metadata["latency_p99"])
+    assert record.batch_cost is not None and record.timer_cost is not None
+    assert record.batch_cost > record.timer_cost
+
+
+def test_an_unresolved_record_has_its_reason_and_median_and_no_percentile() -> None:
+    entry = load(DATA / "py311_latency.json").entry(UNRESOLVED)
+    assert entry is not None and entry.latency is not None
+    record = entry.latency
+    assert not record.resolved and record.batch == 1
+    assert record.unresolved == entry.metadata["latency_unresolved"]
+    assert "below 20 \N{MULTIPLICATION SIGN} the timer's cost (40 ns)" in record.unresolved
+    assert record.median == pytest.approx(entry.metadata["latency_median"])
+    assert [record.percentile(key) for key in ("p50", "p90", "p99", "p999")] == [None] * 4
+    assert record.runs == () and record.quantiles == () and record.samples == 0
+
+
+def test_an_unresolved_record_never_yields_a_percentile_it_carries(tmp_path: Path) -> None:
+    data = document("py311_latency.json")
+    stale = data["concbench"]["latency"][THREADS]
+    stale.update(resolved=False, reason="below the timer's resolution", median=7e-6)
+    entry = load(write(tmp_path / "stale.json", data)).entry(THREADS)
+    assert entry is not None and entry.latency is not None
+    assert entry.latency.p99 is None and entry.latency.runs == () and not entry.latency.quantiles
+
+
+def test_metadata_of_an_unresolved_cell_without_a_record(tmp_path: Path) -> None:
+    data = document("py311_latency.json")
+    del data["concbench"]["latency"][UNRESOLVED]
+    entry = load(write(tmp_path / "metadata-only.json", data)).entry(UNRESOLVED)
+    assert entry is not None and entry.latency is not None
+    assert not entry.latency.resolved and entry.latency.p99 is None
+    assert entry.latency.median == pytest.approx(entry.metadata["latency_median"])
+
+
+def test_records_from_before_batching_load_as_batch_1_resolved(tmp_path: Path) -> None:
+    data = document("py311_latency.json")
+    records = data["concbench"]["latency"]
+    del records[UNRESOLVED]  # the old format had no such record
+    for record in records.values():
+        for key in ("batch", "batch_cost", "resolved"):
+            record.pop(key, None)
+    for bench in data["benchmarks"]:
+        bench["metadata"].pop("latency_batch", None)
+    old = load(write(tmp_path / "old.json", data))
+    entry = old.entry(THREADS)
+    assert entry is not None and entry.latency is not None
+    assert entry.latency.batch == 1 and entry.latency.resolved
+    assert entry.latency.batch_cost is None and entry.latency.p99 is not None
+    new_entry = load(DATA / "py311_latency.json").entry(THREADS)
+    assert new_entry is not None and new_entry.latency == replace(
+        entry.latency, batch_cost=entry.latency.timer_cost
+    )
+
+
 def test_a_record_for_an_unknown_cell_is_ignored(tmp_path: Path) -> None:
     data = document("py311_latency.json")
     data["concbench"]["latency"]["pingpong[rounds=5]/nosuchmodel"] = {"what": 1}
@@ -279,6 +345,18 @@ def break_latency(data: dict[str, Any], change: str) -> None:
         )
     elif change == "timer-cost":
         record["timer_cost"] = float("inf")
+    elif change == "batch":
+        record["batch"] = 0
+    elif change == "batch-text":
+        record["batch"] = "16"
+    elif change == "resolved":
+        record["resolved"] = "no"
+    elif change == "no-reason":
+        record.update(resolved=False, median=1e-8)
+    elif change == "no-median":
+        record.update(resolved=False, reason="below the timer's resolution")
+    elif change == "unresolved-count":
+        record.update(resolved=False, reason="why", median=1e-8, runs=[{"count": True}])
 
 
 @pytest.mark.parametrize(
@@ -293,6 +371,12 @@ def break_latency(data: dict[str, Any], change: str) -> None:
         ("quantile-pair", "quantile [0.03] is not a [q, value] pair"),
         ("quantile-order", "q from 0 to 1 ascending"),
         ("timer-cost", "'timer_cost' inf is not a finite number"),
+        ("batch", "'batch' 0 is not a positive integer"),
+        ("batch-text", "'batch' '16' is not a positive integer"),
+        ("resolved", "'resolved' 'no' is not true or false"),
+        ("no-reason", "an unresolved record needs a 'reason' text"),
+        ("no-median", "'median' None is not a finite number"),
+        ("unresolved-count", "runs[0]: 'count' True is not a positive integer"),
     ],
 )
 def test_a_malformed_latency_record_is_one_line_naming_file_and_cell(

@@ -25,7 +25,7 @@ REQUIRED_METADATA = (
 )  # fmt: skip
 PROFILE_METADATA = (
     "cpu_user_per_op", "cpu_system_per_op", "ctx_voluntary_per_op", "ctx_involuntary_per_op",
-    "peak_rss_tree", "profile_runs",
+    "peak_rss_self", "peak_rss_children_max", "profile_runs",
 )  # fmt: skip
 
 
@@ -85,7 +85,7 @@ def test_profile_pass_records_counters_per_operation(tmp_path: Path) -> None:
         meta = bench.get_metadata()
         for key in PROFILE_METADATA:
             assert key in meta, (bench.get_name(), key)
-        assert meta["peak_rss_tree"] > 1_000_000
+        assert meta["peak_rss_self"] > 1_000_000
     sleepers = [b for b in suite if "work=sleep" in b.get_name()]
     # every sleeping task blocks at least once, in any model
     assert all(b.get_metadata()["ctx_voluntary_per_op"] >= 0.9 for b in sleepers)
@@ -238,3 +238,26 @@ def test_append_adds_runs_to_an_existing_file_and_refuses_a_bad_one(tmp_path: Pa
     assert result.returncode == 2
     assert "truncated JSON" in result.stderr
     assert broken.read_text() == "{"
+
+
+@pytest.mark.timeout(180)
+def test_fan_out_cells_record_their_ideal_makespan(tmp_path: Path) -> None:
+    """Measured by pyperf's workers, every fan_out cell records the bound of the concurrency its
+    model declares: one task at a time for serial, one per usable CPU for the process pool."""
+    output = tmp_path / "fan_out.json"
+    result = run(
+        "--debug-single-value", "--matrix", "smoke", "--models", "serial,processes",
+        "--workloads", "fan_out", "--no-profile", "--no-latency", "-o", str(output),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    cells = {cell.name: cell for cell in plan(all_models(), ["fan_out"], SMOKE_MATRIX)}
+    suite = pyperf.BenchmarkSuite.load(str(output))
+    recorded = {bench.get_name(): bench.get_metadata() for bench in suite}
+    assert set(recorded) == {name for name in cells if name.endswith(("/serial", "/processes"))}
+    for name, meta in recorded.items():
+        expected = cells[name].fan_out_bound_metadata()
+        assert {key: meta.get(key) for key in expected} == expected, name
+        assert ("fan_out_ideal" in meta) == (cells[name].spec.params.count("work=cpu") == 0)
+    sleep = "fan_out[tasks=5,work=sleep,delay_ms=1.0,cpu_iterations=100]"
+    assert recorded[f"{sleep}/serial"]["fan_out_ideal"] == pytest.approx(0.005)
+    assert "fan_out overhead per task" in result.stdout

@@ -123,9 +123,100 @@ def test_no_latency_table_without_a_latency_pass() -> None:
     assert "Latency" not in render_all([_bench(PingPong(rounds=10), "threads", [6e-6])], [])
 
 
+def test_the_latency_table_marks_batches_and_never_shows_an_unresolved_number() -> None:
+    pingpong = PingPong(rounds=2000)
+    batched = _bench(
+        pingpong, "greenlet", [4e-7], latency_p50=4.16e-7, latency_p99=4.36e-7, latency_batch=16
+    )
+    # A file whose metadata kept percentiles beside the verdict still shows no number.
+    unresolved = _bench(
+        pingpong,
+        "generators",
+        [4e-8],
+        latency_p50=4.5e-8,
+        latency_p99=5e-8,
+        latency_batch=16,
+        latency_median=3.7e-8,
+        latency_unresolved="median 37.6 ns per one-way switch x 16 rounds per batch = 601 ns",
+    )
+    text = render_all([batched, unresolved], [])
+    title = next(line for line in text.splitlines() if line.startswith("Latency p50 / p99"))
+    assert "(k=N): per switch averaged over batches of N rounds" in title
+    assert "below timer resolution: k \N{MULTIPLICATION SIGN} the median is under 20" in title
+    header, _rule, row = text.split(title)[1].splitlines()[1:4]
+    assert header.split()[1:] == ["greenlet", "generators"]
+    assert "416 ns / 436 ns (k=16)" in row and row.endswith("below timer resolution")
+    assert "45.0 ns" not in row and "50.0 ns" not in row
+
+
 def test_echo_cells_are_labelled_with_delay_size_and_connection_reuse() -> None:
     from bench.summary import short_params
     from bench.workloads import FanOut
 
     spec = FanOut(tasks=1000, work="echo", delay_ms=10, connect="reuse")
     assert short_params(spec) == "N=1000 echo D=10 ms 64 B connect=reuse"
+
+
+FAN_SLEEP = "tasks=100,work=sleep,delay_ms=1.0,cpu_iterations=100"
+FAN_CPU = "tasks=100,work=cpu,delay_ms=1.0,cpu_iterations=100"
+
+
+def _fan_out(params: str, model: str, values: list[float], **bound: object) -> pyperf.Benchmark:
+    from bench.workloads import FanOut
+
+    return _bench(FanOut.from_params(params), model, values, **bound)  # type: ignore[arg-type]
+
+
+def _bound(ideal: float, workers: int, text: str) -> dict[str, object]:
+    return {"fan_out_ideal": ideal, "fan_out_ideal_workers": workers, "fan_out_bound": text}
+
+
+ALL_AT_ONCE = _bound(0.001, 100, "D = 1 ms (sleep): all 100 tasks wait at once")
+POOL = "ceil(N / W) x D = ceil(100 / 2) x 1 ms = 50 ms (sleep): 2 tasks wait at once"
+
+
+def _overhead_section(text: str) -> list[str]:
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("fan_out overhead per task"))
+    return lines[start:]
+
+
+def test_fan_out_overhead_table_subtracts_each_cells_ideal() -> None:
+    benchmarks = [
+        _fan_out(FAN_SLEEP, "processes", [562e-6, 562e-6], **_bound(0.05, 2, POOL)),
+        _fan_out(FAN_SLEEP, "asyncio", [25.1e-6, 25.1e-6], **ALL_AT_ONCE),
+        _fan_out(FAN_SLEEP, "generators", [12.4e-6, 12.6e-6], **ALL_AT_ONCE),
+    ]
+    text = render_all(benchmarks, [])
+    # the makespan per task stays in the main table, labelled as such
+    row = next(line for line in text.splitlines() if line.startswith("fan_out"))
+    assert "[makespan per task]" in row and "562 µs" in row and "25.1 µs" in row
+    section = _overhead_section(text)
+    assert "(makespan - ideal makespan) / N" in section[0]
+    row = next(line for line in section if line.startswith("fan_out N=100 sleep 1 ms"))
+    assert row.split()[5:] == ["62.0", "µs", "±0%", "15.1", "µs", "±0%", "2.50", "µs", "±6%"]
+    assert f"  processes, N=100 sleep 1 ms: {POOL}" in section
+    assert not any("asyncio, " in line for line in section)  # all its tasks wait at once
+
+
+def test_fan_out_overhead_at_or_below_the_ideal_is_not_a_duration() -> None:
+    bench = _fan_out(FAN_SLEEP, "gevent", [9.5e-6, 9.9e-6], **ALL_AT_ONCE)
+    row = next(line for line in _overhead_section(render_all([bench], [])) if "N=100" in line)
+    assert "<= 0 (at or below the ideal)" in row
+
+
+def test_cpu_fan_out_has_no_overhead_and_says_why() -> None:
+    cpu = _fan_out(
+        FAN_CPU, "asyncio", [9.5e-6], fan_out_bound="none: cpu work has no model-independent bound"
+    )
+    sleep = _fan_out(FAN_SLEEP, "asyncio", [25.1e-6], **ALL_AT_ONCE)
+    section = _overhead_section(render_all([cpu, sleep], []))
+    row = next(line for line in section if line.startswith("fan_out N=100 cpu"))
+    assert "no bound (cpu)" in row
+    assert any(line.startswith("work=cpu has no model-independent bound") for line in section)
+
+
+def test_fan_out_without_a_recorded_ideal_has_no_overhead_table() -> None:
+    # a file from before ideals were recorded: the makespan per task only, as before
+    text = render_all([_fan_out(FAN_SLEEP, "asyncio", [25.1e-6])], [])
+    assert "25.1 µs" in text and "overhead" not in text

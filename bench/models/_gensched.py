@@ -15,6 +15,13 @@ same task right away with its value, the way ``await queue.put(item)`` on a non-
 does not yield to the loop; otherwise the trap parks the task on a waiter list or the timer heap,
 and whoever completes the request later puts the task back on the ready queue with its value.
 
+The FIFO follows ``asyncio.Queue`` exactly, so that its capacity means what the spec says (at most
+``capacity`` items put and not yet taken). ``put`` appends while fewer than ``capacity`` items are
+held and wakes the longest-waiting getter; ``get`` takes the oldest item and wakes the
+longest-waiting putter. A woken task does not receive an item or a slot: it is only made ready,
+with its request kept in ``Task.retry``, and re-executes that request when it runs, parking again
+at the end of the line if another task got there first (asyncio's ``while self.full(): await``).
+
 The scheduler blocks in one place only, ``_wait``, when no task is ready but timers or I/O
 waiters are pending. With I/O waiters it blocks in ``selector.select`` with the timeout of the
 next timer (``None`` when no timer is pending) and makes the tasks whose sockets became ready
@@ -68,11 +75,13 @@ class Request:
 class Task(Generic[T]):
     """A generator scheduled by a Scheduler, with its result once it has returned."""
 
-    __slots__ = ("_result", "body", "done", "joiners", "resume_value")
+    __slots__ = ("_result", "body", "done", "joiners", "resume_value", "retry")
 
     def __init__(self, body: TaskBody[T]) -> None:
         self.body = body
         self.resume_value: Any = None
+        # The FIFO request a parked task re-executes when it is woken (None otherwise).
+        self.retry: Request | None = None
         self.done = False
         # Created on the first join only: a parked task in the memory workload carries no list.
         self.joiners: list[Task[Any]] | None = None
@@ -113,6 +122,10 @@ class Scheduler:
     def resume(self, task: Task[Any], value: object) -> None:
         """Make a parked task runnable; it receives ``value`` as the result of its request."""
         task.resume_value = value
+        self._ready.append(task)
+
+    def wake(self, task: Task[Any]) -> None:
+        """Make a task parked with a ``retry`` request runnable; it re-executes the request."""
         self._ready.append(task)
 
     def park_until(self, deadline: float, task: Task[Any]) -> None:
@@ -187,8 +200,15 @@ class Scheduler:
 
     def _step(self, task: Task[Any]) -> None:
         send = task.body.send
-        value = task.resume_value
-        task.resume_value = None
+        retry = task.retry
+        if retry is None:
+            value = task.resume_value
+            task.resume_value = None
+        else:
+            task.retry = None
+            value = retry.trap(self, task)
+            if value is PARKED:
+                return
         try:
             while True:
                 value = send(value).trap(self, task)
@@ -229,7 +249,8 @@ class Event:
 
 
 class Fifo(Generic[ItemT]):
-    """A bounded FIFO: ``put`` parks its task while the FIFO holds ``capacity`` items."""
+    """A bounded FIFO with asyncio.Queue's semantics: at most ``capacity`` items are held, a put
+    parks its task while the FIFO is full, a get while it is empty."""
 
     __slots__ = ("_get_request", "capacity", "getters", "items", "putters")
 
@@ -238,9 +259,9 @@ class Fifo(Generic[ItemT]):
             raise ValueError(f"capacity must be at least 1, got {capacity}")
         self.capacity = capacity
         self.items: deque[ItemT] = deque()
-        # Getters wait only while the FIFO is empty, putters only while it is full.
+        # Parked tasks, longest-waiting first; each keeps its request in ``Task.retry``.
         self.getters: deque[Task[Any]] = deque()
-        self.putters: deque[tuple[Task[Any], ItemT]] = deque()
+        self.putters: deque[Task[Any]] = deque()
         self._get_request = _Get(self)
 
     def __len__(self) -> int:
@@ -266,14 +287,14 @@ class _Put(Request, Generic[ItemT]):
 
     def trap(self, scheduler: Scheduler, task: Task[Any]) -> object:
         fifo = self.fifo
-        if fifo.getters:
-            # Getters wait only on an empty FIFO, so the longest-waiting one is next in order.
-            scheduler.resume(fifo.getters.popleft(), self.item)
+        items = fifo.items
+        if len(items) < fifo.capacity:
+            items.append(self.item)
+            if fifo.getters:
+                scheduler.wake(fifo.getters.popleft())
             return None
-        if len(fifo.items) < fifo.capacity:
-            fifo.items.append(self.item)
-            return None
-        fifo.putters.append((task, self.item))
+        task.retry = self
+        fifo.putters.append(task)
         return PARKED
 
 
@@ -287,13 +308,10 @@ class _Get(Request, Generic[ItemT]):
         fifo = self.fifo
         items = fifo.items
         if items:
-            item = items.popleft()
             if fifo.putters:
-                # A slot just opened: the longest-waiting putter's item goes in, and it resumes.
-                putter, pending = fifo.putters.popleft()
-                items.append(pending)
-                scheduler.resume(putter, None)
-            return item
+                scheduler.wake(fifo.putters.popleft())
+            return items.popleft()
+        task.retry = self
         fifo.getters.append(task)
         return PARKED
 

@@ -8,6 +8,13 @@ list, an event, a task's joiners, the timer heap) and switching to the hub with 
 whoever completes the wait appends the greenlet and its value to the ready queue, and the hub
 switches back into it. Operations that need not wait do not switch.
 
+The FIFO follows ``asyncio.Queue`` exactly, so that its capacity means what the spec says (at most
+``capacity`` items put and not yet taken). ``put`` appends while fewer than ``capacity`` items are
+held and wakes the longest-waiting getter; ``get`` takes the oldest item and wakes the
+longest-waiting putter. A woken greenlet receives no item or slot: once it runs it checks again,
+and parks again at the end of the line if another greenlet got there first (asyncio's
+``while self.full(): await``).
+
 ``run()`` switches from the calling greenlet (normally the main one) to the hub and returns when
 nothing is ready and no timer or I/O wait is pending. ``wait_readable(sock)`` and
 ``wait_writable(sock)`` park the calling greenlet on the hub's selector (created on first use).
@@ -264,7 +271,8 @@ class Event:
 
 
 class Fifo(Generic[ItemT]):
-    """A bounded FIFO: ``put`` parks the calling greenlet while it holds ``capacity`` items."""
+    """A bounded FIFO with asyncio.Queue's semantics: at most ``capacity`` items are held, a put
+    parks the calling greenlet while the FIFO is full, a get while it is empty."""
 
     __slots__ = ("_getters", "_hub", "_items", "_putters", "capacity")
 
@@ -274,9 +282,9 @@ class Fifo(Generic[ItemT]):
         self._hub = hub
         self.capacity = capacity
         self._items: deque[ItemT] = deque()
-        # Getters wait only while the FIFO is empty, putters only while it is full.
+        # Parked greenlets, longest-waiting first.
         self._getters: deque[Greenlet] = deque()
-        self._putters: deque[tuple[Greenlet, ItemT]] = deque()
+        self._putters: deque[Greenlet] = deque()
 
     def __len__(self) -> int:
         return len(self._items)
@@ -285,29 +293,27 @@ class Fifo(Generic[ItemT]):
     def waiting_putters(self) -> int:
         return len(self._putters)
 
+    @property
+    def waiting_getters(self) -> int:
+        return len(self._getters)
+
     def put(self, item: ItemT) -> None:
-        if self._getters:
-            # Getters wait only on an empty FIFO, so the longest-waiting one is next in order.
-            self._hub.resume(self._getters.popleft(), item)
-        elif len(self._items) < self.capacity:
-            self._items.append(item)
-        else:
-            self._putters.append((greenlet.getcurrent(), item))
+        items = self._items
+        while len(items) >= self.capacity:
+            self._putters.append(greenlet.getcurrent())
             self._hub.park()
+        items.append(item)
+        if self._getters:
+            self._hub.resume(self._getters.popleft(), None)
 
     def get(self) -> ItemT:
         items = self._items
-        if items:
-            item = items.popleft()
-            if self._putters:
-                # A slot just opened: the longest-waiting putter's item goes in, and it resumes.
-                putter, pending = self._putters.popleft()
-                items.append(pending)
-                self._hub.resume(putter, None)
-            return item
-        self._getters.append(greenlet.getcurrent())
-        received: ItemT = self._hub.park()
-        return received
+        while not items:
+            self._getters.append(greenlet.getcurrent())
+            self._hub.park()
+        if self._putters:
+            self._hub.resume(self._putters.popleft(), None)
+        return items.popleft()
 
 
 def connect(hub: Hub, sock: socket.socket, address: tuple[str, int]) -> None:

@@ -1,7 +1,8 @@
 """asyncio: coroutines run as Tasks on a fresh event loop of the default policy, one per call.
 
 - pingpong: the coordinating coroutine and one task each await a future the other resolves;
-  every hand-off sends the token as the future's result.
+  every hand-off sends the token as the future's result, and the task hands back the token it
+  received, unchanged.
 - producer_consumer: producers and consumers are tasks of one ``asyncio.TaskGroup``, parked on
   an ``asyncio.Event`` (the start gate). The bounded FIFO is ``asyncio.Queue(maxsize=capacity)``:
   ``await put`` suspends a producer while the queue is full, which is the backpressure. Once every
@@ -25,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench.echoserver import echo_address
 from bench.meters import Meter, Outcome
@@ -42,10 +43,16 @@ from bench.workloads import (
     tally,
 )
 
+if TYPE_CHECKING:
+    from asyncio import Future
+
 REQUIRES: tuple[str, ...] = ()
 LIGHTWEIGHT = True
 PRIMITIVES = {
-    "pingpong": "a fresh loop.create_future() per hand-off, awaited by the receiver",
+    "pingpong": (
+        "a fresh loop.create_future() per hand-off, awaited by the receiver, the token as its "
+        "result"
+    ),
     "producer_consumer": "asyncio.Queue(maxsize); Event start gate; TaskGroup",
     "fan_out": "asyncio.TaskGroup.create_task; asyncio.sleep; streams for echo",
     "spawn": "asyncio.TaskGroup.create_task",
@@ -75,37 +82,57 @@ def pingpong(spec: PingPong, meter: Meter) -> Outcome:
     return _run(_pingpong(spec, meter))
 
 
+class _Inboxes:
+    """Where the two sides of a pingpong receive. A future resolves only once, so each side
+    takes a fresh inbox for every hand-off, and the sender resolves the receiver's current one."""
+
+    __slots__ = ("new", "to_pinger", "to_ponger")
+
+    def __init__(self, new: Callable[[], Future[int]]) -> None:
+        self.new = new
+        self.to_ponger = new()
+        self.to_pinger = new()
+
+
+async def _ponger(inboxes: _Inboxes, rounds: int) -> None:
+    """The partner: hands every token back unchanged, through the coordinator's inbox."""
+    new_inbox = inboxes.new
+    for _ in range(rounds):
+        received = await inboxes.to_ponger
+        # The next inbox exists before the reply, so the coordinator's next send finds it.
+        inboxes.to_ponger = new_inbox()
+        inboxes.to_pinger.set_result(received)
+
+
 async def _pingpong(spec: PingPong, meter: Meter) -> Outcome:
     import asyncio
 
     # Futures are the lightest asyncio hand-off measured here (per one-way switch: futures
     # ~2.6 us, an Event pair ~3.3 us, a Queue pair ~3.7 us); each wakes the receiver through one
     # loop callback.
-    new_inbox = asyncio.get_running_loop().create_future
-    rounds = spec.rounds
-    to_ponger: asyncio.Future[int] = new_inbox()
-    to_pinger: asyncio.Future[int] = new_inbox()
-
-    async def ponger() -> None:
-        nonlocal to_ponger
-        for _ in range(rounds):
-            received = await to_ponger
-            # The next inbox exists before the reply, so the pinger's next send finds it.
-            to_ponger = new_inbox()
-            to_pinger.set_result(received + 1)
-
-    ponger_task = asyncio.create_task(ponger())
+    inboxes = _Inboxes(asyncio.get_running_loop().create_future)
+    new_inbox = inboxes.new
+    ponger_task = asyncio.create_task(_ponger(inboxes, spec.rounds))
     # Yielding once runs the ponger until it awaits its first inbox.
     await asyncio.sleep(0)
-    token = 0
+    number = back = -1
     meter.start()
-    for _ in spec.each_round():
-        to_pinger = new_inbox()
-        to_ponger.set_result(token + 1)
-        token = await to_pinger
+    for number in spec.each_round():
+        inboxes.to_pinger = reply = new_inbox()
+        inboxes.to_ponger.set_result(number)
+        back = await reply
+        if back != number:
+            break
     meter.stop()
-    await ponger_task
-    return Outcome(token, (token,))
+    if back != number:
+        # The ponger may still wait for a token that will not come.
+        ponger_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ponger_task
+    else:
+        await ponger_task
+    switches = spec.switches(number, back)
+    return Outcome(switches, (switches,))
 
 
 def producer_consumer(spec: ProducerConsumer, meter: Meter) -> Outcome:

@@ -1,7 +1,7 @@
 """generators: plain generators driven by ``send()``/``next()``, the seed article's coroutines.
 
-- pingpong: the main code sends the token into a generator, which yields token + 1 back; each
-  ``send`` and each ``yield`` is a one-way switch. No scheduler is involved.
+- pingpong: the main code sends the round number into a generator, which yields it back
+  unchanged; each ``send`` and each ``yield`` is a one-way switch. No scheduler is involved.
 - producer_consumer: producers and consumers are generator tasks of a small round-robin scheduler
   (``bench.models._gensched``). A producer yields ``put`` requests on one bounded FIFO, which
   parks it while the FIFO is full (the backpressure); a consumer yields ``get`` requests, which
@@ -56,7 +56,7 @@ from bench.workloads import (
 REQUIRES: tuple[str, ...] = ()
 LIGHTWEIGHT = True
 PRIMITIVES = {
-    "pingpong": "generator.send() and yield",
+    "pingpong": "generator.send() of the token and yield of it back",
     "producer_consumer": "generator tasks on a round-robin scheduler; bounded FIFO put/get",
     "fan_out": (
         "generator tasks on a round-robin scheduler; sleep on its timer heap; "
@@ -70,9 +70,10 @@ Item = tuple[int, bytes] | None
 
 
 def _ponger() -> Generator[int, int, None]:
-    token = yield 0
+    """The partner: yields back every token it is sent, unchanged."""
+    token = yield -1
     while True:
-        token = yield token + 1
+        token = yield token
 
 
 def pingpong(spec: PingPong, meter: Meter) -> Outcome:
@@ -80,13 +81,18 @@ def pingpong(spec: PingPong, meter: Meter) -> Outcome:
     next(ponger)  # started: parked at its first yield, ready to receive
     send = ponger.send
     rounds = spec.each_round()
-    token = 0
+    number = back = -1
     meter.start()
-    for _ in rounds:
-        token = send(token + 1)
+    for number in rounds:
+        # Compared without a store: the check is all this loop adds to the bare one.
+        if send(number) != number:
+            break
+    else:
+        back = number  # every token came back unchanged, the last one too
     meter.stop()
     ponger.close()
-    return Outcome(token, (token,))
+    switches = spec.switches(number, back)
+    return Outcome(switches, (switches,))
 
 
 def _producer(fifo: Fifo[Item], numbers: range, gate: Event) -> TaskBody[None]:

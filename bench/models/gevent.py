@@ -1,8 +1,9 @@
 """gevent: greenlets run by gevent's hub, with gevent's own primitives (never monkey-patching).
 
 - pingpong: the coordinator greenlet and one spawned greenlet wake each other through a pair of
-  ``gevent.event.Event``; the token is a variable the two share (greenlets switch only when they
-  block, so it needs no lock).
+  ``gevent.event.Event``. An Event carries no value: the token travels in a slot per side
+  (greenlets switch only when they block, so the slots need no lock), checked on every turn (see
+  ``PingPong``), so a wait that returned without the other side's ``set`` fails the cell.
 - producer_consumer: producers and consumers are spawned greenlets parked on an Event (the start
   gate). The bounded FIFO is ``gevent.queue.Queue(maxsize=capacity)``: its ``put`` blocks a
   producer while the queue is full, which is the backpressure. Once every producer has finished,
@@ -24,6 +25,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
+from bench.cells import CellError
 from bench.echoserver import echo_address
 from bench.meters import Meter, Outcome
 from bench.models._echo import connect, echo_each, exchange
@@ -42,7 +44,9 @@ from bench.workloads import (
 REQUIRES: tuple[str, ...] = ("gevent",)
 LIGHTWEIGHT = True
 PRIMITIVES = {
-    "pingpong": "two gevent.event.Event signals, token in a shared variable",
+    "pingpong": (
+        "two gevent.event.Event signals; the token in a slot per side, checked on every turn"
+    ),
     "producer_consumer": "gevent.queue.Queue(maxsize); Event start gate",
     "fan_out": "gevent.spawn + Greenlet.get(); gevent.sleep; gevent.socket for echo",
     "spawn": "gevent.spawn + Greenlet.get()",
@@ -73,35 +77,57 @@ def pingpong(spec: PingPong, meter: Meter) -> Outcome:
     # AsyncResult per hand-off ~2.8 us). Lighter still is hub.Waiter driven by loop callbacks,
     # but that is gevent's internal plumbing, not what gevent code is written with.
     rounds = spec.rounds
-    token = 0
+    sent = back = -1
     to_ponger, to_pinger = Event(), Event()
+    # Kept, not raised, by the ponger: the hub would only print an error raised in a greenlet.
+    ponger_errors: list[CellError] = []
 
     def ponger() -> None:
-        nonlocal token
+        nonlocal back
         wait, clear, reply = to_ponger.wait, to_ponger.clear, to_pinger.set
         for _ in range(rounds):
             wait()
             clear()
-            token += 1
+            received = sent
+            if received == back:
+                ponger_errors.append(
+                    CellError(spec.lost_switch("partner", received, f"a token after {back}"))
+                )
+                reply()  # wake the coordinator to raise it
+                return
+            back = received
             reply()
 
     ponger_greenlet = gevent.spawn(ponger)
     # Yielding once starts the hub and runs the ponger until it parks on its event.
     gevent.sleep(0)
     wait, clear, send = to_pinger.wait, to_pinger.clear, to_ponger.set
+    number = -1
+    lost: int | None = None
     try:
         meter.start()
-        for _ in spec.each_round():
-            token += 1
+        for number in spec.each_round():
+            sent = number
             send()
             wait()
             clear()
+            if back != number:
+                lost = back
+                break
         meter.stop()
-        ponger_greenlet.get()
+        if lost is None:
+            ponger_greenlet.get()
+        else:
+            ponger_greenlet.kill()
     except BaseException:
         _kill_on_error(gevent, [ponger_greenlet])
         raise
-    return Outcome(token, (token,))
+    if ponger_errors:
+        raise ponger_errors[0]
+    if lost is not None:
+        raise CellError(spec.lost_switch("coordinator", lost, f"{number}, the one it sent"))
+    switches = spec.switches(number, back)
+    return Outcome(switches, (switches,))
 
 
 def producer_consumer(spec: ProducerConsumer, meter: Meter) -> Outcome:

@@ -2,7 +2,8 @@
 method (``bench.mpcontext``: fork, forkserver or spawn).
 
 - pingpong: the coordinator and one partner process exchange an 8-byte token over two one-way
-  ``multiprocessing.Pipe`` connections (``send_bytes``/``recv_bytes``).
+  ``multiprocessing.Pipe`` connections (``send_bytes``/``recv_bytes``); the partner sends back
+  the bytes it received, unchanged.
 - producer_consumer: every producer and every consumer is a process; the bounded FIFO is
   ``multiprocessing.Queue(maxsize=capacity)``, whose ``put`` blocks while capacity items are in
   flight (the backpressure). They park on a ``multiprocessing.Event`` start gate. A producer
@@ -13,7 +14,9 @@ method (``bench.mpcontext``: fork, forkserver or spawn).
   measured region; the region is ``Pool.map`` over the N tasks; ``sleep`` uses ``time.sleep``;
   ``echo`` is a blocking socket's ``sendall`` and ``recv`` in the worker running the task, over a
   connection the task opens (connect=each) or the one its worker opened in the pool's
-  initializer, before the region, and uses for every task it runs (connect=reuse).
+  initializer, before the region, and uses for every task it runs (connect=reuse). W workers
+  let W tasks wait at once (``FAN_OUT_CONCURRENCY``), so a sleep or echo fan-out cannot finish
+  before ceil(N / W) x D.
 - spawn: create, start and join one process per task; task i sends i + 1 back through a pipe.
 - memory: N processes parked on one ``multiprocessing.Event``; the meter reads the memory of the
   whole process tree as the sum of its PSS (proportional set size).
@@ -67,7 +70,10 @@ MEMORY_MEASURE = "pss"
 # timed region, where the sweep's per-run time limit cannot see their cost.
 SWEEP_LIMITS = {"memory": 1_000, "producer_consumer": 100}
 PRIMITIVES = {
-    "pingpong": "two one-way multiprocessing.Pipe()s, send_bytes/recv_bytes of an 8-byte token",
+    "pingpong": (
+        "two one-way multiprocessing.Pipe()s, send_bytes/recv_bytes of an 8-byte token, sent "
+        "back unchanged"
+    ),
     "producer_consumer": (
         "multiprocessing.Queue(maxsize=capacity) between producer and consumer processes; "
         "multiprocessing.Event start gate"
@@ -84,7 +90,7 @@ PRIMITIVES = {
 _LIVENESS_POLL_SECONDS = 0.5
 # The longest a pool may take to start and initialise its workers before we give up.
 _POOL_START_TIMEOUT_SECONDS = 60.0
-_TOKEN = struct.Struct("<Q")
+_TOKEN = struct.Struct("<q")
 
 Tally = tuple[int, int, int]
 Item = tuple[int, bytes]
@@ -95,6 +101,9 @@ def usable_cpus() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
+
+
+FAN_OUT_CONCURRENCY = usable_cpus
 
 
 class ChildFailed(RuntimeError):
@@ -203,12 +212,11 @@ class _ResultPipe:
 
 
 def _pingpong_partner(inbox: Connection, outbox: Connection, rounds: int) -> None:
+    """Sends back every token it receives, unchanged."""
     recv, send = inbox.recv_bytes, outbox.send_bytes
-    pack, unpack = _TOKEN.pack, _TOKEN.unpack
     send(b"")  # ready
     for _ in range(rounds):
-        (token,) = unpack(recv())
-        send(pack(token + 1))
+        send(recv())
 
 
 def pingpong(spec: PingPong, meter: Meter) -> Outcome:
@@ -228,19 +236,27 @@ def pingpong(spec: PingPong, meter: Meter) -> Outcome:
         # Without our copies of the partner's ends, a dead partner means EOFError, not a hang.
         partner_inbox.close()
         partner_outbox.close()
-        send, recv = to_partner.send_bytes, from_partner.recv_bytes
-        pack, unpack = _TOKEN.pack, _TOKEN.unpack
+        send, recv, pack = to_partner.send_bytes, from_partner.recv_bytes, _TOKEN.pack
         recv()  # the partner runs and is about to wait for the first token
-        token = 0
+        number = -1
+        token = back = pack(number)
         meter.start()
-        for _ in spec.each_round():
-            send(pack(token + 1))
-            (token,) = unpack(recv())
+        for number in spec.each_round():
+            token = pack(number)
+            send(token)
+            back = recv()
+            if back != token:
+                break
         meter.stop()
+        if back != token:
+            # It waits for tokens that will not come (a forked child holds a copy of our end of
+            # its inbox, so closing ours would not end its wait).
+            partner.terminate()
         partner.join()
     to_partner.close()
     from_partner.close()
-    return _outcome(token, (token,))
+    switches = spec.switches(number, _TOKEN.unpack(back)[0] if back == token else -1)
+    return _outcome(switches, (switches,))
 
 
 def _produce(

@@ -1,13 +1,15 @@
 """serial: the baseline, plain function calls with no concurrency (the "subroutine").
 
-- pingpong: the two tasks are a caller and a callee; one call plus its return is two one-way
-  switches.
+- pingpong: the two tasks are a caller and a callee; the round number is the call's argument
+  and the callee returns it unchanged; one call plus its return is two one-way switches.
 - producer_consumer: each producer's put is a direct call of a consumer (round-robin over the
   consumers); the call is the hand-off, so there is no buffer and no backpressure to apply.
   Sentinels are not needed: the calls simply end.
 - fan_out: the coordinator runs the N tasks one after another; ``sleep`` uses ``time.sleep``;
   ``echo`` is a blocking socket's ``sendall`` and ``recv``, over a connection of the task's own
   (connect=each) or one connection opened before the region for all of them (connect=reuse).
+  One task waits at a time (``FAN_OUT_CONCURRENCY``), so a sleep or echo fan-out cannot finish
+  before N x D.
 - spawn: a task is a function call that returns.
 - memory: exempt, there are no tasks to park.
 """
@@ -24,8 +26,9 @@ from bench.workloads import FanOut, PingPong, ProducerConsumer, Spawn, merge_tal
 
 REQUIRES: tuple[str, ...] = ()
 LIGHTWEIGHT = False
+FAN_OUT_CONCURRENCY = 1
 PRIMITIVES = {
-    "pingpong": "function call and return",
+    "pingpong": "function call with the token, returned unchanged",
     "producer_consumer": "direct call of the consumer, no buffer",
     "fan_out": "sequential calls; time.sleep; blocking sockets for echo",
     "spawn": "function call",
@@ -33,17 +36,23 @@ PRIMITIVES = {
 
 
 def _pong(token: int) -> int:
-    return token + 1
+    """The partner: returns the token it is called with, unchanged."""
+    return token
 
 
 def pingpong(spec: PingPong, meter: Meter) -> Outcome:
     pong = _pong
-    token = 0
+    number = back = -1
     meter.start()
-    for _ in spec.each_round():
-        token = pong(token + 1)
+    for number in spec.each_round():
+        # Compared without a store, as the generators model does, for the same loop.
+        if pong(number) != number:
+            break
+    else:
+        back = number  # every token came back unchanged, the last one too
     meter.stop()
-    return Outcome(token, (token,))
+    switches = spec.switches(number, back)
+    return Outcome(switches, (switches,))
 
 
 class _Consumer:

@@ -1,7 +1,9 @@
 """threads: one OS thread per task, synchronised with ``threading`` primitives.
 
 - pingpong: the coordinator and one partner thread; a pair of plain locks used as binary
-  semaphores hands the token (a shared variable) back and forth.
+  semaphores hands the turn back and forth. A lock carries no value: the token travels in a slot
+  per side, checked on every turn (see ``PingPong``), so a wait that returned without the other
+  side's release fails the cell.
 - producer_consumer: every producer and every consumer is a thread; the bounded FIFO is
   ``queue.Queue(maxsize=capacity)``, whose blocking ``put`` on a full queue is the backpressure.
   They park on a ``threading.Event`` start gate; the coordinator puts the sentinels once every
@@ -17,12 +19,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import socket
 import threading
 import time
 from collections.abc import Callable
 
+from bench.cells import CellError
 from bench.echoserver import echo_address
 from bench.meters import Meter, Outcome
 from bench.models._echo import connect, echo_each, exchange
@@ -41,7 +45,10 @@ from bench.workloads import (
 REQUIRES: tuple[str, ...] = ()
 LIGHTWEIGHT = False
 PRIMITIVES = {
-    "pingpong": "threading.Lock pair used as binary semaphores, token in a shared variable",
+    "pingpong": (
+        "threading.Lock pair used as binary semaphores; the token in a slot per side, "
+        "checked on every turn"
+    ),
     "producer_consumer": "queue.Queue(maxsize=capacity); threading.Event start gate",
     "fan_out": (
         "threading.Thread per task, results by index, gathered by join; time.sleep; "
@@ -50,6 +57,9 @@ PRIMITIVES = {
     "spawn": "threading.Thread create + start + join",
     "memory": "threads blocked on one threading.Event",
 }
+
+# How long a failed pingpong waits for its partner thread to end before raising.
+_STRANDED_PARTNER_SECONDS = 1.0
 
 
 def pingpong(spec: PingPong, meter: Meter) -> Outcome:
@@ -61,29 +71,53 @@ def pingpong(spec: PingPong, meter: Meter) -> Outcome:
     to_partner.acquire()
     to_coordinator.acquire()
     rounds = spec.rounds
-    token = 0
+    sent = back = -1
+    # The partner's check fails in its own thread; the coordinator raises it.
+    partner_errors: list[CellError] = []
 
     def partner() -> None:
-        nonlocal token
+        nonlocal back
         wait_turn, pass_turn = to_partner.acquire, to_coordinator.release
         pass_turn()  # ready: the coordinator starts the clock only once this thread has run
         for _ in range(rounds):
             wait_turn()
-            token += 1
+            received = sent
+            if received == back:
+                partner_errors.append(
+                    CellError(spec.lost_switch("partner", received, f"a token after {back}"))
+                )
+                # Wake the coordinator to raise it; its lock is already free if it is not waiting.
+                with contextlib.suppress(RuntimeError):
+                    pass_turn()
+                return
+            back = received
             pass_turn()
 
-    thread = threading.Thread(target=partner, name="pingpong-partner")
+    # A daemon: should a broken hand-off leave it waiting, it must not keep the process alive.
+    thread = threading.Thread(target=partner, name="pingpong-partner", daemon=True)
     thread.start()
     pass_turn, wait_turn = to_partner.release, to_coordinator.acquire
     wait_turn()
+    number = -1
+    lost: int | None = None
     meter.start()
-    for _ in spec.each_round():
-        token += 1
+    for number in spec.each_round():
+        sent = number
         pass_turn()
         wait_turn()
+        if back != number:
+            lost = back
+            break
     meter.stop()
-    thread.join()
-    return Outcome(token, (token,))
+    # After a lost turn the partner has stopped at its own check or waits for a turn that will
+    # not come: the join is bounded, the error raised either way.
+    thread.join(None if lost is None else _STRANDED_PARTNER_SECONDS)
+    if partner_errors:
+        raise partner_errors[0]
+    if lost is not None:
+        raise CellError(spec.lost_switch("coordinator", lost, f"{number}, the one it sent"))
+    switches = spec.switches(number, back)
+    return Outcome(switches, (switches,))
 
 
 def producer_consumer(spec: ProducerConsumer, meter: Meter) -> Outcome:

@@ -146,8 +146,14 @@ TAILS = {"threads": 0.9, "processes": 1.0}
 TAIL_REGRESSED = "pingpong[rounds=5]/threads"
 FEW_RUNS = "pingpong[rounds=5]/greenlet"  # py313_latency: x1.5, but 2 runs: too few to test
 METADATA_ONLY = "pingpong[rounds=5]/gevent"  # py313_latency: x1.2, metadata only, no record
+# Rounds per stamp of batched pingpong cells, (py311_latency, py313_latency): the same batch
+# compares; different batches do not.
+BATCHES = {FEW_RUNS: (8, 8), "pingpong[rounds=5]/asyncio": (2, 4)}
+# Below the timer's resolution in both files: a reason and a median, no percentile.
+UNRESOLVED = "pingpong[rounds=5]/generators"
 SAMPLES = 1000
 LATENCY_RUNS = 5
+TIMER_COST = 4e-8
 
 
 def quantile_grid() -> list[float]:
@@ -193,9 +199,42 @@ def latency_record(
     return {
         "what": what,
         "unit": "second",
-        "timer_cost": 4e-8,
+        "timer_cost": TIMER_COST,
+        "batch": 1,
+        "batch_cost": TIMER_COST,
+        "resolved": True,
         "runs": summaries,
         "quantiles": [[q, short(percentile(pooled, q))] for q in quantile_grid()],
+    }
+
+
+def batched(record: dict[str, Any], batch: int) -> dict[str, Any]:
+    """``record`` as the pass writes a pingpong stamped every ``batch`` rounds."""
+    what = (
+        f"one-way switch: per switch, averaged over a batch of {batch} rounds ({2 * batch} "
+        "one-way switches) timed by the coordinator, minus the timer's cost"
+    )
+    return {**record, "what": what, "batch": batch, "batch_cost": TIMER_COST * (1 + batch / 4)}
+
+
+def unresolved(median: float, runs: int) -> dict[str, Any]:
+    """The record of a pingpong whose median switch is below 20 x the timer's cost."""
+    reason = (
+        f"median {median * 1e9:.3g} ns per one-way switch \N{MULTIPLICATION SIGN} 1 round per "
+        f"batch = {median * 1e9:.3g} ns, below 20 \N{MULTIPLICATION SIGN} the timer's cost "
+        f"({TIMER_COST * 1e9:.3g} ns); a run of 5 rounds allows batches of at most 1 round (a run "
+        "of fewer than 200 rounds is not batched)"
+    )
+    return {
+        "what": LATENCY_WORKLOADS["pingpong"],
+        "unit": "second",
+        "timer_cost": TIMER_COST,
+        "batch": 1,
+        "batch_cost": TIMER_COST,
+        "resolved": False,
+        "reason": reason,
+        "median": short(median),
+        "runs": [{"count": 5}] * runs,
     }
 
 
@@ -207,15 +246,25 @@ def median_of(values: list[float]) -> float:
 
 def latency_metadata(record: dict[str, Any]) -> dict[str, Any]:
     runs = record["runs"]
+    metadata = {
+        "latency_runs": len(runs),
+        "latency_samples": runs[0]["count"],
+        "latency_timer_cost": record["timer_cost"],
+        "latency_what": record["what"],
+        "latency_batch": record["batch"],
+    }
+    if not record["resolved"]:
+        return {
+            **metadata,
+            "latency_median": record["median"],
+            "latency_unresolved": record["reason"],
+        }
     return {
+        **metadata,
         "latency_p50": median_of([run["p50"] for run in runs]),
         "latency_p90": median_of([run["p90"] for run in runs]),
         "latency_p99": median_of([run["p99"] for run in runs]),
         "latency_p999": median_of([run["p99.9"] for run in runs]),
-        "latency_runs": len(runs),
-        "latency_samples": SAMPLES,
-        "latency_timer_cost": record["timer_cost"],
-        "latency_what": record["what"],
     }
 
 
@@ -246,6 +295,10 @@ def with_latency(document: dict[str, Any], base: dict[str, Any], newer: bool) ->
         sigma = TAILS.get(metadata["model"], 0.35)
         what = LATENCY_WORKLOADS[workload]
         record = latency_record(rng, median, sigma, what, runs=runs, tail=tail)
+        if name in BATCHES:
+            record = batched(record, BATCHES[name][newer])
+        if name == UNRESOLVED:
+            record = unresolved(median, runs)
         metadata.update(latency_metadata(record))
         if not (newer and name == METADATA_ONLY):
             records[name] = record
@@ -375,12 +428,76 @@ def sweep(base: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# --- synthetic: fan_out with ideal makespans ---------------------------------------------------
+
+FAN_OUT_SLEEP = "tasks=100,work=sleep,delay_ms=1.0,cpu_iterations=100"
+FAN_OUT_CPU = "tasks=100,work=cpu,delay_ms=1.0,cpu_iterations=100"
+FAN_OUT_ECHO = "tasks=100,work=echo,delay_ms=0.0,cpu_iterations=100,request_bytes=64,connect=each"
+ALL_AT_ONCE = (0.001, 100, "D = 1 ms (sleep): all 100 tasks wait at once")
+NO_DELAY = (0.0, 100, "D = 0 ms (server delay): all 100 tasks wait at once")
+ONE_AT_A_TIME = (0.1, 1, "N x D = 100 x 1 ms = 100 ms (sleep): one task waits at a time")
+
+
+def pool_of(workers: int) -> tuple[float, int, str]:
+    """The bound a pool of ``workers`` records for 100 sleeps of 1 ms."""
+    waves = math.ceil(100 / workers)
+    text = f"ceil(N / W) x D = ceil(100 / {workers}) x 1 ms = {waves} ms (sleep)"
+    return (waves * 0.001, workers, f"{text}: {workers} tasks wait at once")
+
+
+TWO_WORKERS, FOUR_WORKERS = pool_of(2), pool_of(4)
+# (params, model, makespan per task, (ideal makespan, workers, bound text) or None for cpu work)
+FAN_OUT_CELLS: tuple[tuple[str, str, float, tuple[float, int, str] | None], ...] = (
+    (FAN_OUT_SLEEP, "serial", 1.064e-3, ONE_AT_A_TIME),
+    (FAN_OUT_SLEEP, "processes", 562e-6, TWO_WORKERS),
+    (FAN_OUT_SLEEP, "threads", 85.5e-6, ALL_AT_ONCE),
+    (FAN_OUT_SLEEP, "asyncio", 25.1e-6, ALL_AT_ONCE),
+    (FAN_OUT_SLEEP, "generators", 12.5e-6, ALL_AT_ONCE),
+    (FAN_OUT_CPU, "asyncio", 9.5e-6, None),
+    (FAN_OUT_CPU, "generators", 8.6e-6, None),
+    (FAN_OUT_ECHO, "asyncio", 141e-6, NO_DELAY),
+    (FAN_OUT_ECHO, "generators", 64.5e-6, NO_DELAY),
+)
+# fan_out_new: asyncio adds 1.5x as much to the sleeps (its makespan per task only 1.3x);
+# generators finishes below the ideal (no overhead to compare); processes runs 4 workers, so its
+# makespan falls while what it adds stays; asyncio's cpu fan-out is 1.3x slower.
+FAN_OUT_NEW: dict[tuple[str, str], tuple[float, tuple[float, int, str] | None]] = {
+    (FAN_OUT_SLEEP, "asyncio"): (10e-6 + 15.1e-6 * 1.5, ALL_AT_ONCE),
+    (FAN_OUT_SLEEP, "generators"): (9.5e-6, ALL_AT_ONCE),
+    (FAN_OUT_SLEEP, "processes"): (250e-6 + 62.0e-6, FOUR_WORKERS),
+    (FAN_OUT_CPU, "asyncio"): (9.5e-6 * 1.3, None),
+}
+
+
+def fan_out_file(base: dict[str, Any], newer: bool, bounds: bool) -> dict[str, Any]:
+    """fan_out cells with the bound metadata the runner records (``bounds``), or as a file from
+    before it did; ``newer``: with the FAN_OUT_NEW changes."""
+    benchmarks = []
+    for params, model, base_makespan, base_bound in FAN_OUT_CELLS:
+        makespan, bound = base_makespan, base_bound
+        if newer:
+            makespan, bound = FAN_OUT_NEW.get((params, model), (makespan, bound))
+        bench = sweep_benchmark("fan_out", params, model, timed_runs(makespan))
+        if bounds and bound is None:
+            bench["metadata"]["fan_out_bound"] = "none: cpu work has no model-independent bound"
+        elif bounds and bound is not None:
+            ideal, workers, text = bound
+            bench["metadata"].update(
+                fan_out_ideal=ideal, fan_out_ideal_workers=workers, fan_out_bound=text
+            )
+        benchmarks.append(bench)
+    return {"version": "1.0", "metadata": copy.deepcopy(base["metadata"]), "benchmarks": benchmarks}
+
+
 def synthetic() -> None:
     py311 = json.loads((HERE / "py311.json").read_text())
     py313 = json.loads((HERE / "py313.json").read_text())
     write("py311_latency.json", with_latency(py311, py311, newer=False))
     write("py313_latency.json", with_latency(py313, py311, newer=True))
     write("sweep.json", sweep(py311))
+    write("fan_out.json", fan_out_file(py311, newer=False, bounds=True))
+    write("fan_out_new.json", fan_out_file(py311, newer=True, bounds=True))
+    write("fan_out_old.json", fan_out_file(py311, newer=False, bounds=False))
 
 
 def write(name: str, document: dict[str, Any]) -> None:
