@@ -1,18 +1,25 @@
-"""The report of result files: DIR/index.html (one self-contained page: the charts inline as
-base64 PNG, the tables, the environment of each file, the gaps and "what the numbers say"),
-DIR/summary.md and every chart as DIR/<chart>.png and DIR/<chart>.svg. Latency percentiles,
-sweeps and memory slopes get their tables and charts when the files hold them.
+"""The report of result files: DIR/index.html, DIR/summary.md and every chart as
+DIR/<chart>.png and DIR/<chart>.svg (matplotlib, for documents and pull requests).
+
+index.html is one self-contained page that answers first: an overview table of each model's cost
+against the serial baseline and the best model of each cell (with several files: of each later
+file's ratio to the first, and the verdict), then the few statements that matter most
+(``bench.overview``), then charts drawn as inline SVG (``bench.svgcharts``: a value on hover,
+models shown and hidden from the legend), and below, collapsed, every statement, the tables,
+the environment and the gaps. Latency percentiles, sweeps and memory slopes get their tables and
+charts when the files hold them.
 
 The report is built in a temporary directory beside DIR and renamed into place at the end, so
 a failure half-way leaves nothing behind and never damages an existing report. The page refers
-to nothing outside itself: no network, no files, only data: URIs and in-page anchors.
+to nothing outside itself: no network, no files, only in-page anchors, its inline style and
+its inline script.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import html
+import math
 import os
 import shutil
 import tempfile
@@ -20,28 +27,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import charts, comparison, findings, markdownreport
+from bench import charts, comparison, findings, markdownreport, overview, svgcharts
 from bench.findings import FindingGroup, Table
+from bench.pageassets import SCRIPT, STYLE
 from bench.resultfiles import ResultSet
 
 # What an existing directory may hold for --replace to treat it as an earlier report.
 REPORT_SUFFIXES = frozenset({".html", ".md", ".png", ".svg"})
-
-STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1400px; padding: 0 1em;
-       color: #222; line-height: 1.4; }
-h1 { margin-bottom: 0.2em; }
-nav a { margin-right: 1em; }
-table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.85em; }
-th, td { border: 1px solid #ccc; padding: 0.25em 0.5em; text-align: right; vertical-align: top; }
-th:first-child, td:first-child { text-align: left; }
-th { background: #f0f0f0; }
-tr.differs td { background: #fff4d6; }
-figure { margin: 1em 0 2em; }
-figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
-figcaption, p.note { color: #555; font-size: 0.9em; }
-li { margin-bottom: 0.3em; }
-"""
 
 
 class ReportError(Exception):
@@ -59,6 +51,9 @@ class Content:
     environment: Table
     gaps: Table | None
     comparison: comparison.Comparison | None
+    costs: tuple[overview.CostGrid, ...] = ()
+    changes: tuple[overview.ChangeGrid, ...] = ()
+    headlines: tuple[overview.Headline, ...] = ()
 
 
 def check_output(directory: Path, replace: bool) -> None:
@@ -156,10 +151,21 @@ def content(
         environment=findings.environment_table(results),
         gaps=findings.gaps_table(results),
         comparison=compared,
+        costs=tuple(grid for result in results if (grid := overview.cost_grid(result))),
+        changes=tuple(overview.change_grids(compared)) if compared is not None else (),
+        headlines=tuple(overview.headlines(results, compared)),
     )
 
 
 # --- HTML -------------------------------------------------------------------------------------
+
+# Hue of a cost cell: green at the row's best, through yellow, to red at this many times it.
+WORST_RATIO = 100.0
+GOOD_HUE = 130.0
+# Hue of a change: green better, red worse, grey-blue not significant or not testable.
+CHANGE_HUES = {"improved": 130.0, "regressed": 0.0, "same": 210.0, "untested": 210.0}
+# Tables with more rows than this start collapsed.
+OPEN_TABLE_ROWS = 12
 
 
 def _esc(text: object) -> str:
@@ -168,21 +174,214 @@ def _esc(text: object) -> str:
 
 def html_table(table: Table, highlight: frozenset[str] = frozenset()) -> str:
     """A table; rows whose first cell is in ``highlight`` are marked (differing values)."""
-    parts = [f'<h3 id="{_esc(table.anchor)}">{_esc(table.title)}</h3>']
+    parts = []
     if table.note:
         parts.append(f'<p class="note">{_esc(table.note)}</p>')
-    parts.append("<table>")
+    parts.append('<div class="scroll"><table>')
     parts.append("<thead><tr>" + "".join(f"<th>{_esc(c)}</th>" for c in table.header))
     parts.append("</tr></thead><tbody>")
     for row in table.rows:
         marker = ' class="differs"' if row and row[0] in highlight else ""
         parts.append(f"<tr{marker}>" + "".join(f"<td>{_esc(c)}</td>" for c in row) + "</tr>")
-    parts.append("</tbody></table>")
+    parts.append("</tbody></table></div>")
     return "\n".join(parts)
 
 
-def render_html(page: Content, images: Sequence[tuple[charts.Chart, bytes]]) -> str:
-    """The page; ``images`` are the charts with their PNG bytes, embedded as data: URIs."""
+def _collapsible(anchor: str, title: str, body: str, *, open_: bool = False) -> str:
+    return (
+        f'<details id="{_esc(anchor)}"{" open" if open_ else ""}>'
+        f"<summary>{_esc(title)}</summary>\n{body}\n</details>"
+    )
+
+
+def multiple(ratio: float) -> str:
+    """A cost multiple: 675x, 7.2x, 1.06x, and below 1 two significant digits (0.53x, 0.0021x),
+    so that a model hundreds of times cheaper than serial does not read 0.00x."""
+    if ratio >= 1 or ratio <= 0:
+        return findings.times(ratio)
+    digits = max(2, 1 - math.floor(math.log10(ratio)))
+    return f"{ratio:.{digits}f}{findings.TIMES}"
+
+
+def cost_hue(vs_best: float) -> float:
+    """Green at the best, red at ``WORST_RATIO`` times it and beyond (log scale)."""
+    fraction = min(1.0, math.log10(max(vs_best, 1.0)) / math.log10(WORST_RATIO))
+    return round(GOOD_HUE * (1.0 - fraction))
+
+
+def _model_header(models: Sequence[str]) -> str:
+    return "".join(
+        f'<th class="model" style="--c:{svgcharts.color(m)}">{_esc(m)}</th>' for m in models
+    )
+
+
+def _row_label(row: findings.Row, first_of_workload: bool) -> str:
+    """A row's label: the workload named once, on the first row of its group."""
+    params = _esc(findings.short_label(row, size_only=True))
+    if first_of_workload:
+        return f'<td class="label first"><b>{_esc(row.workload)}</b> {params}</td>'
+    return f'<td class="label">{params}</td>'
+
+
+def cost_table(grid: overview.CostGrid) -> str:
+    out = [
+        '<div class="scroll"><table class="grid cost-grid">',
+        f"<thead><tr><th>cell</th>{_model_header(grid.models)}</tr></thead>",
+        "<tbody>",
+    ]
+    previous = ""
+    for row in grid.rows:
+        cells = [_row_label(row.row, row.row.workload != previous)]
+        previous = row.row.workload
+        for model in grid.models:
+            cost = row.cells.get(model)
+            if cost is None:
+                cells.append(f'<td class="none">{findings.MISSING}</td>')
+                continue
+            if cost.vs_serial is not None:
+                ratio = f"<b>{_esc(multiple(cost.vs_serial))}</b>"
+            else:
+                ratio = f"<b><i>{_esc(multiple(cost.vs_best))}</i></b>"
+            css = "cost best" if cost.best else "cost"
+            cells.append(
+                f'<td class="{css}" style="--h:{cost_hue(cost.vs_best):g}" '
+                f'title="{_esc(cost.detail)}" data-model="{_esc(model)}">{ratio}'
+                f"<small>{_esc(cost.short)}</small></td>"
+            )
+        out.append("<tr>" + "".join(cells) + "</tr>")
+    out.append("</tbody></table></div>")
+    return "\n".join(out)
+
+
+def _cost_legend() -> str:
+    steps = [1.0, 2.0, 5.0, 20.0, WORST_RATIO]
+    names = [
+        "best",
+        *(findings.times(step) for step in steps[1:-1]),
+        f"{findings.times(WORST_RATIO)}+",
+    ]
+    swatches = "".join(
+        f'<span class="step" style="--h:{cost_hue(step):g}">{_esc(name)}</span>'
+        for step, name in zip(steps, names, strict=True)
+    )
+    return (
+        '<div class="scale">Colour: cost against the best model of the row (framed; serial '
+        f"excluded): {swatches}</div>"
+        '<p class="note">A cell: the model\'s cost (time per switch, item or task; bytes per '
+        "parked task) as a multiple of the serial baseline, and the value (producer_consumer in "
+        "items/s). <i>Underlined</i>: no serial cell in the row, a multiple of the row's best. "
+        f"Hover a cell for both multiples and the spread; {findings.MISSING} = not measured.</p>"
+    )
+
+
+def change_table(grid: overview.ChangeGrid) -> str:
+    out = [
+        '<div class="scroll"><table class="grid change-grid">',
+        f"<thead><tr><th>cell</th>{_model_header(grid.models)}</tr></thead>",
+        "<tbody>",
+    ]
+    words = {"improved": "better", "regressed": "worse", "same": "same", "untested": "untested"}
+    previous = ""
+    for row in grid.rows:
+        cells = [_row_label(row.row, row.row.workload != previous)]
+        previous = row.row.workload
+        for model in grid.models:
+            cell = row.cells.get(model)
+            if cell is None:
+                cells.append(f'<td class="none">{findings.MISSING}</td>')
+                continue
+            strength = 0.0 if cell.ratio is None else min(1.0, abs(math.log10(cell.ratio)) / 0.3)
+            hue = CHANGE_HUES[cell.verdict]
+            saturation = 25 + 55 * strength if cell.verdict in ("improved", "regressed") else 10
+            cells.append(
+                f'<td class="cost {cell.verdict}" style="--h:{hue:g};--cell-s:{saturation:.0f}%" '
+                f'title="{_esc(cell.detail)}" data-model="{_esc(model)}"><b>{_esc(cell.text)}</b>'
+                f"<small>{_esc(words[cell.verdict])}</small></td>"
+            )
+        out.append("<tr>" + "".join(cells) + "</tr>")
+    out.append("</tbody></table></div>")
+    return "\n".join(out)
+
+
+def _change_legend(page: Content) -> str:
+    assert page.comparison is not None
+    options = page.comparison.options
+    base = _esc(page.comparison.base.label)
+    return (
+        f'<p class="note">Each cell: mean in the later file / mean in {base} '
+        "(time or bytes per operation, so below 1 is better; a sleep or echo fan-out on what "
+        "the model adds to the waits), then the verdict: better or worse when significant "
+        f"(Mann-Whitney U, p &lt; {options.alpha:g}) and at least {options.min_change_pct:g}% "
+        "apart; green better, red worse, the deeper the larger; grey: no significant change or "
+        "too few values to test. Hover a cell for both means, the 95% interval and p.</p>"
+    )
+
+
+def _files_list(page: Content) -> str:
+    items = []
+    for result in page.results:
+        python = result.environment.get("python_build") or result.environment.get(
+            "python_version", "unknown Python"
+        )
+        host = result.environment.get("hostname", "unknown host")
+        items.append(
+            f"<li><strong>{_esc(result.label)}</strong>: {_esc(result.path.name)}, "
+            f"{len(result.entries)} benchmarks, {_esc(python)} on {_esc(host)}</li>"
+        )
+    return '<ul class="files">' + "".join(items) + "</ul>"
+
+
+def _overview(page: Content) -> list[str]:
+    out = ['<section id="overview">']
+    if page.changes:
+        out.append("<h2>What changed</h2>")
+        for grid in page.changes:
+            out.append(f"<p><strong>{_esc(grid.summary)}</strong></p>")
+            out.append(change_table(grid))
+        out.append(_change_legend(page))
+    elif page.costs:
+        out.append("<h2>Cost per model, against the serial baseline</h2>")
+        out.append(cost_table(page.costs[0]))
+        out.append(_cost_legend())
+    else:
+        out.append("<h2>Overview</h2><p>No benchmark of the suite to set side by side.</p>")
+    out.append("</section>")
+    out.append('<section id="findings"><h2>What matters most</h2>')
+    if page.headlines:
+        out.append('<ol class="headlines">')
+        out += [f"<li>{_esc(headline.text)}</li>" for headline in page.headlines]
+        out.append("</ol>")
+        out.append(
+            '<p class="note">Ranked by how far each is from what one would assume without '
+            "the data: models doing the same work costing the same, a tail about twice the "
+            "median, a file measuring what the first did. Every statement is under "
+            '<a href="#statements">All statements</a>.</p>'
+        )
+    else:
+        out.append("<p>The data supports no statement here.</p>")
+    out.append("</section>")
+    return out
+
+
+def render_html(page: Content, chart_files: Sequence[Path] = ()) -> str:
+    """The page; ``chart_files`` are the PNG charts written beside it (named in its footer)."""
+    figures = svgcharts.build(page.results, page.comparison)
+    contents: list[tuple[str, str, list[tuple[str, str]]]] = [
+        ("overview", "What changed" if page.changes else "Overview", []),
+        ("findings", "What matters most", []),
+    ]
+    if figures:
+        contents.append(
+            ("charts", "Charts", [(f"chart-{chart.name}", chart.title) for chart in figures])
+        )
+    if len(page.costs) > 1 or page.changes:
+        contents.append(("costs", "Cost per model", []))
+    contents += [
+        ("statements", "All statements", []),
+        ("tables", "Tables", [(table.anchor, table.title) for table in page.tables]),
+        ("environment-section", "Environment", []),
+        ("gaps-section", "Gaps", []),
+    ]
     out = [
         "<!DOCTYPE html>",
         '<html lang="en">',
@@ -193,65 +392,92 @@ def render_html(page: Content, images: Sequence[tuple[charts.Chart, bytes]]) -> 
         f"<style>{STYLE}</style>",
         "</head>",
         "<body>",
-        f"<h1>{_esc(page.title)}</h1>",
-        "<ul>",
+        '<div class="layout">',
+        '<nav class="toc" aria-label="Contents"><strong>Contents</strong><ol>',
     ]
-    for result in page.results:
-        python = result.environment.get("python_build") or result.environment.get(
-            "python_version", "unknown Python"
-        )
-        host = result.environment.get("hostname", "unknown host")
+    for anchor, title, children in contents:
+        out.append(f'<li><a href="#{_esc(anchor)}">{_esc(title)}</a>')
+        if children:
+            out.append(
+                "<ol>"
+                + "".join(f'<li><a href="#{_esc(a)}">{_esc(t)}</a></li>' for a, t in children)
+                + "</ol>"
+            )
+        out.append("</li>")
+    out += ["</ol></nav>", "<main>", f"<h1>{_esc(page.title)}</h1>", _files_list(page)]
+    out += _overview(page)
+    if figures:
+        out.append('<section id="charts"><h2>Charts</h2>')
         out.append(
-            f"<li><strong>{_esc(result.label)}</strong>: {_esc(result.path.name)}, "
-            f"{len(result.entries)} benchmarks, {_esc(python)} on {_esc(host)}</li>"
+            '<p class="note">Hover a point or bar for its value; click a model in a legend to '
+            "hide or show it.</p>"
         )
-    out.append("</ul>")
-    sections = [("findings", "What the numbers say")]
-    if images:
-        sections.append(("charts", "Charts"))
-    sections += [
-        ("tables", "Tables"),
-        ("environment-section", "Environment"),
-        ("gaps-section", "Gaps"),
-    ]
-    out.append("<nav>" + "".join(f'<a href="#{a}">{_esc(t)}</a>' for a, t in sections) + "</nav>")
-    out.append('<h2 id="findings">What the numbers say</h2>')
+        out += [svgcharts.render(chart) for chart in figures]
+        out.append("</section>")
+    if len(page.costs) > 1 or page.changes:
+        out.append('<section id="costs"><h2>Cost per model</h2>')
+        for grid in page.costs:
+            out.append(
+                _collapsible(f"costs-{findings.slug(grid.label)}", grid.label, cost_table(grid))
+            )
+        out.append(_cost_legend())
+        out.append("</section>")
+    out.append('<section id="statements"><h2>All statements</h2>')
     for group in page.groups:
-        out.append(f"<h3>{_esc(group.title)}</h3>")
         if group.findings:
-            out.append("<ul>")
-            out += [f"<li>{_esc(finding.text)}</li>" for finding in group.findings]
-            out.append("</ul>")
+            body = "<ul>" + "".join(f"<li>{_esc(f.text)}</li>" for f in group.findings) + "</ul>"
         else:
-            out.append("<p>The data supports no statement here.</p>")
-    if images:
-        out.append('<h2 id="charts">Charts</h2>')
-        for chart, png in images:
-            data = base64.b64encode(png).decode("ascii")
-            out += [
-                f'<figure id="chart-{_esc(chart.name)}">',
-                f"<h3>{_esc(chart.title)}</h3>",
-                f'<img src="data:image/png;base64,{data}" alt="{_esc(chart.title)}">',
-                f"<figcaption>{_esc(chart.caption)} Files: {_esc(chart.name)}.png, "
-                f"{_esc(chart.name)}.svg.</figcaption>",
-                "</figure>",
-            ]
-    out.append('<h2 id="tables">Tables</h2>')
-    out += [html_table(table) for table in page.tables]
-    out.append('<h2 id="environment-section">Environment</h2>')
-    differing = frozenset(findings.differing_environment_keys(page.results))
-    if differing:
+            body = "<p>The data supports no statement here.</p>"
+        out.append(_collapsible(f"statements-{findings.slug(group.title)}", group.title, body))
+    out.append("</section>")
+    out.append('<section id="tables"><h2>Tables</h2>')
+    for table in page.tables:
         out.append(
+            _collapsible(
+                table.anchor,
+                f"{table.title} ({len(table.rows)} rows)",
+                html_table(table),
+                open_=len(table.rows) <= OPEN_TABLE_ROWS,
+            )
+        )
+    out.append("</section>")
+    out.append('<section id="environment-section"><h2>Environment</h2>')
+    differing = frozenset(findings.differing_environment_keys(page.results))
+    note = ""
+    if differing:
+        note = (
             '<p class="note">Highlighted: values that differ between the files '
             f"({_esc(', '.join(sorted(differing)))}).</p>"
         )
-    out.append(html_table(page.environment, differing))
-    out.append('<h2 id="gaps-section">Gaps</h2>')
+    out.append(
+        _collapsible(
+            page.environment.anchor,
+            page.environment.title,
+            note + html_table(page.environment, differing),
+            open_=bool(differing),
+        )
+    )
+    out.append("</section>")
+    out.append('<section id="gaps-section"><h2>Gaps</h2>')
     if page.gaps is not None:
-        out.append(html_table(page.gaps))
+        out.append(
+            _collapsible(
+                page.gaps.anchor,
+                f"{page.gaps.title} ({len(page.gaps.rows)} cells)",
+                html_table(page.gaps),
+                open_=len(page.gaps.rows) <= OPEN_TABLE_ROWS,
+            )
+        )
     else:
         out.append('<p id="gaps-none">No cell failed or was skipped.</p>')
-    out += ["</body>", "</html>"]
+    out.append("</section>")
+    if chart_files:
+        names = ", ".join(f"{path.stem}.png/.svg" for path in chart_files)
+        out.append(
+            '<p class="note">Beside this page, the charts as PNG and SVG files for documents '
+            f"and pull requests: {_esc(names)}.</p>"
+        )
+    out += ["</main>", "</div>", f"<script>{SCRIPT}</script>", "</body>", "</html>"]
     return "\n".join(out) + "\n"
 
 
@@ -271,8 +497,7 @@ def write(page: Content, directory: Path, replace: bool) -> list[charts.Chart]:
     try:
         built = charts.build(page.results, page.comparison)
         pngs = charts.save_all(built, staging)
-        images = [(chart, png.read_bytes()) for chart, png in zip(built, pngs, strict=True)]
-        (staging / "index.html").write_text(render_html(page, images), encoding="utf-8")
+        (staging / "index.html").write_text(render_html(page, pngs), encoding="utf-8")
         summary = markdownreport.render(
             title=page.title,
             results=page.results,

@@ -34,9 +34,11 @@ ALPHA_LIMIT = 0.2
 
 DESCRIPTION = """\
 Write a report of concbench result files (or any pyperf JSON, also .json.gz) into DIR:
-index.html (one self-contained page: charts inline, tables, the environment of each file, failed
-and skipped cells, and what the numbers say), summary.md (the same tables and statements in
-Markdown) and every chart as DIR/<chart>.png and DIR/<chart>.svg. With several files, they are
+index.html (one self-contained page that opens with each model's cost against the serial
+baseline, or with several files what changed, and the statements that matter most; then
+interactive SVG charts, every statement, the tables, the environment and failed and skipped
+cells), summary.md (the tables and statements in Markdown) and every chart as DIR/<chart>.png
+and DIR/<chart>.svg. With several files, they are
 shown side by side and each is compared with the first (ratios, Mann-Whitney U significance)."""
 
 EPILOG = """\

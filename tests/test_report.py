@@ -1,5 +1,8 @@
-"""scripts/report.py end to end, run as a subprocess: the page is self-contained and every image
-in it decodes; bad input is one line on stderr, exit status 2 and nothing written."""
+"""scripts/report.py end to end, run as a subprocess: the page is self-contained (inline SVG
+charts with a value on every point and bar, its own style and script, nothing fetched), it
+opens with the overview, and every PNG chart beside it decodes; bad input is one line on
+stderr, exit status 2 and nothing written. tests/test_report_browser.py looks at the page in
+a browser."""
 
 from __future__ import annotations
 
@@ -36,26 +39,42 @@ def run(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]
 
 class Page(HTMLParser):
     """Collects what a self-containment check needs: every URL-carrying attribute, images,
-    tables and element ids."""
+    tables, element ids, the order of the sections, and for every chart mark (a point or a
+    bar) whether it carries a <title>."""
 
     def __init__(self) -> None:
         super().__init__()
         self.urls: list[tuple[str, str, str]] = []
         self.images: list[str] = []
         self.tables = 0
-        self.ids: set[str] = set()
+        self.ids: list[str] = []
         self.tags: set[str] = set()
+        self.marks = 0
+        self.titled_marks = 0
+        self.scripts = 0
+        self._open_mark: str | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.add(tag)
         self.tables += tag == "table"
+        self.scripts += tag == "script"
+        css = dict(attrs).get("class") or ""
+        if tag in ("circle", "rect") and {"dot", "bar"} & set(css.split()):
+            self.marks += 1
+            self._open_mark = tag
+        elif tag == "title" and self._open_mark is not None:
+            self.titled_marks += 1
         for name, value in attrs:
             if name == "id" and value:
-                self.ids.add(value)
+                self.ids.append(value)
             if name in ("src", "href", "srcset", "action", "data", "poster") and value is not None:
                 self.urls.append((tag, name, value))
                 if tag == "img":
                     self.images.append(value)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == self._open_mark:
+            self._open_mark = None
 
 
 def parse(page: Path) -> Page:
@@ -83,7 +102,16 @@ def check_self_contained(page: Page) -> None:
             assert value[1:] in page.ids, f"anchor {value} has no target"
             continue
         assert value.startswith("data:"), f"<{tag} {name}> points outside: {value[:60]}"
-    assert not page.tags & {"script", "link", "iframe", "object", "embed"}
+    # One inline script (a src would be in urls), nothing else that loads anything.
+    assert page.scripts == 1
+    assert not page.tags & {"link", "iframe", "object", "embed", "img"}
+    assert len(page.ids) == len(set(page.ids)), "an id is used twice"
+    assert page.titled_marks == page.marks, "a point or bar without a value"
+
+
+def check_pngs(directory: Path) -> None:
+    for png in directory.glob("*.png"):
+        decode_png("data:image/png;base64," + base64.b64encode(png.read_bytes()).decode())
 
 
 @pytest.fixture(scope="module")
@@ -101,18 +129,37 @@ def test_report_of_two_python_versions_is_self_contained(two_versions: Path) -> 
     charts = sorted(path.stem for path in two_versions.glob("*.png"))
     assert sorted(path.stem for path in two_versions.glob("*.svg")) == charts
     assert "ratios" in charts and "switch_latency" in charts
-    assert len(page.images) == len(charts)
-    for uri in page.images:
-        decode_png(uri)
-    assert page.tables == 5
-    assert {"means", "comparison", "cpu", "switches", "environment"} <= page.ids
+    check_pngs(two_versions)
+    assert page.marks > 0
+    assert {"chart-ratios", "chart-switch_latency", "chart-spawn_cost"} <= set(page.ids)
+    assert {"means", "comparison", "cpu", "switches", "environment"} <= set(page.ids)
+    # The answer first: the comparison, then the statements that matter, then the charts and
+    # everything else.
+    order = [page.ids.index(name) for name in ("overview", "findings", "charts", "statements")]
+    assert order == sorted(order)
+
+
+def test_the_overview_of_two_files_is_their_comparison(two_versions: Path) -> None:
+    text = (two_versions / "index.html").read_text(encoding="utf-8")
+    overview = text[text.index('<section id="overview">') : text.index('<section id="charts">')]
+    assert "<h2>What changed</h2>" in overview
+    assert "3.13.0 against 3.11.7: " in overview
+    assert 'class="grid change-grid"' in overview
+    # A cell says the ratio and the verdict, and on hover both means and p.
+    assert "2.27\N{MULTIPLICATION SIGN}</b><small>worse</small>" in overview
+    assert "15.6 µs in 3.11.7, 35.4 µs in 3.13.0; ratio 2.270 (95% interval" in overview
+    headlines = overview[overview.index('<ol class="headlines">') :].split("</ol>")[0]
+    assert 3 <= headlines.count("<li>") <= 6
+    # The overall verdict leads; then the biggest significant changes, largest first.
+    assert "<li>Over 35 benchmarks measured in time, 3.13.0 is 1.26" in headlines
+    assert headlines.index("/ serial: 2.3") < headlines.index("/ gevent: 1.93")
 
 
 def test_report_shows_versions_side_by_side_with_findings(two_versions: Path) -> None:
     text = (two_versions / "index.html").read_text(encoding="utf-8")
     assert "<title>3.11 against 3.13</title>" in text
     assert "3.11.7" in text and "3.13.0" in text
-    assert "What the numbers say" in text
+    assert "All statements" in text
     assert "A greenlet switch costs" in text
     assert "Changes against 3.11.7" in text
     assert "nan" not in text.replace("nanosecond", "").lower().split()
@@ -150,6 +197,7 @@ def test_report_of_a_foreign_file_lists_its_benchmarks(tmp_path: Path) -> None:
     page = parse(tmp_path / "f" / "index.html")
     check_self_contained(page)
     assert "Other benchmarks" in (tmp_path / "f" / "index.html").read_text(encoding="utf-8")
+    assert "chart-ratios" in page.ids and page.marks > 0
 
 
 def test_replace_swaps_an_earlier_report(tmp_path: Path) -> None:
@@ -270,7 +318,7 @@ def test_report_of_a_sweep_has_its_curves_slopes_and_tables(tmp_path: Path) -> N
     assert done.returncode == 0, done.stderr
     page = parse(output / "index.html")
     check_self_contained(page)
-    assert {"sweeps", "memory-slope", "chart-sweep_fan_out", "chart-memory_slope"} <= page.ids
+    assert {"sweeps", "memory-slope", "chart-sweep_fan_out", "chart-memory_slope"} <= set(page.ids)
     for name in ("sweep_fan_out", "sweep_producer_consumer", "memory_slope"):
         assert (output / f"{name}.png").exists() and (output / f"{name}.svg").exists()
     text = (output / "index.html").read_text(encoding="utf-8")
@@ -290,11 +338,38 @@ def test_report_of_latency_files_has_percentiles_and_distributions(tmp_path: Pat
     assert done.returncode == 0, done.stderr
     page = parse(output / "index.html")
     check_self_contained(page)
-    assert {"latency", "chart-latency_pingpong", "chart-latency_producer_consumer"} <= page.ids
-    for uri in page.images:
-        decode_png(uri)
+    assert {"latency", "chart-latency_pingpong", "chart-latency_producer_consumer"} <= set(page.ids)
+    check_pngs(output)
     text = (output / "index.html").read_text(encoding="utf-8")
     assert "p99 latency (one-way switch) in pingpong rounds=5, lowest first:" in text
     summary = (output / "summary.md").read_text(encoding="utf-8")
     assert "### Latency percentiles" in summary
     assert "| pingpong rounds=5 | 3.13.0 |" in summary
+
+
+@pytest.mark.parametrize(
+    ("arguments", "words"),
+    [
+        (["MISSING.html", "out.png"], ["MISSING.html", "no such file"]),
+        ([SCRIPT, "out.jpg"], ["out.jpg", ".png"]),
+        ([SCRIPT, "out.png", "--viewport", "10x10"], ["--viewport", "200 to 4000"]),
+        ([SCRIPT, "out.png", "--viewport", "wide"], ["--viewport", "WIDTHxHEIGHT"]),
+    ],
+)
+def test_screenshot_bad_input_is_one_line_exit_2(
+    tmp_path: Path, arguments: list[str | Path], words: list[str]
+) -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "screenshot.py"), *map(str, arguments)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+        timeout=55,
+    )
+    assert done.returncode == 2
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("screenshot: error: "), done.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+    assert list(tmp_path.iterdir()) == []
