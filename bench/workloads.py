@@ -151,7 +151,9 @@ class PingPong(Spec):
     The coordinator stops at the first round whose token does not come back, so the count of
     switches comes from what crossed the primitive (``switches``: 2 x (last token back + 1)). It
     is also the checksum: a lost or repeated hand-off makes it fall short. The proof costs one
-    comparison per turn and no arithmetic.
+    comparison per turn and no arithmetic; a generator's ``send``, which cannot return without
+    the generator having run, needs not even that: its coordinator keeps the token that came
+    back and the last one is checked after the region.
     """
 
     workload: ClassVar[str] = "pingpong"
