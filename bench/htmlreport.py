@@ -268,7 +268,8 @@ def _cost_legend() -> str:
         '<div class="scale">Colour: cost against the best model of the row (framed; serial '
         f"excluded): {swatches}</div>"
         '<p class="note">A cell: the model\'s cost (time per switch, item or task; bytes per '
-        "parked task) as a multiple of the serial baseline, and the value (producer_consumer in "
+        "parked task; for a sleep or echo fan-out, what the model adds per task to the waits, "
+        "+X) as a multiple of the serial baseline, and the value (producer_consumer in "
         "items/s). <i>Underlined</i>: no serial cell in the row, a multiple of the row's best. "
         f"Hover a cell for both multiples and the spread; {findings.MISSING} = not measured.</p>"
     )

@@ -3,8 +3,9 @@ rendering (``bench.htmlreport`` draws it).
 
 - ``cost_grid``: for one file, a models x cells grid of each model's cost relative to the serial
   baseline and to the best model of its row. A cost is the stored mean per operation (time per
-  switch, item or task; bytes per parked task), lower is better for every workload; a fan_out
-  with a recorded ideal also says what the model adds to the waits.
+  switch, item or task; bytes per parked task), lower is better for every workload, except for a
+  fan_out with a recorded ideal makespan: its cost is what the model adds to the waits (the
+  overhead per task), since the makespan also holds the waits, the same for every model.
 - ``change_grid``: for several files, the same grid of each later file against the first, with
   the comparison's ratio and verdict (``bench.comparison``), the files labelled as it labels them.
 - ``headlines``: the few statements that matter most, ranked by how far the data is from what a
@@ -120,39 +121,53 @@ def _cost_detail(
     if best_model == model:
         parts.append("the best of the row")
     else:
-        parts.append(f"{times(entry.mean / best_entry.mean)} the best ({best_model})")
+        parts.append(f"{times(cost_of(entry) / cost_of(best_entry))} the best ({best_model})")
     if serial is not None and model != BASELINE_MODEL:
-        parts.append(f"{times(entry.mean / serial.mean)} the serial baseline")
+        parts.append(f"{times(cost_of(entry) / cost_of(serial))} the serial baseline")
     return "; ".join(parts)
 
 
+def cost_of(entry: Entry) -> float:
+    """What the cost table compares: the overhead per task of a fan_out with a recorded ideal
+    makespan (what "what does the model cost" asks; the makespan also holds the waits), else the
+    mean per operation."""
+    overhead = findings.overhead_mean(entry)
+    return entry.mean if overhead is None else overhead
+
+
+def _short(row: Row, entry: Entry) -> str:
+    if findings.overhead_mean(entry) is not None:
+        text = "+" + findings.overhead_text(cost_of(entry))
+    else:
+        text = findings.show_entry(entry).removesuffix(" items/s")
+        text += "/s" if row.workload == "producer_consumer" else ""
+    return text.replace(" ", "\N{NO-BREAK SPACE}")
+
+
 def cost_grid(result: ResultSet) -> CostGrid | None:
-    """Every row of the file with a positive mean: each model's cost against serial and the best
+    """Every row of the file with a positive cost: each model's cost against serial and the best
     (the serial baseline does not compete for best unless it is alone)."""
     cells_of = grid(result)
-    names = model_order(model for (_row, model), entry in cells_of.items() if entry.mean > 0)
+    names = model_order(model for (_row, model), entry in cells_of.items() if cost_of(entry) > 0)
     body = []
     for row in rows([result]):
         entries = {
             model: cells_of[row, model]
             for model in names
-            if (row, model) in cells_of and cells_of[row, model].mean > 0
+            if (row, model) in cells_of and cost_of(cells_of[row, model]) > 0
         }
         if not entries:
             continue
         competing = {m: e for m, e in entries.items() if m != BASELINE_MODEL} or entries
-        best = min(competing.items(), key=lambda item: item[1].mean)
+        best = min(competing.items(), key=lambda item: cost_of(item[1]))
         serial = entries.get(BASELINE_MODEL)
         cells = {
             model: Cost(
                 model=model,
                 value=findings.show_entry(entry),
-                short=findings.show_entry(entry)
-                .removesuffix(" items/s")
-                .replace(" ", "\N{NO-BREAK SPACE}")
-                + ("/s" if row.workload == "producer_consumer" else ""),
-                vs_serial=None if serial is None else entry.mean / serial.mean,
-                vs_best=entry.mean / best[1].mean,
+                short=_short(row, entry),
+                vs_serial=None if serial is None else cost_of(entry) / cost_of(serial),
+                vs_best=cost_of(entry) / cost_of(best[1]),
                 best=model == best[0],
                 detail=_cost_detail(row, model, entry, best, serial),
             )

@@ -139,3 +139,24 @@ def test_the_title_check_catches_a_mark_without_a_value() -> None:
     assert untitled_marks(page) == 0
     broken = re.sub(r"<title>[^<]*</title></rect>", "</rect>", page, count=1)
     assert untitled_marks(broken) == 1
+
+
+def test_cost_grid_compares_what_a_sleep_fan_out_adds_to_the_waits() -> None:
+    """The makespan of a sleep fan-out holds the sleep itself, the same for every model; the
+    cost table compares the overhead per task, (makespan - ideal) / N, as the summary does."""
+    (result,) = load_all([DATA / "fan_out.json"])
+    grid = overview.cost_grid(result)
+    assert grid is not None
+    sleep = next(row for row in grid.rows if "sleep" in row.row.label)
+    entries = {entry.model: entry for entry in result.entries if entry.params == sleep.row.params}
+    added = {model: findings.overhead_mean(entry) for model, entry in entries.items()}
+    assert all(value is not None and value > 0 for value in added.values())
+    generators, serial = added["generators"], added["serial"]
+    assert generators is not None and serial is not None
+    assert sleep.cells["generators"].vs_serial == pytest.approx(generators / serial)
+    makespans = entries["generators"].mean / entries["serial"].mean
+    assert sleep.cells["generators"].vs_serial != pytest.approx(makespans)
+    assert sleep.best_model == "generators"
+    assert sleep.cells["generators"].short.startswith("+")
+    cpu = next(row for row in grid.rows if "cpu" in row.row.label)
+    assert not cpu.cells["generators"].short.startswith("+")
