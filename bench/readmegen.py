@@ -37,6 +37,7 @@ TOPIC_TITLES = {
     "tail": "Tail latency",
     "winner": "Best model per cell",
     "parallel": "Parallelism",
+    "fan_out": "What a fan-out adds to its waits",
     "scaling": "Scaling",
     "gaps": "Gaps",
 }
