@@ -551,13 +551,18 @@ def _parse_unresolved(
             raise ResultFileError(
                 f"{where}: runs[{index}]: 'count' {count!r} is not a positive integer"
             )
+    return _unresolved_record(reason, float(median), common)
+
+
+def _unresolved_record(reason: str, median: float | None, common: dict[str, Any]) -> LatencyRecord:
+    """A record with no percentile: the timer could not resolve its samples."""
     return LatencyRecord(
         p50=None,
         p90=None,
         p99=None,
         p999=None,
         unresolved=" ".join(reason.split()),
-        median=float(median),
+        median=median,
         **common,
     )
 
@@ -610,15 +615,7 @@ def _latency_from_metadata(metadata: Mapping[str, Any]) -> LatencyRecord | None:
     reason = metadata.get("latency_unresolved")
     if isinstance(reason, str) and reason.strip():
         median = metadata.get("latency_median")
-        return LatencyRecord(
-            p50=None,
-            p90=None,
-            p99=None,
-            p999=None,
-            unresolved=" ".join(reason.split()),
-            median=float(median) if _finite(median) else None,
-            **common,
-        )
+        return _unresolved_record(reason, float(median) if _finite(median) else None, common)
     values = []
     for key, _name in LATENCY_METADATA:
         value = metadata.get(key)
