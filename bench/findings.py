@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from bench import comparison, sweep
+from bench import comparison, gil, sweep
 from bench.cells import PREFERRED_ORDER, RecordedBound, recorded_bound
 from bench.latency import RESOLUTION
 from bench.resultfiles import Entry, LatencyRecord, ResultSet
@@ -965,10 +965,29 @@ def parallel_findings(result: ResultSet) -> list[Finding]:
     return [Finding("parallel", text + ".")]
 
 
+def gil_findings(result: ResultSet) -> list[Finding]:
+    """Cells whose GIL readings differ from each other or from what the run asked for
+    (``bench.gil``): their numbers describe another interpreter state than the file's."""
+    flagged: list[tuple[str, str]] = []
+    asked: set[str | None] = set()
+    for entry in result.entries:
+        requested = gil.requested(entry.metadata)
+        asked.add(requested)
+        runs = [{**entry.metadata, **run.metadata} for run in entry.runs]
+        why = gil.mismatch([entry.metadata, *runs], requested)
+        if why is not None:
+            row = row_of(entry)
+            flagged.append((f"{entry.model} in {row.label}" if row else entry.name, why))
+    if not flagged:
+        return []
+    text = gil.mismatch_text(flagged, asked.pop() if len(asked) == 1 else None)
+    return [Finding("gaps", text[0].upper() + text[1:] + ".")]
+
+
 def gap_findings(result: ResultSet) -> list[Finding]:
     failed = [gap for gap in result.gaps if gap.status == "failed"]
     skipped = [gap for gap in result.gaps if gap.status == "skipped"]
-    found = []
+    found = gil_findings(result)
     if failed:
         found.append(Finding("gaps", f"{len(failed)} cell(s) failed; see Gaps for the reasons."))
     if skipped:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 
 import pyperf
 
+from bench import gil
 from bench.cells import PREFERRED_ORDER, RecordedBound, recorded_bound
 from bench.latency import RESOLUTION
 from bench.storage import CellGap
@@ -326,9 +327,30 @@ def _memory_lines(benchmarks: list[pyperf.Benchmark]) -> list[str]:
     return ["", MEMORY_TITLE, *_table(["cell", *models], rows)]
 
 
+def gil_warning(benchmarks: list[pyperf.Benchmark]) -> str | None:
+    """One line naming the cells whose GIL readings differ from each other or from what the
+    run asked for (``bench.gil``); None when every reading agrees or none was recorded."""
+    flagged: list[tuple[str, str]] = []
+    asked: set[str | None] = set()
+    for bench in benchmarks:
+        metadata = bench.get_metadata()
+        requested = gil.requested(metadata)
+        asked.add(requested)
+        runs = [run.get_metadata() for run in bench.get_runs()]
+        why = gil.mismatch([metadata, *runs], requested)
+        if why is not None:
+            flagged.append((bench.get_name(), why))
+    if not flagged:
+        return None
+    return "warning: " + gil.mismatch_text(flagged, asked.pop() if len(asked) == 1 else None)
+
+
 def render_all(benchmarks: list[pyperf.Benchmark], gaps: list[CellGap]) -> str:
     timed = [b for b in benchmarks if b.get_unit() == "second"]
-    lines = render(benchmarks, gaps, title="Mean of all values (± standard deviation as % of mean)")
+    warning = gil_warning(benchmarks)
+    lines = [warning, ""] if warning else []
+    title = "Mean of all values (± standard deviation as % of mean)"
+    lines += render(benchmarks, gaps, title=title)
     lines += _fan_out_overhead_lines(timed)
     with_latency = [
         b for b in timed if {"latency_p99", "latency_unresolved"} & set(b.get_metadata())

@@ -126,7 +126,7 @@ def _cell_argv(cell: Cell, kind: str, start_method: str) -> list[str]:
     ]  # fmt: skip
 
 
-def profile_metadata(cell: Cell, start_method: str) -> dict[str, float | int]:
+def profile_metadata(cell: Cell, start_method: str) -> dict[str, float | int | str]:
     probe = Probe(_cell_argv(cell, "profile", start_method))
     data = json.loads(probe.run())
     return {
@@ -142,6 +142,7 @@ def profile_metadata(cell: Cell, start_method: str) -> dict[str, float | int]:
         # processes model's children): high-water marks, not a sum over the tree.
         "peak_rss_self": data["peak_rss_self"],
         "peak_rss_children_max": data["peak_rss_children_max"],
+        "profile_gil_measured": data["gil_measured"],
     }
 
 
@@ -150,6 +151,13 @@ def latency_record(cell: Cell, start_method: str) -> dict[str, Any]:
     percentiles, or, for a cell the timer cannot resolve, its median and why."""
     record: dict[str, Any] = json.loads(Probe(_cell_argv(cell, "latency", start_method)).run())
     return record
+
+
+def latency_gil_metadata(record: dict[str, Any]) -> dict[str, str]:
+    """The probe's GIL reading, taken out of the record: it belongs with the benchmark's
+    metadata (``bench.gil``), and the stored latency record keeps its schema."""
+    reading = record.pop("gil_measured", None)
+    return {} if reading is None else {"latency_gil_measured": str(reading)}
 
 
 def latency_metadata(record: dict[str, Any]) -> dict[str, float | int | str]:
@@ -246,7 +254,7 @@ def measure(runner: pyperf.Runner, args: argparse.Namespace, cell: Cell) -> Meas
     record = None
     if latency.supports(cell.spec.workload) and not args.no_latency:
         record = latency_record(cell, args.start_method)
-        bench.update_metadata(latency_metadata(record))
+        bench.update_metadata({**latency_gil_metadata(record), **latency_metadata(record)})
     return Measured(bench, record)
 
 

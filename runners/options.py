@@ -15,7 +15,7 @@ from typing import NoReturn
 
 import pyperf
 
-from bench import mpcontext
+from bench import gil, mpcontext
 from bench.environment import forwarded_environ
 from bench.registry import RegistryError, model_names, workload_names
 from bench.sweep import SIZE_PARAMETERS
@@ -67,6 +67,9 @@ def make_runner() -> pyperf.Runner:
         values=DEFAULT_VALUES,
         program_args=("-m", "runners.run"),
         add_cmdline_args=_worker_args,
+        # Each worker reads the GIL right after its runs (bench.gil): the build alone does not
+        # say whether a library turned the GIL back on.
+        hooks=[gil.GIL_HOOK],
     )
     parser = runner.argparser
     parser.allow_abbrev = False  # an abbreviation must not silently pick an option
@@ -217,6 +220,8 @@ def check_args(args: argparse.Namespace) -> None:
             raise UsageError(f"{flag} is not supported: memory is measured by the memory workload")
     # pyperf hands workers only a few variables; add those that change what a worker measures.
     args.inherit_environ = sorted({*(args.inherit_environ or ()), *forwarded_environ()})
+    # pyperf hands its own --hook options on to the workers.
+    args.hook = sorted({*(args.hook or ()), gil.HOOK_NAME})
     if args.cell is not None:
         return
     args.models = _resolve(args.models, valid_models, "model")

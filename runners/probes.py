@@ -26,7 +26,7 @@ import time
 
 import pyperf
 
-from bench import latency, mpcontext
+from bench import gil, latency, mpcontext
 from bench.cells import Cell, run_cell
 from bench.environment import environment_metadata
 from bench.meters import (
@@ -107,6 +107,7 @@ def measure_memory(cell: Cell) -> pyperf.Benchmark:
         **collector_metadata(),
         "memory_delta": meter.delta,
         "memory_measure": meter.measure,
+        gil.MEASURED_KEY: gil.state(),
         **kernel_metadata(meter.kernel_delta, outcome.ops),
         # Without it pyperf would take the byte values for seconds when totalling durations.
         "duration": duration,
@@ -116,7 +117,7 @@ def measure_memory(cell: Cell) -> pyperf.Benchmark:
     return pyperf.Benchmark([run])
 
 
-def measure_profile(cell: Cell) -> dict[str, float | int]:
+def measure_profile(cell: Cell) -> dict[str, float | int | str]:
     run_cell(cell, Clock())  # warm-up: first-call costs (imports, hub, pools) stay out
     freeze_collector("warm")
     counters = ZERO
@@ -138,6 +139,7 @@ def measure_profile(cell: Cell) -> dict[str, float | int]:
         "cpu_system_per_op": counters.cpu_system / ops,
         "ctx_voluntary_per_op": counters.ctx_voluntary / ops,
         "ctx_involuntary_per_op": counters.ctx_involuntary / ops,
+        "gil_measured": gil.state(),
         **peak_rss(),
     }
 
@@ -229,7 +231,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.kind == "memory":
             measure_memory(cell).dump(sys.stdout)
         elif args.kind == "latency":
-            json.dump(measure_latency(cell), sys.stdout)
+            # Read after the pass; the cell process moves it into the benchmark's metadata.
+            json.dump({**measure_latency(cell), "gil_measured": gil.state()}, sys.stdout)
         else:
             json.dump(measure_profile(cell), sys.stdout)
     except Exception as exc:  # noqa: BLE001 - reported to the manager as one line
