@@ -17,7 +17,13 @@ TINY_MATRIX = SMOKE_MATRIX
 # installs neither greenlet nor gevent, nor matplotlib where it has no wheel for it; those
 # modules are left out of collection there, and the header of the run says which and why.
 NEEDS = {
-    "matplotlib": ("test_charts.py", "test_page.py", "test_readme.py", "test_report.py"),
+    "matplotlib": (
+        "test_charts.py",
+        "test_page.py",
+        "test_readme.py",
+        "test_report.py",
+        "test_report_browser.py",
+    ),
     "greenlet": ("test_echo.py", "test_model_greenlet.py"),
     "gevent": ("test_model_gevent.py",),
 }

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pyperf
@@ -172,18 +173,20 @@ def test_json_is_pyperf_format_version(tmp_path: Path) -> None:
 
 def test_variables_that_change_measurements_reach_the_workers(tmp_path: Path) -> None:
     output = tmp_path / "environ.json"
+    # A free-threaded build has mimalloc and no plain "malloc" allocator.
+    allocator = "mimalloc" if sysconfig.get_config_var("Py_GIL_DISABLED") else "malloc"
     result = subprocess.run(
         [
             sys.executable, "-m", "runners.run", "--debug-single-value", "--models", "serial",
             "--workloads", "spawn", "--matrix", "smoke", "--no-profile", "-o", str(output),
         ],
         cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
-        env={**os.environ, "PYTHONMALLOC": "malloc"},
+        env={**os.environ, "PYTHONMALLOC": allocator},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     (bench,) = pyperf.BenchmarkSuite.load(str(output))
     # the metadata is collected inside the pyperf worker, so this proves the worker saw it
-    assert bench.get_metadata()["environ"] == "PYTHONMALLOC=malloc"
+    assert bench.get_metadata()["environ"] == f"PYTHONMALLOC={allocator}"
 
 
 def test_no_source_file_monkey_patches() -> None:
