@@ -241,10 +241,25 @@ def load_all(paths: Sequence[str | Path], labels: Sequence[str] | None = None) -
 
 
 def default_label(path: Path, environment: Mapping[str, Any]) -> str:
+    """The Python version; for a free-threaded build also its "t" and the GIL state it measured
+    with ("3.13.15t GIL off"), so that files that differ only in build or GIL are told apart by
+    what differs, not by their names."""
     version = environment.get("python_version")
     if isinstance(version, str) and version.strip():
-        return version.split()[0]
+        return version.split()[0] + _build_suffix(environment)
     return _stem(path)
+
+
+def _build_suffix(environment: Mapping[str, Any]) -> str:
+    build = environment.get("python_build")
+    if not isinstance(build, str) or "free-threading" not in build:
+        return ""
+    # What the workers read after their runs wins over what the interpreter was started with.
+    for key in ("python_gil_measured", "python_gil"):
+        state = environment.get(key)
+        if state in ("enabled", "disabled"):
+            return f"t GIL {'on' if state == 'enabled' else 'off'}"
+    return "t"
 
 
 def unique_labels(results: Sequence[ResultSet]) -> list[str]:
@@ -269,7 +284,7 @@ def _python_and_host(result: ResultSet) -> str:
     host = result.environment.get("hostname")
     if not isinstance(version, str) or not isinstance(host, str):
         return ""
-    return f"{version.split()[0]}@{host}"
+    return f"{version.split()[0]}{_build_suffix(result.environment)}@{host}"
 
 
 def _stem(path: Path) -> str:

@@ -392,3 +392,28 @@ def test_a_malformed_latency_record_is_one_line_naming_file_and_cell(
     assert text.startswith(str(path)) and message in text and "\n" not in text
     if change != "section":
         assert THREADS in text
+
+
+def _build_variant(tmp_path: Path, name: str, build: str, gil: str | None) -> Path:
+    """py313.json as if measured on another build, with the GIL state its workers read."""
+    data = json.loads((DATA / "py313.json").read_text(encoding="utf-8"))
+    data["metadata"]["python_build"] = build
+    if gil is not None:
+        data["metadata"]["python_gil_measured"] = gil
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+def test_free_threaded_files_are_labelled_by_build_and_gil(tmp_path: Path) -> None:
+    free = "CPython 3.13.0 (free-threading, shared)"
+    files = [
+        DATA / "py313.json",
+        _build_variant(tmp_path, "off", free, "disabled"),
+        _build_variant(tmp_path, "on", free, "enabled"),
+    ]
+    labels = [result.label for result in load_all(files)]
+    assert labels == ["3.13.0", "3.13.0t GIL off", "3.13.0t GIL on"]
+    # Without a reading from the workers, the state the interpreter started with is used.
+    started = _build_variant(tmp_path, "started", free, None)
+    assert load(started).label == "3.13.0t GIL on"  # the fixture's python_gil: enabled
