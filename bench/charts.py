@@ -63,7 +63,7 @@ from bench.findings import (
 )
 from bench.latency import RESOLUTION
 from bench.resultfiles import Entry, ResultSet
-from bench.summary import format_bytes
+from bench.units import format_bytes
 
 TIMES = "\N{MULTIPLICATION SIGN}"
 SPREAD = "error bars: min\N{EN DASH}max of all values"

@@ -41,11 +41,9 @@ from bench.stats import EXACT_MAX_PRODUCT, EXACT_TIES_MAX_TOTAL
 from bench.summary import (
     BELOW_RESOLUTION,
     TIMES,
-    format_bytes,
-    format_duration,
-    format_rate,
     short_params,
 )
+from bench.units import format_bytes, format_duration, format_rate
 from bench.workloads import SPECS, SpecError
 
 FORMATS = ("text", "markdown", "csv", "json")

@@ -33,11 +33,9 @@ from bench.resultfiles import Entry, LatencyRecord, ResultSet
 from bench.summary import (
     BELOW_RESOLUTION,
     MEMORY_SLOPE_MIN_SIZES,
-    format_bytes,
-    format_duration,
-    format_rate,
     short_params,
 )
+from bench.units import format_bytes, format_duration, format_rate
 from bench.workloads import SPECS, Spec, SpecError
 
 # The workloads whose rows have profile counters (memory cells are measured in a probe process

@@ -60,6 +60,7 @@ from typing import Any
 
 from bench.cells import Cell, CellError, run_cell
 from bench.meters import Clock
+from bench.units import format_duration
 from bench.workloads import FanOut, PingPong, ProducerConsumer, Spec
 
 WORKLOADS = ("pingpong", "producer_consumer", "fan_out")
@@ -150,9 +151,6 @@ def unresolved_reason(
 ) -> str:
     """Why a cell reports no percentile: one sentence with its median and the timer's cost
     (``rounds``: pingpong's, which cap the batch)."""
-    # Imported here: bench.summary imports this module's RESOLUTION.
-    from bench.summary import format_duration
-
     timer = f"the timer's cost ({format_duration(cost)})"
     if median <= 0:
         return (

@@ -26,7 +26,7 @@ from typing import Literal
 from bench import comparison, findings, sweep
 from bench.findings import BASELINE_MODEL, Row, grid, model_order, rows, times
 from bench.resultfiles import Entry, ResultSet
-from bench.summary import format_duration
+from bench.units import format_duration
 
 # p99 / p50 a reader assumes of a latency distribution without outliers.
 EXPECTED_TAIL = 2.0

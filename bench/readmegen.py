@@ -23,7 +23,7 @@ from pathlib import Path
 from bench import findings, markdownreport
 from bench.findings import Table
 from bench.resultfiles import Entry, ResultSet
-from bench.summary import format_duration
+from bench.units import format_duration
 
 SCRIPT = "scripts/readme.py"
 START_PATTERN = re.compile(r"^<!-- generated: (?P<command>.*) -->$")

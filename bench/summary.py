@@ -14,6 +14,7 @@ from bench.cells import PREFERRED_ORDER, RecordedBound, recorded_bound
 from bench.latency import RESOLUTION
 from bench.storage import CellGap
 from bench.sweep import SlopeFit, fit_line
+from bench.units import format_bytes, format_duration, format_rate
 from bench.workloads import SPECS, Memory, Spec
 
 TIMES = "\N{MULTIPLICATION SIGN}"
@@ -21,33 +22,6 @@ TIMES = "\N{MULTIPLICATION SIGN}"
 BELOW_RESOLUTION = "below timer resolution"
 # What a table shows where a cell has no number.
 GAP_TEXT = {"failed": "FAILED", "skipped": "skipped"}
-
-
-def format_duration(seconds: float) -> str:
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6), ("ns", 1e-9)):
-        if seconds >= scale or unit == "ns":
-            return _three_digits(seconds / scale) + " " + unit
-    raise AssertionError("unreachable")
-
-
-def format_rate(per_second: float) -> str:
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if per_second >= scale:
-            return _three_digits(per_second / scale) + " " + unit
-    return _three_digits(per_second)
-
-
-def format_bytes(size: float) -> str:
-    if abs(size) >= 1024 * 1024:
-        return _three_digits(size / (1024 * 1024)) + " MiB"
-    return _three_digits(size / 1024) + " KiB"
-
-
-def _three_digits(value: float) -> str:
-    if value == 0 or not math.isfinite(value):
-        return f"{value:g}"
-    digits = max(0, 2 - math.floor(math.log10(abs(value))))
-    return f"{value:.{digits}f}"
 
 
 def short_params(spec: Spec) -> str:

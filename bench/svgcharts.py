@@ -30,7 +30,7 @@ from bench import charts, findings, overview, sweep
 from bench.comparison import Comparison
 from bench.findings import Row, grid, model_order, rows
 from bench.resultfiles import Entry, ResultSet
-from bench.summary import format_bytes, format_duration, format_rate
+from bench.units import format_bytes, format_duration, format_rate
 
 # Panel sizes in CSS pixels: two panels side by side in the page's main column at 1366 px.
 WIDTH = 460

@@ -28,7 +28,7 @@ from collections.abc import Callable, Generator
 from bench.cells import Cell
 from bench.cli import OneLineParser
 from bench.registry import get_model
-from bench.summary import format_duration
+from bench.units import format_duration
 from bench.workloads import DEFAULT_MATRIX, PingPong
 from runners.cellproc import time_cell
 

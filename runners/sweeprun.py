@@ -27,8 +27,8 @@ import pyperf
 
 from bench.cells import PREFERRED_ORDER, Cell
 from bench.storage import CellGap
-from bench.summary import format_bytes, format_duration
 from bench.sweep import Missing, Point, Series, fit_line, scaling, split_params, sweep_series
+from bench.units import format_bytes, format_duration
 from bench.workloads import SPECS
 
 STOP_FACTOR = 2.0

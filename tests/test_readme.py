@@ -14,7 +14,7 @@ import pytest
 
 from bench import findings, readmegen
 from bench.resultfiles import load
-from bench.summary import format_duration
+from bench.units import format_duration
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "readme.py"
