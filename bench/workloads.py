@@ -179,8 +179,17 @@ class PingPong(Spec):
         return 2 * (back + 1) if back == sent else 2 * sent
 
     @staticmethod
-    def lost_switch(side: str, found: object, expected: str) -> str:
-        """The error of a run whose alternation check failed on ``side``."""
+    def partner_lost(found: object, handed_back: object) -> str:
+        """The error of a run whose partner was woken for the token it had handed back."""
+        return PingPong._lost("partner", found, f"a token after {handed_back}")
+
+    @staticmethod
+    def coordinator_lost(found: object, sent: object) -> str:
+        """The error of a run whose coordinator did not get back the token it sent."""
+        return PingPong._lost("coordinator", found, f"{sent}, the one it sent")
+
+    @staticmethod
+    def _lost(side: str, found: object, expected: str) -> str:
         return (
             f"pingpong: the {side} found token {found!r} where it expected {expected}: a wait "
             "returned without the other side's turn, so a switch did not happen"

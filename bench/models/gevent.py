@@ -90,9 +90,7 @@ def pingpong(spec: PingPong, meter: Meter) -> Outcome:
             clear()
             received = sent
             if received == back:
-                ponger_errors.append(
-                    CellError(spec.lost_switch("partner", received, f"a token after {back}"))
-                )
+                ponger_errors.append(CellError(spec.partner_lost(received, back)))
                 reply()  # wake the coordinator to raise it
                 return
             back = received
@@ -125,7 +123,7 @@ def pingpong(spec: PingPong, meter: Meter) -> Outcome:
     if ponger_errors:
         raise ponger_errors[0]
     if lost is not None:
-        raise CellError(spec.lost_switch("coordinator", lost, f"{number}, the one it sent"))
+        raise CellError(spec.coordinator_lost(lost, number))
     switches = spec.switches(number, back)
     return Outcome(switches, (switches,))
 

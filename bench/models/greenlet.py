@@ -80,7 +80,7 @@ def pingpong(spec: PingPong, meter: Meter) -> Outcome:
             to_main()
             received = sent
             if received == back:
-                raise CellError(spec.lost_switch("partner", received, f"a token after {back}"))
+                raise CellError(spec.partner_lost(received, back))
             back = received
 
     partner = greenlet.greenlet(ponger)
@@ -100,7 +100,7 @@ def pingpong(spec: PingPong, meter: Meter) -> Outcome:
     if not partner.dead:
         partner.throw()  # GreenletExit ends it and returns here
     if lost is not None:
-        raise CellError(spec.lost_switch("coordinator", lost, f"{number}, the one it sent"))
+        raise CellError(spec.coordinator_lost(lost, number))
     switches = spec.switches(number, back)
     return Outcome(switches, (switches,))
 

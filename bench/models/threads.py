@@ -83,9 +83,7 @@ def pingpong(spec: PingPong, meter: Meter) -> Outcome:
             wait_turn()
             received = sent
             if received == back:
-                partner_errors.append(
-                    CellError(spec.lost_switch("partner", received, f"a token after {back}"))
-                )
+                partner_errors.append(CellError(spec.partner_lost(received, back)))
                 # Wake the coordinator to raise it; its lock is already free if it is not waiting.
                 with contextlib.suppress(RuntimeError):
                     pass_turn()
@@ -115,7 +113,7 @@ def pingpong(spec: PingPong, meter: Meter) -> Outcome:
     if partner_errors:
         raise partner_errors[0]
     if lost is not None:
-        raise CellError(spec.lost_switch("coordinator", lost, f"{number}, the one it sent"))
+        raise CellError(spec.coordinator_lost(lost, number))
     switches = spec.switches(number, back)
     return Outcome(switches, (switches,))
 
