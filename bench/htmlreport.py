@@ -23,14 +23,17 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from bench import charts, comparison, findings, markdownreport, overview, svgcharts
-from bench.findings import FindingGroup, Table
+from bench.findings import FindingGroup, Row, Table
 from bench.pageassets import SCRIPT, STYLE
 from bench.resultfiles import ResultSet
+
+T = TypeVar("T")
 
 # What an existing directory may hold for --replace to treat it as an earlier report.
 REPORT_SUFFIXES = frozenset({".html", ".md", ".png", ".svg"})
@@ -164,6 +167,7 @@ WORST_RATIO = 100.0
 GOOD_HUE = 130.0
 # Hue of a change: green better, red worse, grey-blue not significant or not testable.
 CHANGE_HUES = {"improved": 130.0, "regressed": 0.0, "same": 210.0, "untested": 210.0}
+VERDICT_WORDS = {"improved": "better", "regressed": "worse", "same": "same", "untested": "untested"}
 # Tables with more rows than this start collapsed.
 OPEN_TABLE_ROWS = 12
 
@@ -223,34 +227,50 @@ def _row_label(row: findings.Row, first_of_workload: bool) -> str:
     return f'<td class="label">{params}</td>'
 
 
-def cost_table(grid: overview.CostGrid) -> str:
+def _grid_table(
+    kind: str,
+    models: Sequence[str],
+    rows: Sequence[tuple[Row, Mapping[str, T]]],
+    cell_html: Callable[[str, T], str],
+) -> str:
+    """A models x cells table: one row per parameter set, the workload named on its first row,
+    ``cell_html`` for every cell the row has and the missing mark elsewhere."""
     out = [
-        '<div class="scroll"><table class="grid cost-grid">',
-        f"<thead><tr><th>cell</th>{_model_header(grid.models)}</tr></thead>",
+        f'<div class="scroll"><table class="grid {kind}">',
+        f"<thead><tr><th>cell</th>{_model_header(models)}</tr></thead>",
         "<tbody>",
     ]
     previous = ""
-    for row in grid.rows:
-        cells = [_row_label(row.row, row.row.workload != previous)]
-        previous = row.row.workload
-        for model in grid.models:
-            cost = row.cells.get(model)
-            if cost is None:
+    for row, cells_of in rows:
+        cells = [_row_label(row, row.workload != previous)]
+        previous = row.workload
+        for model in models:
+            value = cells_of.get(model)
+            if value is None:
                 cells.append(f'<td class="none">{findings.MISSING}</td>')
-                continue
-            if cost.vs_serial is not None:
-                ratio = f"<b>{_esc(multiple(cost.vs_serial))}</b>"
             else:
-                ratio = f"<b><i>{_esc(multiple(cost.vs_best))}</i></b>"
-            css = "cost best" if cost.best else "cost"
-            cells.append(
-                f'<td class="{css}" style="--h:{cost_hue(cost.vs_best):g}" '
-                f'title="{_esc(cost.detail)}" data-model="{_esc(model)}">{ratio}'
-                f"<small>{_esc(cost.short)}</small></td>"
-            )
+                cells.append(cell_html(model, value))
         out.append("<tr>" + "".join(cells) + "</tr>")
     out.append("</tbody></table></div>")
     return "\n".join(out)
+
+
+def _cost_cell(model: str, cost: overview.Cost) -> str:
+    if cost.vs_serial is not None:
+        ratio = f"<b>{_esc(multiple(cost.vs_serial))}</b>"
+    else:
+        ratio = f"<b><i>{_esc(multiple(cost.vs_best))}</i></b>"
+    css = "cost best" if cost.best else "cost"
+    return (
+        f'<td class="{css}" style="--h:{cost_hue(cost.vs_best):g}" '
+        f'title="{_esc(cost.detail)}" data-model="{_esc(model)}">{ratio}'
+        f"<small>{_esc(cost.short)}</small></td>"
+    )
+
+
+def cost_table(grid: overview.CostGrid) -> str:
+    rows = [(row.row, row.cells) for row in grid.rows]
+    return _grid_table("cost-grid", grid.models, rows, _cost_cell)
 
 
 def _cost_legend() -> str:
@@ -275,33 +295,20 @@ def _cost_legend() -> str:
     )
 
 
+def _change_cell(model: str, cell: overview.ChangeCell) -> str:
+    strength = 0.0 if cell.ratio is None else min(1.0, abs(math.log10(cell.ratio)) / 0.3)
+    hue = CHANGE_HUES[cell.verdict]
+    saturation = 25 + 55 * strength if cell.verdict in ("improved", "regressed") else 10
+    return (
+        f'<td class="cost {cell.verdict}" style="--h:{hue:g};--cell-s:{saturation:.0f}%" '
+        f'title="{_esc(cell.detail)}" data-model="{_esc(model)}"><b>{_esc(cell.text)}</b>'
+        f"<small>{_esc(VERDICT_WORDS[cell.verdict])}</small></td>"
+    )
+
+
 def change_table(grid: overview.ChangeGrid) -> str:
-    out = [
-        '<div class="scroll"><table class="grid change-grid">',
-        f"<thead><tr><th>cell</th>{_model_header(grid.models)}</tr></thead>",
-        "<tbody>",
-    ]
-    words = {"improved": "better", "regressed": "worse", "same": "same", "untested": "untested"}
-    previous = ""
-    for row in grid.rows:
-        cells = [_row_label(row.row, row.row.workload != previous)]
-        previous = row.row.workload
-        for model in grid.models:
-            cell = row.cells.get(model)
-            if cell is None:
-                cells.append(f'<td class="none">{findings.MISSING}</td>')
-                continue
-            strength = 0.0 if cell.ratio is None else min(1.0, abs(math.log10(cell.ratio)) / 0.3)
-            hue = CHANGE_HUES[cell.verdict]
-            saturation = 25 + 55 * strength if cell.verdict in ("improved", "regressed") else 10
-            cells.append(
-                f'<td class="cost {cell.verdict}" style="--h:{hue:g};--cell-s:{saturation:.0f}%" '
-                f'title="{_esc(cell.detail)}" data-model="{_esc(model)}"><b>{_esc(cell.text)}</b>'
-                f"<small>{_esc(words[cell.verdict])}</small></td>"
-            )
-        out.append("<tr>" + "".join(cells) + "</tr>")
-    out.append("</tbody></table></div>")
-    return "\n".join(out)
+    rows = [(row.row, row.cells) for row in grid.rows]
+    return _grid_table("change-grid", grid.models, rows, _change_cell)
 
 
 def _change_legend(page: Content) -> str:
