@@ -144,7 +144,7 @@ def measure_profile(cell: Cell) -> dict[str, float | int | str]:
     }
 
 
-def choose_batch(probe: latency.LatencyPass, rounds: int, resolution: float) -> None:
+def batch_from_trials(probe: latency.LatencyPass, rounds: int, resolution: float) -> None:
     """Set pingpong's rounds per stamp from trial runs: the first at one round per stamp, then
     one at each larger batch its median asks for, until a batch's own median asks for no more
     (it resolves, or the cap is reached). A single round's sample carries the stamping's
@@ -172,7 +172,7 @@ def measure_latency(
 ) -> dict[str, object]:
     """The latency record of a cell: per-run summaries and the pooled distribution, or, when
     the timer cannot resolve the cell (``latency.is_resolved``), its median and why, with no
-    percentile. pingpong's rounds per stamp are chosen (``choose_batch``) unless ``batch`` is
+    percentile. pingpong's rounds per stamp are chosen (``batch_from_trials``) unless ``batch`` is
     given; ``resolution`` None resolves every cell at the batch given or 1 (for tests, whose
     timings decide nothing)."""
     with latency.LatencyPass(cell) as probe:
@@ -181,7 +181,7 @@ def measure_latency(
         probe.calibrate()
         spec = cell.spec
         if batch is None and resolution is not None and isinstance(spec, PingPong):
-            choose_batch(probe, spec.rounds, resolution)
+            batch_from_trials(probe, spec.rounds, resolution)
         elif batch is not None:
             probe.batch = batch
         runs: list[dict[str, float | int]] = []
