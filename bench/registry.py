@@ -3,9 +3,10 @@
 A model module declares ``REQUIRES`` (importable names it needs), ``LIGHTWEIGHT`` (whether it
 runs the large sizes of the default matrix), ``PRIMITIVES`` (workload -> the primitive it uses,
 recorded with every result), optionally ``MEMORY_MEASURE`` ("uss", the default, or "pss"; see
-``bench.meters.MemoryMeter``), optionally ``SWEEP_LIMITS`` (workload -> the largest task count a
+``bench.measure.meters.MemoryMeter``), optionally ``SWEEP_LIMITS`` (workload -> the largest task
+count a
 scaling sweep attempts, for sizes that would exhaust the machine rather than merely take long;
-see ``runners.sweeprun``), optionally ``FAN_OUT_CONCURRENCY`` (how many fan_out tasks it lets
+see ``runners.sweeps``), optionally ``FAN_OUT_CONCURRENCY`` (how many fan_out tasks it lets
 wait at once: an integer, or a function of no arguments returning one, called when the cell is
 measured; absent: all of them; see ``Model.fan_out_concurrency``) and one function per workload
 it supports:
@@ -32,8 +33,8 @@ from pathlib import Path
 from types import ModuleType
 
 import bench.models
-from bench.meters import Meter, Outcome
-from bench.workloads import SPECS, Spec
+from bench.measure.meters import Meter, Outcome
+from bench.spec.workloads import SPECS, Spec
 
 ModelFunction = Callable[[Spec, Meter], Outcome]
 DECLARATIONS = ("REQUIRES", "LIGHTWEIGHT", "PRIMITIVES", "MEMORY_MEASURE", "SWEEP_LIMITS")
@@ -80,7 +81,7 @@ class Model:
         """How many of ``tasks`` fan_out tasks this model lets wait at once: its
         ``FAN_OUT_CONCURRENCY`` (a pool's worker count, 1 for tasks run one after another), at
         most ``tasks``; all of them when it declares none. It bounds the ideal makespan of a
-        sleep or echo fan-out (``bench.cells.fan_out_bound``)."""
+        sleep or echo fan-out (``bench.measure.cells.fan_out_bound``)."""
         declared = getattr(self.module, "FAN_OUT_CONCURRENCY", None)
         if declared is None:
             return tasks

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from bench import mpcontext
-from bench.cells import plan
+from bench.measure import mpcontext
+from bench.measure.cells import plan
 from bench.registry import all_models, workload_names
-from bench.workloads import MATRICES, SPECS
+from bench.spec.workloads import MATRICES, SPECS
 
 
 def list_matrix(matrix: str) -> None:

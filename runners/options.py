@@ -15,11 +15,12 @@ from typing import NoReturn
 
 import pyperf
 
-from bench import gil, mpcontext
-from bench.environment import forwarded_environ
+from bench.analysis.sweep import SIZE_PARAMETERS
+from bench.measure import mpcontext
+from bench.measure.environment import forwarded_environ
 from bench.registry import RegistryError, model_names, workload_names
-from bench.sweep import SIZE_PARAMETERS
-from bench.workloads import MATRICES, SPECS, SWEEP_MATRICES, Spec, SpecError
+from bench.results import gil
+from bench.spec.workloads import MATRICES, SPECS, SWEEP_MATRICES, Spec, SpecError
 
 DEFAULT_PROCESSES = 12
 DEFAULT_VALUES = 3
@@ -67,7 +68,8 @@ def make_runner() -> pyperf.Runner:
         values=DEFAULT_VALUES,
         program_args=("-m", "runners.run"),
         add_cmdline_args=_worker_args,
-        # Each worker reads the GIL right after its runs (bench.gil): the build alone does not
+        # Each worker reads the GIL right after its runs (bench.results.gil): the build alone does
+        # not
         # say whether a library turned the GIL back on.
         hooks=[gil.GIL_HOOK],
     )

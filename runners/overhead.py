@@ -7,7 +7,7 @@ primitive, nothing but the switch and the loop (generators: a generator ``while 
 driven by ``send(None)``; greenlet: two greenlets switching with no value; threads: a pair of
 locks; asyncio: a fresh future per hand-off, resolved with no value; gevent: a pair of events),
 and (b) the suite's pingpong cell of the default matrix through the time function pyperf calls
-(``runners.cellproc.time_cell``: verified runs, measured regions only), which passes a token
+(``runners.cell_process.time_cell``: verified runs, measured regions only), which passes a token
 and proves every turn. It prints the best of R of each per one-way switch and their ratio.
 
 The ratio is gated for the models whose switch is cheap enough for the suite's token and checks
@@ -25,12 +25,12 @@ import threading
 import time
 from collections.abc import Callable, Generator
 
-from bench.cells import Cell
-from bench.cli import OneLineParser
+from bench.commands.cli import OneLineParser
+from bench.measure.cells import Cell
 from bench.registry import get_model
+from bench.spec.workloads import DEFAULT_MATRIX, PingPong
 from bench.units import format_duration
-from bench.workloads import DEFAULT_MATRIX, PingPong
-from runners.cellproc import time_cell
+from runners.cell_process import time_cell
 
 LIMITS = {"generators": 1.15, "greenlet": 1.10}
 

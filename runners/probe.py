@@ -1,6 +1,6 @@
 """Fresh-process measurements for the runner: ``python -m runners.probe memory|profile|latency``.
 
-See ``runners.probes``.
+See ``runners.probe_passes``.
 """
 
 import sys
@@ -9,7 +9,7 @@ import sys
 def main() -> int:
     # Imported here for the same reason as in runners.run: spawn and forkserver children
     # re-import the main module.
-    from runners.probes import main as probes_main
+    from runners.probe_passes import main as probes_main
 
     return probes_main()
 

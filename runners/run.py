@@ -1,6 +1,6 @@
 """Run the benchmark matrix under pyperf: ``python -m runners.run [options]``.
 
-See ``runners.manager`` for what it does and ``--help`` for the options.
+See ``runners.roles`` for what it does and ``--help`` for the options.
 """
 
 import sys
@@ -10,7 +10,7 @@ def main() -> int:
     # Imported here, not at module level: spawn and forkserver children re-import the main
     # module, and must not pay for pyperf, psutil and the harness; that cost would show up in
     # the processes model's spawn and memory numbers.
-    from runners.manager import main as manager_main
+    from runners.roles import main as manager_main
 
     return manager_main()
 

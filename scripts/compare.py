@@ -20,9 +20,10 @@ except ImportError:  # run as ``python scripts/compare.py`` from a checkout, not
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 try:
-    from bench import cli
-    from bench.cli import OneLineParser, bounded_number
-    from bench.compare_render import (
+    from bench.analysis.comparison import ComparisonError, Options, compare
+    from bench.commands import cli
+    from bench.commands.cli import OneLineParser, bounded_number
+    from bench.render.compare import (
         FORMATS,
         TEST_NAME,
         latency_regression_text,
@@ -30,8 +31,7 @@ try:
         regression_text,
         render,
     )
-    from bench.comparison import ComparisonError, Options, compare
-    from bench.resultfiles import ResultFileError, load_all
+    from bench.results.resultfiles import ResultFileError, load_all
 except ModuleNotFoundError as missing:  # a dependency of the project is not installed
     print(
         f"compare: error: {missing.name} is not installed; run tox -e compare, "

@@ -19,9 +19,10 @@ except ImportError:  # run as ``python scripts/readme.py`` from a checkout, not 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 try:
-    from bench import cli, readmegen
-    from bench.cli import OneLineParser
-    from bench.resultfiles import ResultFileError, load
+    from bench.commands import cli
+    from bench.commands.cli import OneLineParser
+    from bench.render import readmegen
+    from bench.results.resultfiles import ResultFileError, load
 except ModuleNotFoundError as missing:  # a dependency of the project is not installed
     print(
         f"readme: error: {missing.name} is not installed; pip install -e '.[report]' first",

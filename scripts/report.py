@@ -18,9 +18,9 @@ except ImportError:  # run as ``python scripts/report.py`` from a checkout, not 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 try:
-    from bench import cli
-    from bench.cli import OneLineParser, bounded_number
-    from bench.resultfiles import ResultFileError, load_all
+    from bench.commands import cli
+    from bench.commands.cli import OneLineParser, bounded_number
+    from bench.results.resultfiles import ResultFileError, load_all
 except ModuleNotFoundError as missing:  # a dependency of the project is not installed
     print(
         f"report: error: {missing.name} is not installed; run tox -e report, "
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # Imported once the inputs are known to be good: matplotlib takes a while to import, and
         # it is an optional dependency (the "report" extra), so say so instead of a traceback.
-        from bench import htmlreport
+        from bench.render import htmlreport
     except ImportError as exc:
         fail(f"{exc}; install the report extra: pip install 'concbench[report]'")
     try:

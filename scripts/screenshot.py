@@ -16,8 +16,9 @@ try:
 except ImportError:  # run as ``python scripts/screenshot.py`` from a checkout, not installed
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import browser, cli
-from bench.cli import OneLineParser
+from bench.commands import cli
+from bench.commands.cli import OneLineParser
+from bench.render import browser
 
 PROG = "screenshot"
 

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from bench.echoserver import serving
-from bench.workloads import SMOKE_MATRIX
+from bench.measure.echoserver import serving
+from bench.spec.workloads import SMOKE_MATRIX
 
 # Every model x workload cell is tested at the smoke matrix's tiny sizes.
 TINY_MATRIX = SMOKE_MATRIX

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bench.meters import Clock
-from bench.workloads import ProducerConsumer
+from bench.measure.meters import Clock
+from bench.spec.workloads import ProducerConsumer
 
 
 def _nothing() -> None:

@@ -11,10 +11,10 @@ from collections.abc import Callable
 
 import pytest
 
-from bench.cells import Cell, CellError, run_cell
-from bench.meters import Clock, Outcome
+from bench.measure.cells import Cell, CellError, run_cell
+from bench.measure.meters import Clock, Outcome
 from bench.registry import get_model
-from bench.workloads import PingPong
+from bench.spec.workloads import PingPong
 
 SPEC = PingPong(rounds=5)
 FAULTY_ROUND = 2

@@ -12,7 +12,7 @@ from typing import Any
 
 import psutil
 
-from bench.storage import read_results
+from bench.results.storage import read_results
 
 ROOT = Path(__file__).resolve().parent.parent
 FAULTY_MODELS = Path(__file__).resolve().parent / "faulty_models"

@@ -8,7 +8,7 @@ import types
 
 import pytest
 
-from bench.cells import (
+from bench.measure.cells import (
     Cell,
     CellError,
     ResourceLimitError,
@@ -18,10 +18,10 @@ from bench.cells import (
     resource_limit_reason,
     run_cell,
 )
-from bench.meters import Clock, MemoryMeter, MeterMisuse, Outcome, ProfilingClock
+from bench.measure.meters import Clock, MemoryMeter, MeterMisuse, Outcome, ProfilingClock
 from bench.models import processes
 from bench.registry import Model, RegistryError, all_models
-from bench.workloads import SPECS, FanOut, Spawn, Spec
+from bench.spec.workloads import SPECS, FanOut, Spawn, Spec
 from tests.conftest import TINY_MATRIX
 
 

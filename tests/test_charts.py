@@ -10,9 +10,9 @@ from matplotlib.container import BarContainer, ErrorbarContainer
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from bench import charts
-from bench.comparison import Options, compare
-from bench.resultfiles import Entry, ResultSet, load_all
+from bench.analysis.comparison import Options, compare
+from bench.render import charts
+from bench.results.resultfiles import Entry, ResultSet, load_all
 from tests.test_findings import (
     FAN_10K,
     FAN_100,

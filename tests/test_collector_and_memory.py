@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from bench import meters, proctree
-from bench.cells import Cell
-from bench.meters import Clock, MemoryMeter, ProfilingClock
+from bench.measure import meters, proctree
+from bench.measure.cells import Cell
+from bench.measure.meters import Clock, MemoryMeter, ProfilingClock
 from bench.registry import get_model
-from bench.workloads import Memory
-from runners import probes
+from bench.spec.workloads import Memory
+from runners import probe_passes as probes
 from runners.supervisor import Supervised
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -188,11 +188,11 @@ def test_peak_rss_comes_from_the_probe_and_its_reaped_children() -> None:
 
 FREEZE = """
 import gc, json
-from bench.cells import Cell
-from bench.meters import collector_metadata, freeze_collector
+from bench.measure.cells import Cell
+from bench.measure.meters import collector_metadata, freeze_collector
 from bench.registry import get_model
-from bench.workloads import PingPong
-from runners.cellproc import time_cell
+from bench.spec.workloads import PingPong
+from runners.cell_process import time_cell
 
 before = gc.get_freeze_count()
 time_cell(2, Cell(get_model("generators"), PingPong(rounds=10)))

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from bench.comparison import ComparisonError, Options, compare, judge, judge_latency
-from bench.resultfiles import load_all
+from bench.analysis.comparison import ComparisonError, Options, compare, judge, judge_latency
+from bench.results.resultfiles import load_all
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"

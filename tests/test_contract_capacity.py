@@ -73,11 +73,11 @@ from typing import Any, Generic, TypeVar
 
 import pytest
 
-from bench.cells import Cell, run_cell
-from bench.latency import Recorder, StartClock
+from bench.measure.cells import Cell, run_cell
+from bench.measure.latency import Recorder, StartClock
 from bench.models import _gensched, generators
 from bench.registry import Model, get_model, model_names
-from bench.workloads import Checksum, ProducerConsumer
+from bench.spec.workloads import Checksum, ProducerConsumer
 
 if not hasattr(resource, "RUSAGE_THREAD"):
     pytest.skip("needs per-thread context switch counts (Linux)", allow_module_level=True)
@@ -154,7 +154,7 @@ class _RecordedItems:
 
 class RecordedProducerConsumer(ProducerConsumer):
     """A ProducerConsumer whose hooks record every call; pickles as its plain spec and recorder,
-    as ``bench.latency``'s instrumented specs do."""
+    as ``bench.measure.latency``'s instrumented specs do."""
 
     plain: ProducerConsumer
     recorder: Recorder

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from bench.cells import Cell, run_cell
-from bench.meters import Clock
+from bench.measure.cells import Cell, run_cell
+from bench.measure.meters import Clock
 from bench.registry import all_models, get_model
-from bench.workloads import PingPong
+from bench.spec.workloads import PingPong
 
 MODELS = [model.name for model in all_models() if model.unavailable_reason() is None]
 

@@ -18,13 +18,13 @@ from types import SimpleNamespace
 import psutil
 import pytest
 
-from bench import echoserver
-from bench.cells import Cell, ResourceLimitError, resource_limit_reason, run_cell
-from bench.echoserver import ADDRESS_VARIABLE, EchoServerError, echo_address, serving
-from bench.meters import Clock
+from bench.measure import echoserver
+from bench.measure.cells import Cell, ResourceLimitError, resource_limit_reason, run_cell
+from bench.measure.echoserver import ADDRESS_VARIABLE, EchoServerError, echo_address, serving
+from bench.measure.meters import Clock
 from bench.models import _gensched, _greensched
 from bench.registry import Model, all_models, get_model
-from bench.workloads import ECHO_HEADER, FanOut
+from bench.spec.workloads import ECHO_HEADER, FanOut
 from tests.helpers import StateMeter
 from tests.runs import ROOT, run_runner
 
@@ -45,7 +45,7 @@ def _servers() -> set[int]:
     return {
         child.pid
         for child in psutil.Process().children()
-        if "bench.echoserver" in " ".join(child.cmdline())
+        if "bench.measure.echoserver" in " ".join(child.cmdline())
     }
 
 
@@ -219,7 +219,7 @@ def test_an_error_in_the_block_is_not_replaced_by_the_servers(
 
 def test_server_counts_what_it_served() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.echoserver"],
+        [sys.executable, "-m", "bench.measure.echoserver"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
@@ -462,6 +462,6 @@ def test_runner_measures_an_echo_cell_and_stops_its_server(tmp_path: Path) -> No
     leftover = [
         child
         for child in psutil.Process().children(recursive=True)
-        if child.pid not in before and "bench.echoserver" in " ".join(child.cmdline())
+        if child.pid not in before and "bench.measure.echoserver" in " ".join(child.cmdline())
     ]
     assert leftover == []

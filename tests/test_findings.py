@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from bench import findings
-from bench.comparison import Options, compare
-from bench.resultfiles import Entry, GapRecord, LatencyRecord, LatencyRun, ResultSet, load
+from bench.analysis import findings
+from bench.analysis.comparison import Options, compare
+from bench.results.resultfiles import Entry, GapRecord, LatencyRecord, LatencyRun, ResultSet, load
 
 PINGPONG = "rounds=2000"
 PC_1X1 = "producers=1,consumers=1,capacity=1,items=4000,work=none,cpu_iterations=100"

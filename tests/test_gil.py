@@ -1,4 +1,4 @@
-"""The GIL as measured (``bench.gil``): recorded by the measuring processes, flagged in the
+"""The GIL as measured (``bench.results.gil``): recorded by the measuring processes, flagged in the
 summary and the report where it differs from what the run asked for, and off in a free-threaded
 run's threads cells; a process measuring threads or processes imports no greenlet or gevent."""
 
@@ -15,10 +15,10 @@ from typing import Any
 import pyperf
 import pytest
 
-from bench import gil
-from bench.findings import gap_findings
-from bench.resultfiles import load
-from bench.summary import gil_warning, render_all
+from bench.analysis.findings import gap_findings
+from bench.render.terminal import gil_warning, render_all
+from bench.results import gil
+from bench.results.resultfiles import load
 from tests.runs import ROOT, runner_env
 
 FREE_THREADED_VARIABLE = "CONCBENCH_FREE_THREADED_PYTHON"
@@ -114,16 +114,16 @@ def test_the_report_says_which_cells_measured_another_gil_state(tmp_path: Path) 
     assert gap_findings(load(consistent)) == []
 
 
-# What a cell process and its pyperf workers import (runners.run -> runners.manager), then one
+# What a cell process and its pyperf workers import (runners.run -> runners.roles), then one
 # run of the cell, as a worker makes it; prints the GIL-affecting modules and the GIL state.
 IMPORT_PATH = """
 import json, sys
-from runners import manager
-from runners.cellproc import parse_cell_name
+from runners import roles as manager
+from runners.cell_process import parse_cell_name
 from runners.options import make_runner
-from bench.cells import run_cell
-from bench.environment import environment_metadata
-from bench.meters import Clock
+from bench.measure.cells import run_cell
+from bench.measure.environment import environment_metadata
+from bench.measure.meters import Clock
 make_runner()
 cell = parse_cell_name(sys.argv[1])
 run_cell(cell, Clock())

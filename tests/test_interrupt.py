@@ -15,7 +15,7 @@ from pathlib import Path
 import pyperf
 import pytest
 
-from bench.storage import read_results
+from bench.results.storage import read_results
 from tests.runs import (
     faulty_model_dir,
     gaps,

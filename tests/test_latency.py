@@ -16,9 +16,9 @@ from pathlib import Path
 import pyperf
 import pytest
 
-from bench import latency, mpcontext
-from bench.cells import Cell, reference
-from bench.latency import (
+from bench.measure import latency, mpcontext
+from bench.measure.cells import Cell, reference
+from bench.measure.latency import (
     CDF_GRID,
     LatencyError,
     LatencyPass,
@@ -28,10 +28,11 @@ from bench.latency import (
     summarize,
 )
 from bench.registry import get_model, model_names
-from bench.storage import ResultFile, read_results
-from bench.workloads import FanOut, PingPong, ProducerConsumer, Spawn, Spec
-from runners import cellproc, conductor
-from runners.probes import measure_latency
+from bench.results.storage import ResultFile, read_results
+from bench.spec.workloads import FanOut, PingPong, ProducerConsumer, Spawn, Spec
+from runners import campaign as conductor
+from runners import cell_process as cellproc
+from runners.probe_passes import measure_latency
 from runners.supervisor import Finished
 from tests.conftest import TINY_MATRIX
 from tests.runs import run_runner

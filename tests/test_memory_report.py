@@ -9,10 +9,10 @@ from types import MappingProxyType
 import pyperf
 import pytest
 
-from bench import findings
-from bench.resultfiles import Entry, Run, load
-from bench.summary import render_all
-from bench.workloads import Memory
+from bench.analysis import findings
+from bench.render.terminal import render_all
+from bench.results.resultfiles import Entry, Run, load
+from bench.spec.workloads import Memory
 from tests.test_findings import make_set
 
 KIB = 1024
@@ -137,8 +137,8 @@ def test_fewer_than_three_sizes_keep_the_largest_sizes_ratio(sizes: tuple[int, .
 
 
 def test_the_default_matrix_measures_heavyweight_memory_at_enough_sizes_for_a_slope() -> None:
-    from bench.summary import MEMORY_SLOPE_MIN_SIZES
-    from bench.workloads import DEFAULT_MATRIX
+    from bench.render.terminal import MEMORY_SLOPE_MIN_SIZES
+    from bench.spec.workloads import DEFAULT_MATRIX
 
     sizes = sorted(
         spec.tasks

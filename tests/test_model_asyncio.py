@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from bench.cells import Cell, plan, run_cell
-from bench.meters import Clock
+from bench.measure.cells import Cell, plan, run_cell
+from bench.measure.meters import Clock
 from bench.models import asyncio as model
 from bench.registry import get_model
-from bench.workloads import SPECS, FanOut, Memory, PingPong, ProducerConsumer, Spawn
+from bench.spec.workloads import SPECS, FanOut, Memory, PingPong, ProducerConsumer, Spawn
 from tests.conftest import TINY_MATRIX
 from tests.helpers import (
     FailingConsumption,

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from bench.cells import Cell, CellError, run_cell
-from bench.meters import Clock
+from bench.measure.cells import Cell, CellError, run_cell
+from bench.measure.meters import Clock
 from bench.models import _gensched, generators
 from bench.models._gensched import Event, Fifo, Scheduler, TaskBody, sleep
 from bench.registry import get_model
-from bench.workloads import PAYLOAD, Memory, PingPong, ProducerConsumer, Spawn
+from bench.spec.workloads import PAYLOAD, Memory, PingPong, ProducerConsumer, Spawn
 from tests.helpers import FakeClock, PeakDeque, RegionWatch, StateMeter
 from tests.pingpong_faults import FAULTS, FAULTY_ROUND, SPEC, Fault
 

@@ -13,11 +13,11 @@ from collections.abc import Callable
 
 import pytest
 
-from bench.cells import Cell, CellError, plan, run_cell
-from bench.meters import Clock, MemoryMeter
+from bench.measure.cells import Cell, CellError, plan, run_cell
+from bench.measure.meters import Clock, MemoryMeter
 from bench.models import gevent as model
 from bench.registry import get_model
-from bench.workloads import SPECS, FanOut, Memory, PingPong, ProducerConsumer, Spawn, Spec
+from bench.spec.workloads import SPECS, FanOut, Memory, PingPong, ProducerConsumer, Spawn, Spec
 from tests.conftest import TINY_MATRIX
 from tests.helpers import (
     FailingConsumption,

@@ -12,11 +12,11 @@ import greenlet
 import pytest
 
 import bench.models.greenlet as greenlet_model
-from bench.cells import CellError
-from bench.meters import Clock
+from bench.measure.cells import CellError
+from bench.measure.meters import Clock
 from bench.models import _greensched
 from bench.models._greensched import Event, Fifo, Hub
-from bench.workloads import FanOut, Memory, PingPong, ProducerConsumer, Spawn
+from bench.spec.workloads import FanOut, Memory, PingPong, ProducerConsumer, Spawn
 from tests.helpers import FakeClock, PeakDeque, RegionWatch, StateMeter
 
 

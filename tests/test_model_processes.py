@@ -12,12 +12,12 @@ from typing import Any
 import psutil
 import pytest
 
-from bench import mpcontext
-from bench.cells import Cell, run_cell
-from bench.meters import Clock
+from bench.measure import mpcontext
+from bench.measure.cells import Cell, run_cell
+from bench.measure.meters import Clock
 from bench.models import processes
 from bench.registry import get_model
-from bench.workloads import FanOut, Memory, PingPong, ProducerConsumer, Spawn, Spec
+from bench.spec.workloads import FanOut, Memory, PingPong, ProducerConsumer, Spawn, Spec
 from tests.conftest import TINY_MATRIX
 from tests.helpers import SnapshotMeter
 from tests.pingpong_faults import FAULTS, Fault, assert_caught
@@ -31,7 +31,7 @@ MODEL = get_model("processes")
 _INFRASTRUCTURE = (
     "multiprocessing.forkserver",
     "multiprocessing.resource_tracker",
-    "bench.echoserver",
+    "bench.measure.echoserver",
 )
 
 

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from bench.meters import Clock
+from bench.measure.meters import Clock
 from bench.models import serial
-from bench.workloads import PingPong
+from bench.spec.workloads import PingPong
 from tests.pingpong_faults import FAULTS, Fault, assert_caught
 
 

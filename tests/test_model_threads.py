@@ -11,11 +11,11 @@ from typing import Any, ClassVar
 
 import pytest
 
-from bench.cells import Cell, CellError, run_cell
-from bench.meters import Clock
+from bench.measure.cells import Cell, CellError, run_cell
+from bench.measure.meters import Clock
 from bench.models import threads
 from bench.registry import get_model
-from bench.workloads import FanOut, Memory, PingPong, ProducerConsumer, Spawn, Spec
+from bench.spec.workloads import FanOut, Memory, PingPong, ProducerConsumer, Spawn, Spec
 from tests.conftest import TINY_MATRIX
 from tests.helpers import SnapshotMeter
 

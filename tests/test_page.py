@@ -1,5 +1,6 @@
-"""The report page's parts without a browser: the overview's numbers (``bench.overview``), the
-inline SVG charts (``bench.svgcharts``) and the size of the page of the default two-file
+"""The report page's parts without a browser: the overview's numbers (``bench.analysis.overview``),
+the
+inline SVG charts (``bench.render.svgcharts``) and the size of the page of the default two-file
 report."""
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from pathlib import Path
 import pytest
 from matplotlib.colors import to_hex
 
-from bench import charts, comparison, findings, htmlreport, overview, svgcharts
-from bench.resultfiles import load_all
+from bench.analysis import comparison, findings, overview
+from bench.render import charts, htmlreport, svgcharts
+from bench.results.resultfiles import load_all
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from bench import findings, readmegen
-from bench.resultfiles import load
+from bench.analysis import findings
+from bench.render import readmegen
+from bench.results.resultfiles import load
 from bench.units import format_duration
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,5 +1,5 @@
 """The report page in a real browser: Debian's headless Chromium, driven by Selenium
-(``bench.browser``). The page must load without console errors, show the overview table and
+(``bench.render.browser``). The page must load without console errors, show the overview table and
 every chart inside the viewport's width with no SVG text cut off, show a value when a point is
 hovered, and hide a model when its legend entry is clicked. A deliberately broken page shows
 that each of these checks catches what it is for.
@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from bench import browser
+from bench.render import browser
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"

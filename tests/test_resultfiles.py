@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bench.resultfiles import ResultFileError, load, load_all
+from bench.results.resultfiles import ResultFileError, load, load_all
 
 DATA = Path(__file__).resolve().parent / "data"
 

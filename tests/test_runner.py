@@ -13,9 +13,9 @@ from pathlib import Path
 import pyperf
 import pytest
 
-from bench.cells import plan
+from bench.measure.cells import plan
 from bench.registry import all_models, get_model, model_names
-from bench.workloads import SMOKE_MATRIX, SPECS
+from bench.spec.workloads import SMOKE_MATRIX, SPECS
 from tests.runs import run_runner as run
 
 ROOT = Path(__file__).resolve().parent.parent

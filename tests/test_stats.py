@@ -8,7 +8,7 @@ from fractions import Fraction
 
 import pytest
 
-from bench import stats
+from bench.analysis import stats
 
 
 def enumerated_p_value(sample1: list[float], sample2: list[float]) -> float:

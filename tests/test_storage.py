@@ -9,8 +9,8 @@ from pathlib import Path
 import pyperf
 import pytest
 
-from bench import storage
-from bench.storage import CellGap, ResultFile, StorageError, read_results
+from bench.results import storage
+from bench.results.storage import CellGap, ResultFile, StorageError, read_results
 
 GAP = CellGap("spawn[tasks=5]/threads", "spawn", "tasks=5", "threads", "failed", "timed out")
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pyperf
 import pytest
 
-from bench.storage import CellGap, ResultFile, StorageError, default_output
-from bench.summary import format_bytes, format_duration, format_rate, render_all
-from bench.workloads import Memory, PingPong, ProducerConsumer
+from bench.render.terminal import format_bytes, format_duration, format_rate, render_all
+from bench.results.storage import CellGap, ResultFile, StorageError, default_output
+from bench.spec.workloads import Memory, PingPong, ProducerConsumer
 
 
 def _bench(spec, model: str, values: list[float], **extra: float) -> pyperf.Benchmark:
@@ -150,8 +150,8 @@ def test_the_latency_table_marks_batches_and_never_shows_an_unresolved_number() 
 
 
 def test_echo_cells_are_labelled_with_delay_size_and_connection_reuse() -> None:
-    from bench.summary import short_params
-    from bench.workloads import FanOut
+    from bench.render.terminal import short_params
+    from bench.spec.workloads import FanOut
 
     spec = FanOut(tasks=1000, work="echo", delay_ms=10, connect="reuse")
     assert short_params(spec) == "N=1000 echo D=10 ms 64 B connect=reuse"
@@ -162,7 +162,7 @@ FAN_CPU = "tasks=100,work=cpu,delay_ms=1.0,cpu_iterations=100"
 
 
 def _fan_out(params: str, model: str, values: list[float], **bound: object) -> pyperf.Benchmark:
-    from bench.workloads import FanOut
+    from bench.spec.workloads import FanOut
 
     return _bench(FanOut.from_params(params), model, values, **bound)  # type: ignore[arg-type]
 

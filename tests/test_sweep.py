@@ -11,10 +11,7 @@ from types import ModuleType
 import pyperf
 import pytest
 
-from bench.cells import Cell
-from bench.registry import Model, get_model
-from bench.storage import CellGap, read_results
-from bench.sweep import (
+from bench.analysis.sweep import (
     Missing,
     Point,
     Series,
@@ -24,8 +21,11 @@ from bench.sweep import (
     sweep_series,
     t_quantile_975,
 )
-from bench.workloads import SWEEP_MATRIX, FanOut, Memory, ProducerConsumer
-from runners.sweeprun import order_cells, skip_reason, sweep_report
+from bench.measure.cells import Cell
+from bench.registry import Model, get_model
+from bench.results.storage import CellGap, read_results
+from bench.spec.workloads import SWEEP_MATRIX, FanOut, Memory, ProducerConsumer
+from runners.sweeps import order_cells, skip_reason, sweep_report
 from tests.runs import gaps, load
 from tests.runs import run_runner as run
 

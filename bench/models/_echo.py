@@ -13,7 +13,7 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
-from bench.workloads import FanOut
+from bench.spec.workloads import FanOut
 
 Address = tuple[str, int]
 

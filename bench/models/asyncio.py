@@ -28,10 +28,10 @@ import os
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
-from bench.echoserver import echo_address
-from bench.meters import Meter, Outcome
+from bench.measure.echoserver import echo_address
+from bench.measure.meters import Meter, Outcome
 from bench.models._echo import short_reply
-from bench.workloads import (
+from bench.spec.workloads import (
     PAYLOAD,
     Checksum,
     FanOut,

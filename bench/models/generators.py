@@ -27,8 +27,8 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable, Generator
 
-from bench.echoserver import echo_address
-from bench.meters import Meter, Outcome
+from bench.measure.echoserver import echo_address
+from bench.measure.meters import Meter, Outcome
 from bench.models import _echo
 from bench.models._gensched import (
     Event,
@@ -41,7 +41,7 @@ from bench.models._gensched import (
     send_all,
     sleep,
 )
-from bench.workloads import (
+from bench.spec.workloads import (
     PAYLOAD,
     Checksum,
     FanOut,

@@ -30,12 +30,12 @@ from typing import Any
 
 import greenlet
 
-from bench.cells import CellError
-from bench.echoserver import echo_address
-from bench.meters import Meter, Outcome
+from bench.measure.cells import CellError
+from bench.measure.echoserver import echo_address
+from bench.measure.meters import Meter, Outcome
 from bench.models import _echo
 from bench.models._greensched import Event, Fifo, Hub, Task, connect, receive, send_all
-from bench.workloads import (
+from bench.spec.workloads import (
     PAYLOAD,
     Checksum,
     FanOut,

@@ -1,5 +1,5 @@
 """processes: one OS process per task, started by ``multiprocessing`` with the selected start
-method (``bench.mpcontext``: fork, forkserver or spawn).
+method (``bench.measure.mpcontext``: fork, forkserver or spawn).
 
 - pingpong: the coordinator and one partner process exchange an 8-byte token over two one-way
   ``multiprocessing.Pipe`` connections (``send_bytes``/``recv_bytes``); the partner sends back
@@ -43,9 +43,9 @@ from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event, Semaphore
 from typing import TYPE_CHECKING, Any
 
+from bench.measure.mpcontext import context
 from bench.models._echo import connect, echo_each, exchange
-from bench.mpcontext import context
-from bench.workloads import (
+from bench.spec.workloads import (
     PAYLOAD,
     Checksum,
     FanOut,
@@ -58,12 +58,12 @@ from bench.workloads import (
 )
 
 if TYPE_CHECKING:
-    from bench.meters import Meter, Outcome
+    from bench.measure.meters import Meter, Outcome
 
 REQUIRES: tuple[str, ...] = ()
 LIGHTWEIGHT = False
 # Summed over the tree, PSS counts the pages a forked child still shares with its parent once;
-# USS would drop them from the parent and undercount (see bench.meters.MemoryMeter).
+# USS would drop them from the parent and undercount (see bench.measure.meters.MemoryMeter).
 MEMORY_MEASURE = "pss"
 # The largest sizes a scaling sweep attempts: a process holds about 1.6 MiB, so 10,000 parked
 # processes would need some 16 GiB, and P = C = 1,000 means 2,000 processes forked before the
@@ -112,9 +112,9 @@ class ChildFailed(RuntimeError):
 
 def _outcome(ops: int, checksum: Checksum) -> Outcome:
     # Imported here rather than at module level: every spawn or forkserver child imports this
-    # module, and bench.meters pulls in psutil, which would add to each child's start-up and
+    # module, and bench.measure.meters pulls in psutil, which would add to each child's start-up and
     # memory a cost that belongs to the harness, not to the model.
-    from bench.meters import Outcome
+    from bench.measure.meters import Outcome
 
     return Outcome(ops, checksum)
 
@@ -388,7 +388,7 @@ def fan_out(spec: FanOut, meter: Meter) -> Outcome:
     ready = ctx.Semaphore(0)
     address = ("", 0)
     if spec.echoes:
-        from bench.echoserver import echo_address
+        from bench.measure.echoserver import echo_address
 
         address = echo_address()
     pool = ctx.Pool(workers, initializer=_init_fan_out_worker, initargs=(spec, ready, address))

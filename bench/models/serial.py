@@ -19,10 +19,10 @@ from __future__ import annotations
 import itertools
 import time
 
-from bench.echoserver import echo_address
-from bench.meters import Meter, Outcome
+from bench.measure.echoserver import echo_address
+from bench.measure.meters import Meter, Outcome
 from bench.models._echo import connect, echo_each, exchange
-from bench.workloads import FanOut, PingPong, ProducerConsumer, Spawn, merge_tallies, tally
+from bench.spec.workloads import FanOut, PingPong, ProducerConsumer, Spawn, merge_tallies, tally
 
 REQUIRES: tuple[str, ...] = ()
 LIGHTWEIGHT = False
@@ -70,7 +70,7 @@ class _Consumer:
 
 
 def producer_consumer(spec: ProducerConsumer, meter: Meter) -> Outcome:
-    from bench.workloads import PAYLOAD
+    from bench.spec.workloads import PAYLOAD
 
     consumers = [_Consumer(spec) for _ in range(spec.consumers)]
     targets = itertools.cycle([consumer.put for consumer in consumers])

@@ -26,11 +26,11 @@ import threading
 import time
 from collections.abc import Callable
 
-from bench.cells import CellError
-from bench.echoserver import echo_address
-from bench.meters import Meter, Outcome
+from bench.measure.cells import CellError
+from bench.measure.echoserver import echo_address
+from bench.measure.meters import Meter, Outcome
 from bench.models._echo import connect, echo_each, exchange
-from bench.workloads import (
+from bench.spec.workloads import (
     PAYLOAD,
     Checksum,
     FanOut,

@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 import signal
 
-from bench.meters import Meter, Outcome
-from bench.workloads import FanOut, PingPong, Spawn
+from bench.measure.meters import Meter, Outcome
+from bench.spec.workloads import FanOut, PingPong, Spawn
 
 REQUIRES: tuple[str, ...] = ()
 LIGHTWEIGHT = True

@@ -10,8 +10,8 @@ from __future__ import annotations
 import errno
 import os
 
-from bench.meters import Meter, Outcome
-from bench.workloads import Memory, PingPong, Spawn
+from bench.measure.meters import Meter, Outcome
+from bench.spec.workloads import Memory, PingPong, Spawn
 
 REQUIRES: tuple[str, ...] = ()
 LIGHTWEIGHT = True

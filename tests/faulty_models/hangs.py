@@ -9,8 +9,8 @@ from __future__ import annotations
 import signal
 import threading
 
-from bench.meters import Meter, Outcome
-from bench.workloads import PingPong
+from bench.measure.meters import Meter, Outcome
+from bench.spec.workloads import PingPong
 
 REQUIRES: tuple[str, ...] = ()
 LIGHTWEIGHT = True

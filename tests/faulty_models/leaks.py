@@ -13,8 +13,8 @@ import subprocess
 import sys
 import time
 
-from bench.meters import Meter, Outcome
-from bench.workloads import PingPong, Spawn, tally
+from bench.measure.meters import Meter, Outcome
+from bench.spec.workloads import PingPong, Spawn, tally
 
 REQUIRES: tuple[str, ...] = ()
 LIGHTWEIGHT = True

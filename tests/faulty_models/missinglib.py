@@ -6,8 +6,8 @@ and run the other models. Found through CONCBENCH_MODEL_PATH.
 
 from __future__ import annotations
 
-from bench.meters import Meter, Outcome
-from bench.workloads import PingPong
+from bench.measure.meters import Meter, Outcome
+from bench.spec.workloads import PingPong
 
 REQUIRES: tuple[str, ...] = ("no_such_library_for_concbench",)
 LIGHTWEIGHT = True

@@ -22,8 +22,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.meters import Meter, Outcome
-from bench.workloads import Memory, PingPong, tally
+from bench.measure.meters import Meter, Outcome
+from bench.spec.workloads import Memory, PingPong, tally
 
 REQUIRES: tuple[str, ...] = ()
 LIGHTWEIGHT = True

@@ -9,13 +9,13 @@ from collections.abc import Callable, Iterable
 
 import pyperf
 
-from bench import gil
-from bench.cells import PREFERRED_ORDER, RecordedBound, recorded_bound
-from bench.latency import RESOLUTION
-from bench.storage import CellGap
-from bench.sweep import SlopeFit, fit_line
+from bench.analysis.sweep import SlopeFit, fit_line
+from bench.measure.cells import PREFERRED_ORDER, RecordedBound, recorded_bound
+from bench.measure.latency import RESOLUTION
+from bench.results import gil
+from bench.results.storage import CellGap
+from bench.spec.workloads import SPECS, Memory, Spec
 from bench.units import format_bytes, format_duration, format_rate
-from bench.workloads import SPECS, Memory, Spec
 
 TIMES = "\N{MULTIPLICATION SIGN}"
 # What a latency table shows where the timer cannot resolve a cell's samples.
@@ -303,7 +303,7 @@ def _memory_lines(benchmarks: list[pyperf.Benchmark]) -> list[str]:
 
 def gil_warning(benchmarks: list[pyperf.Benchmark]) -> str | None:
     """One line naming the cells whose GIL readings differ from each other or from what the
-    run asked for (``bench.gil``); None when every reading agrees or none was recorded."""
+    run asked for (``bench.results.gil``); None when every reading agrees or none was recorded."""
     flagged: list[tuple[str, str]] = []
     asked: set[str | None] = set()
     for bench in benchmarks:

@@ -7,10 +7,11 @@ positive, or a row with a single model simply gives no statement, never a NaN.
 
 Besides the means: the latency pass's percentiles (a table and the tail per parameter set),
 sweeps (a workload at three or more sizes with every other parameter fixed: where each model
-stops scaling, which sizes it could not reach and why, through ``bench.sweep``) and the memory
+stops scaling, which sizes it could not reach and why, through ``bench.analysis.sweep``) and the
+memory
 slope (bytes per task fitted over the runs of a model's memory cells at several N).
 
-A sleep or echo fan-out that records its ideal makespan (``bench.cells.recorded_bound``) is
+A sleep or echo fan-out that records its ideal makespan (``bench.measure.cells.recorded_bound``) is
 ranked on its overhead per task, (makespan - ideal) / N: what the model adds to the waits the
 spec prescribes, which "what does the model cost" asks for. The means table keeps the makespan
 per task beside it; a cpu fan-out, which has no model-independent bound, and files from before
@@ -26,17 +27,18 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from bench import comparison, gil, sweep
-from bench.cells import PREFERRED_ORDER, RecordedBound, recorded_bound
-from bench.latency import RESOLUTION
-from bench.resultfiles import Entry, LatencyRecord, ResultSet
-from bench.summary import (
+from bench.analysis import comparison, sweep
+from bench.measure.cells import PREFERRED_ORDER, RecordedBound, recorded_bound
+from bench.measure.latency import RESOLUTION
+from bench.render.terminal import (
     BELOW_RESOLUTION,
     MEMORY_SLOPE_MIN_SIZES,
     short_params,
 )
+from bench.results import gil
+from bench.results.resultfiles import Entry, LatencyRecord, ResultSet
+from bench.spec.workloads import SPECS, Spec, SpecError
 from bench.units import format_bytes, format_duration, format_rate
-from bench.workloads import SPECS, Spec, SpecError
 
 # The workloads whose rows have profile counters (memory cells are measured in a probe process
 # that records bytes, not CPU time).
@@ -965,7 +967,7 @@ def parallel_findings(result: ResultSet) -> list[Finding]:
 
 def gil_findings(result: ResultSet) -> list[Finding]:
     """Cells whose GIL readings differ from each other or from what the run asked for
-    (``bench.gil``): their numbers describe another interpreter state than the file's."""
+    (``bench.results.gil``): their numbers describe another interpreter state than the file's."""
     flagged: list[tuple[str, str]] = []
     asked: set[str | None] = set()
     for entry in result.entries:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bench.charts import Chart
-from bench.findings import FindingGroup, Table
-from bench.resultfiles import ResultSet
+from bench.analysis.findings import FindingGroup, Table
+from bench.render.charts import Chart
+from bench.results.resultfiles import ResultSet
 
 
 def escape(text: str) -> str:

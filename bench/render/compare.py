@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bench.comparison import (
+from bench.analysis.comparison import (
     Change,
     Comparison,
     EnvironmentDifference,
@@ -35,16 +35,16 @@ from bench.comparison import (
     Row,
     Side,
 )
-from bench.latency import RESOLUTION
-from bench.resultfiles import LatencyRecord
-from bench.stats import EXACT_MAX_PRODUCT, EXACT_TIES_MAX_TOTAL
-from bench.summary import (
+from bench.analysis.stats import EXACT_MAX_PRODUCT, EXACT_TIES_MAX_TOTAL
+from bench.measure.latency import RESOLUTION
+from bench.render.terminal import (
     BELOW_RESOLUTION,
     TIMES,
     short_params,
 )
+from bench.results.resultfiles import LatencyRecord
+from bench.spec.workloads import SPECS, SpecError
 from bench.units import format_bytes, format_duration, format_rate
-from bench.workloads import SPECS, SpecError
 
 FORMATS = ("text", "markdown", "csv", "json")
 JSON_SCHEMA = "concbench-compare"

@@ -39,10 +39,9 @@ from matplotlib.ticker import (
     NullLocator,
 )
 
-from bench import sweep
-from bench.cells import PREFERRED_ORDER
-from bench.comparison import Comparison
-from bench.findings import (
+from bench.analysis import sweep
+from bench.analysis.comparison import Comparison
+from bench.analysis.findings import (
     LATENCY_WORKLOADS,
     SCALING_FACTOR,
     SWEEP_WORKLOADS,
@@ -61,8 +60,9 @@ from bench.findings import (
     sweep_label,
     sweeps,
 )
-from bench.latency import RESOLUTION
-from bench.resultfiles import Entry, ResultSet
+from bench.measure.cells import PREFERRED_ORDER
+from bench.measure.latency import RESOLUTION
+from bench.results.resultfiles import Entry, ResultSet
 from bench.units import format_bytes
 
 TIMES = "\N{MULTIPLICATION SIGN}"

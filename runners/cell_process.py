@@ -4,7 +4,8 @@ The runner starts this process for every cell and supervises it (``runners.super
 holds the cell's pyperf.Runner: timed cells go through ``Runner.bench_time_func``, whose workers
 re-execute this module with the same ``--cell``; memory cells and the profile pass run fresh
 processes of their own (``runners.probe``), and so does the latency pass of pingpong,
-producer_consumer and fan_out (``bench.latency``), after the timing so that it cannot change it.
+producer_consumer and fan_out (``bench.measure.latency``), after the timing so that it cannot
+change it.
 While a worker or a probe measures, this process only waits for it (pyperf's manager blocks
 reading the worker's pipe, ``Probe`` in ``communicate``): it runs no sampler or thread that
 would take a CPU from the tasks being measured.
@@ -30,12 +31,12 @@ from typing import Any, NamedTuple
 
 import pyperf
 
-from bench import echoserver, latency
-from bench.cells import Cell, run_cell
-from bench.environment import environment_metadata
-from bench.meters import Clock, collector_metadata, freeze_collector
+from bench.measure import echoserver, latency
+from bench.measure.cells import Cell, run_cell
+from bench.measure.environment import environment_metadata
+from bench.measure.meters import Clock, collector_metadata, freeze_collector
 from bench.registry import get_model
-from bench.workloads import SPECS, FanOut, SpecError
+from bench.spec.workloads import SPECS, FanOut, SpecError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -155,7 +156,7 @@ def latency_record(cell: Cell, start_method: str) -> dict[str, Any]:
 
 def latency_gil_metadata(record: dict[str, Any]) -> dict[str, str]:
     """The probe's GIL reading, taken out of the record: it belongs with the benchmark's
-    metadata (``bench.gil``), and the stored latency record keeps its schema."""
+    metadata (``bench.results.gil``), and the stored latency record keeps its schema."""
     reading = record.pop("gil_measured", None)
     return {} if reading is None else {"latency_gil_measured": str(reading)}
 
@@ -261,7 +262,7 @@ def measure(runner: pyperf.Runner, args: argparse.Namespace, cell: Cell) -> Meas
 def _echo_server(runner: pyperf.Runner, cell: Cell) -> AbstractContextManager[object]:
     """fan_out work=echo talks to an echo server: one per cell, serving all of its passes
     (pyperf's workers find it through the variable the server sets, the probes inherit it).
-    Not among bench.environment's forwarded variables: the address changes with every run
+    Not among bench.measure.environment's forwarded variables: the address changes with every run
     and must not make --resume refuse a file."""
     if not (isinstance(cell.spec, FanOut) and cell.spec.echoes):
         return nullcontext()

@@ -1,7 +1,7 @@
 """Tail latency: time stamps of single items, tasks and switches, taken in a pass of their own.
 
 Time-stamping inside the timed runs would change the timed numbers, so the latency pass
-(``runners.probes``, ``latency``) runs the cell again in a fresh process with an *instrumented
+(``runners.probe_passes``, ``latency``) runs the cell again in a fresh process with an *instrumented
 spec*: a subclass instance of the cell's spec, equal to it, with the same name and parameters,
 whose hooks stamp ``time.perf_counter()`` into a ``Recorder``. The models are unchanged; they
 call the hooks whatever the spec is:
@@ -58,10 +58,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.cells import Cell, CellError, run_cell
-from bench.meters import Clock
+from bench.measure.cells import Cell, CellError, run_cell
+from bench.measure.meters import Clock
+from bench.spec.workloads import FanOut, PingPong, ProducerConsumer, Spec
 from bench.units import format_duration
-from bench.workloads import FanOut, PingPong, ProducerConsumer, Spec
 
 WORKLOADS = ("pingpong", "producer_consumer", "fan_out")
 WHAT = {

@@ -1,5 +1,5 @@
 """The answer first: what the report's first screen shows, computed from result files with no
-rendering (``bench.htmlreport`` draws it).
+rendering (``bench.render.htmlreport`` draws it).
 
 - ``cost_grid``: for one file, a models x cells grid of each model's cost relative to the serial
   baseline and to the best model of its row. A cost is the stored mean per operation (time per
@@ -7,7 +7,8 @@ rendering (``bench.htmlreport`` draws it).
   fan_out with a recorded ideal makespan: its cost is what the model adds to the waits (the
   overhead per task), since the makespan also holds the waits, the same for every model.
 - ``change_grid``: for several files, the same grid of each later file against the first, with
-  the comparison's ratio and verdict (``bench.comparison``), the files labelled as it labels them.
+  the comparison's ratio and verdict (``bench.analysis.comparison``), the files labelled as it
+  labels them.
 - ``headlines``: the few statements that matter most, ranked by how far the data is from what a
   reader would assume without it. Each candidate has a factor and an expected factor, and its
   score is |ln(factor / expected)|: models doing the same work are assumed to cost the same (a
@@ -23,9 +24,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from bench import comparison, findings, sweep
-from bench.findings import BASELINE_MODEL, Row, grid, model_order, rows, times
-from bench.resultfiles import Entry, ResultSet
+from bench.analysis import comparison, findings, sweep
+from bench.analysis.findings import BASELINE_MODEL, Row, grid, model_order, rows, times
+from bench.results.resultfiles import Entry, ResultSet
 from bench.units import format_duration
 
 # p99 / p50 a reader assumes of a latency distribution without outliers.

@@ -1,5 +1,5 @@
 """Comparing result files: match benchmarks, test each difference, judge its direction, and
-summarise by geometric means; no formatting here (see ``bench.compare_render``).
+summarise by geometric means; no formatting here (see ``bench.render.compare``).
 
 The first file is the base. For every benchmark the base shares with another file the ratio is
 new mean / base mean of the stored value (seconds per operation, bytes per task, or a foreign
@@ -14,7 +14,8 @@ Its verdict, in this order of precedence:
 - ``not_significant``: Mann-Whitney U p-value >= ``alpha``;
 - ``improved`` / ``regressed``: significant and above ``min_change_pct``.
 
-A fan_out benchmark whose every file records an ideal makespan (``bench.cells.recorded_bound``)
+A fan_out benchmark whose every file records an ideal makespan
+(``bench.measure.cells.recorded_bound``)
 is judged on its overhead per task instead: each value minus that file's ideal / N, what the
 model adds to the waits, so that a sleep of 1 ms per task does not dilute the ratio. Its sides
 are then overhead statistics (``Side.ideal_per_task`` gives the makespan back), ``undefined``
@@ -37,9 +38,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from bench import stats
-from bench.cells import recorded_bound
-from bench.resultfiles import Entry, GapRecord, LatencyRecord, ResultSet
+from bench.analysis import stats
+from bench.measure.cells import recorded_bound
+from bench.results.resultfiles import Entry, GapRecord, LatencyRecord, ResultSet
 
 Status = Literal[
     "no_change",

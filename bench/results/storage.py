@@ -18,7 +18,8 @@ Besides pyperf's keys a file carries one of its own, which pyperf ignores when i
 ``gaps`` are the cells that have no number and why ("failed": a crash, a hang, a wrong
 checksum, a leaked process; "skipped": an unavailable model or a resource limit).
 ``environment`` is what a resumed run must match. ``latency`` holds the latency pass of each
-cell that has one (``bench.latency``): what a sample is, the timer's cost, the rounds per stamp
+cell that has one (``bench.measure.latency``): what a sample is, the timer's cost, the rounds per
+stamp
 ``batch`` (1 but for a batched pingpong) and the cost subtracted from each stamped interval
 ``batch_cost``, then one summary per run and the pooled distribution as quantiles, in seconds
 per operation averaged over the batch. A cell whose ``batch`` x median sample is below 20 x the
@@ -46,9 +47,9 @@ from typing import Any, Literal
 
 import pyperf
 
-from bench.resultfiles import ResultFileError, read_json
+from bench.results.resultfiles import ResultFileError, read_json
 
-RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
+RESULTS_DIR = Path(__file__).resolve().parents[2] / "results"
 
 
 FORMAT_KEY = "concbench"
@@ -120,7 +121,8 @@ def read_results(path: Path) -> StoredResults:
 
 
 def _latency_records(section: object) -> dict[str, dict[str, Any]]:
-    """The latency section, checked for its shape only (bench.resultfiles checks the values)."""
+    """The latency section, checked for its shape only (bench.results.resultfiles checks the
+    values)."""
     if not isinstance(section, dict) or not all(
         isinstance(name, str) and isinstance(record, dict) for name, record in section.items()
     ):

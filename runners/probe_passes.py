@@ -5,10 +5,11 @@
 benchmark in JSON. ``profile``: CPU time and context switches of the process tree over the
 measured region of repeated runs, printed as JSON. ``latency``: the distribution of single
 switches (or of batches of rounds, where one switch is below the timer's resolution), items or
-tasks (``bench.latency``) over repeated runs, printed as JSON.
+tasks (``bench.measure.latency``) over repeated runs, printed as JSON.
 
 A probe freezes the collector once it is set up and again after its warm-up run
-(``bench.meters.freeze_collector``). Its peak RSS, and the largest of its reaped descendants',
+(``bench.measure.meters.freeze_collector``). Its peak RSS, and the largest of its reaped
+descendants',
 are the kernel's high-water marks read at the end: nothing samples the probe while it measures.
 
     python -m runners.probe memory  --model M --params P [--start-method S]
@@ -26,19 +27,20 @@ import time
 
 import pyperf
 
-from bench import gil, latency, mpcontext
-from bench.cells import Cell, run_cell
-from bench.environment import environment_metadata
-from bench.meters import (
+from bench.measure import latency, mpcontext
+from bench.measure.cells import Cell, run_cell
+from bench.measure.environment import environment_metadata
+from bench.measure.meters import (
     Clock,
     MemoryMeter,
     ProfilingClock,
     collector_metadata,
     freeze_collector,
 )
-from bench.proctree import KERNEL_FIELDS, ZERO, children_peak_rss, self_peak_rss
+from bench.measure.proctree import KERNEL_FIELDS, ZERO, children_peak_rss, self_peak_rss
 from bench.registry import get_model
-from bench.workloads import SPECS, PingPong
+from bench.results import gil
+from bench.spec.workloads import SPECS, PingPong
 
 # The profile pass repeats the cell until its measured regions add up to this much time, so
 # that per-operation counters are not dominated by a single scheduler tick.

@@ -1,9 +1,9 @@
 """The concbench runner (entry point ``python -m runners.run``): every model x workload cell of
 the matrix, in one pyperf result file.
 
-Three kinds of process run this module. The runner the user started (``runners.conductor``)
+Three kinds of process run this module. The runner the user started (``runners.campaign``)
 plans the cells and starts one supervised process per cell, so that a hang, a crash or a leaked
-process costs one cell, not the run. A cell process (``--cell``, ``runners.cellproc``) holds
+process costs one cell, not the run. A cell process (``--cell``, ``runners.cell_process``) holds
 the cell's pyperf.Runner, whose workers are the third kind: they re-execute this module with
 the same ``--cell`` and run the measured part.
 """
@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import sys
 
-from bench import mpcontext
+from bench.measure import mpcontext
 from bench.registry import RegistryError
-from bench.storage import StorageError
-from runners.cellproc import run_cell_process
-from runners.conductor import run_conductor
+from bench.results.storage import StorageError
+from runners.campaign import run_conductor
+from runners.cell_process import run_cell_process
 from runners.listing import list_matrix
 from runners.options import UsageError, check_args, make_runner, parse_args
 

@@ -20,9 +20,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import findings, markdownreport
-from bench.findings import Table
-from bench.resultfiles import Entry, ResultSet
+from bench.analysis import findings
+from bench.analysis.findings import Table
+from bench.render import markdownreport
+from bench.results.resultfiles import Entry, ResultSet
 from bench.units import format_duration
 
 SCRIPT = "scripts/readme.py"

@@ -3,7 +3,8 @@
 A free-threaded build runs without the GIL unless ``PYTHON_GIL=1`` asks for it, or an extension
 module that does not declare free-threading support is imported: CPython then turns the GIL on
 for the rest of the process, with only a RuntimeWarning. The build (``python_gil`` in
-``bench.environment``) therefore does not say what a cell measured. Each measuring process reads
+``bench.measure.environment``) therefore does not say what a cell measured. Each measuring process
+reads
 ``sys._is_gil_enabled()`` right after its runs: a pyperf worker through ``GilReading``, a pyperf
 hook (``python_gil_measured``); the profile and latency probes after their passes
 (``profile_gil_measured``, ``latency_gil_measured``); a memory probe after its run

@@ -27,11 +27,12 @@ from typing import Any
 
 import pyperf
 
-from bench import latency
-from bench.cells import Cell, plan
-from bench.environment import environment_metadata
+from bench.measure import latency
+from bench.measure.cells import Cell, plan
+from bench.measure.environment import environment_metadata
 from bench.registry import Model, get_model
-from bench.storage import (
+from bench.render.terminal import render_all
+from bench.results.storage import (
     CellGap,
     GapStatus,
     ResultFile,
@@ -40,11 +41,10 @@ from bench.storage import (
     default_output,
     read_results,
 )
-from bench.summary import render_all
-from bench.workloads import MATRICES, SWEEP_MATRICES, Scope, Spec
+from bench.spec.workloads import MATRICES, SWEEP_MATRICES, Scope, Spec
 from runners.options import RESULT_FILE_OPTIONS, UsageError, cell_argv, drop_options
 from runners.supervisor import Finished, Supervised, become_subreaper
-from runners.sweeprun import order_cells, skip_reason, sweep_report
+from runners.sweeps import order_cells, skip_reason, sweep_report
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TAIL_SHOWN = 8
@@ -106,7 +106,8 @@ class RunState:
     environment: dict[str, Any]
     benchmarks: list[pyperf.Benchmark] = field(default_factory=list)
     gaps: list[CellGap] = field(default_factory=list)
-    # Cell name -> its latency record (bench.latency). A re-measured cell's new record replaces
+    # Cell name -> its latency record (bench.measure.latency). A re-measured cell's new record
+    # replaces
     # the stored one; re-measured with --no-latency, it keeps the stored one.
     latency: dict[str, dict[str, Any]] = field(default_factory=dict)
     current: Supervised | None = None

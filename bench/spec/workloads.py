@@ -464,7 +464,7 @@ MATRICES: dict[str, tuple[tuple[Spec, Scope], ...]] = {
 
 # The scaling sweep (``--sweep``, ``--matrix sweep``): each workload over a range of task counts
 # with every other parameter fixed. Every size has scope "all": the point of a sweep is to find
-# where each model stops, so the runner (``runners.sweeprun``) decides per model, at run time,
+# where each model stops, so the runner (``runners.sweeps``) decides per model, at run time,
 # that a size cannot usefully be measured (a smaller one failed, one run would exceed
 # ``--sweep-run-limit``, or the size is above the model's ``SWEEP_LIMITS``) and records why,
 # instead of the matrix leaving the large sizes out in advance. producer_consumer moves a fixed

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, TypeGuard
 
-from bench.meters import Meter, Outcome
+from bench.measure.meters import Meter, Outcome
 from bench.registry import Model
-from bench.workloads import DEFAULT_MATRIX, FanOut, Spec, SpecError
+from bench.spec.workloads import DEFAULT_MATRIX, FanOut, Spec, SpecError
 
 # The benchmark metadata of a fan_out cell's bound: the ideal makespan in seconds (absent for
 # cpu work), the number of tasks it assumes wait at once, and the bound in words.

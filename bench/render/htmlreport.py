@@ -4,7 +4,8 @@ DIR/<chart>.png and DIR/<chart>.svg (matplotlib, for documents and pull requests
 index.html is one self-contained page that answers first: an overview table of each model's cost
 against the serial baseline and the best model of each cell (with several files: of each later
 file's ratio to the first, and the verdict), then the few statements that matter most
-(``bench.overview``), then charts drawn as inline SVG (``bench.svgcharts``: a value on hover,
+(``bench.analysis.overview``), then charts drawn as inline SVG (``bench.render.svgcharts``: a value
+on hover,
 models shown and hidden from the legend), and below, collapsed, every statement, the tables,
 the environment and the gaps. Latency percentiles, sweeps and memory slopes get their tables and
 charts when the files hold them.
@@ -28,10 +29,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from bench import charts, comparison, findings, markdownreport, overview, svgcharts
-from bench.findings import FindingGroup, Row, Table
-from bench.pageassets import SCRIPT, STYLE
-from bench.resultfiles import ResultSet
+from bench.analysis import comparison, findings, overview
+from bench.analysis.findings import FindingGroup, Row, Table
+from bench.render import charts, markdownreport, svgcharts
+from bench.render.pageassets import SCRIPT, STYLE
+from bench.results.resultfiles import ResultSet
 
 T = TypeVar("T")
 

@@ -14,7 +14,7 @@ from functools import cache
 from importlib import metadata
 
 import bench
-from bench.workloads import SPEC_VERSION
+from bench.spec.workloads import SPEC_VERSION
 
 LIBRARIES = ("pyperf", "greenlet", "gevent", "psutil")
 

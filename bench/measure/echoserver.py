@@ -1,9 +1,11 @@
 """The echo server of ``fan_out`` with ``work=echo``, in a process of its own.
 
-``python -m bench.echoserver`` binds 127.0.0.1 on an ephemeral port, prints ``host:port`` on its
+``python -m bench.measure.echoserver`` binds 127.0.0.1 on an ephemeral port, prints ``host:port``
+on its
 first line of output once it accepts connections, and serves until SIGTERM, when it prints one
 JSON line with what it counted (connections, requests served, errors) and exits. A request is a
-frame of ``bench.workloads.ECHO_HEADER`` (payload length, delay in microseconds) and its payload;
+frame of ``bench.spec.workloads.ECHO_HEADER`` (payload length, delay in microseconds) and its
+payload;
 the server holds each frame for its delay and then sends it back unchanged, in the order the
 frames arrived on their connection. A connection may carry any number of frames, and a frame may
 arrive in any number of pieces.
@@ -12,7 +14,7 @@ The loop is a plain ``selectors`` loop with a timer heap: per request it parses 
 one frame and writes it, so the server stays as cheap as a Python server can be and leaves the
 CPU to the clients being measured.
 
-The cell process (``runners.cellproc``) starts one server per cell with ``serving()``, which
+The cell process (``runners.cell_process``) starts one server per cell with ``serving()``, which
 exports its address in ``CONCBENCH_ECHO_ADDRESS`` for pyperf's workers and the probes, stops it
 afterwards and raises ``EchoServerError`` if the server saw malformed frames or connections
 broken in the middle of a request. Models read the address with ``echo_address()``.
@@ -36,7 +38,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from bench.workloads import ECHO_HEADER, MAX_REQUEST_BYTES
+from bench.spec.workloads import ECHO_HEADER, MAX_REQUEST_BYTES
 
 ADDRESS_VARIABLE = "CONCBENCH_ECHO_ADDRESS"
 HOST = "127.0.0.1"
@@ -382,7 +384,7 @@ def main() -> int:
 
 
 def _project_root() -> Path:
-    return Path(__file__).resolve().parent.parent
+    return Path(__file__).resolve().parents[2]
 
 
 def _stop_server(proc: subprocess.Popen[str]) -> tuple[str, bool]:
@@ -450,7 +452,7 @@ def serving() -> Iterator[tuple[str, int]]:
     """
 
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.echoserver"],
+        [sys.executable, "-m", "bench.measure.echoserver"],
         cwd=_project_root(),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,

@@ -18,8 +18,8 @@ import gc
 import time
 from typing import NamedTuple, Protocol
 
-from bench import proctree
-from bench.workloads import Checksum
+from bench.measure import proctree
+from bench.spec.workloads import Checksum
 
 GC_BEFORE_REGION = (
     "gc.collect() before every measured region, outside it; gc.freeze() when the process is "

@@ -6,7 +6,8 @@ clipped: titles and legends are HTML around the SVG and wrap like any text. Ever
 carries a ``<title>`` with its value (the page shows it on hover), every series a
 ``data-series`` naming its model, so that the legend's buttons can hide and show it.
 
-Colours are the models' colours of ``bench.charts.model_color`` (the PNG and SVG files beside the
+Colours are the models' colours of ``bench.render.charts.model_color`` (the PNG and SVG files
+beside the
 page use the same), so a model has one colour in the table and in every chart. A panel has at
 most one line per model: with several files, line charts get one panel per file (the
 comparison's ratios chart sets the files against each other). The PNG and SVG files that
@@ -26,10 +27,11 @@ from dataclasses import dataclass, field
 
 from matplotlib.colors import to_hex
 
-from bench import charts, findings, overview, sweep
-from bench.comparison import Comparison
-from bench.findings import Row, grid, model_order, rows
-from bench.resultfiles import Entry, ResultSet
+from bench.analysis import findings, overview, sweep
+from bench.analysis.comparison import Comparison
+from bench.analysis.findings import Row, grid, model_order, rows
+from bench.render import charts
+from bench.results.resultfiles import Entry, ResultSet
 from bench.units import format_bytes, format_duration, format_rate
 
 # Panel sizes in CSS pixels: two panels side by side in the page's main column at 1366 px.

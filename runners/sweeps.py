@@ -1,7 +1,8 @@
 """The runner's side of scaling sweeps (``--sweep``): cell order, skip rules, end-of-run text.
 
 A series is one model over the sizes of one workload with every other parameter fixed
-(``bench.sweep``). Its cells run in ascending size, and a size is not attempted when it cannot
+(``bench.analysis.sweep``). Its cells run in ascending size, and a size is not attempted when it
+cannot
 usefully be measured; the cell is then recorded as skipped with the reason the report shows:
 
 - a smaller size of the series has no number: "not run: N=<size> already <status> (<reason>)";
@@ -25,11 +26,19 @@ from collections.abc import Iterable, Sequence
 
 import pyperf
 
-from bench.cells import PREFERRED_ORDER, Cell
-from bench.storage import CellGap
-from bench.sweep import Missing, Point, Series, fit_line, scaling, split_params, sweep_series
+from bench.analysis.sweep import (
+    Missing,
+    Point,
+    Series,
+    fit_line,
+    scaling,
+    split_params,
+    sweep_series,
+)
+from bench.measure.cells import PREFERRED_ORDER, Cell
+from bench.results.storage import CellGap
+from bench.spec.workloads import SPECS
 from bench.units import format_bytes, format_duration
-from bench.workloads import SPECS
 
 STOP_FACTOR = 2.0
 # A memory cell runs --memory-samples fresh processes once each (3 to 10), a timed cell some 20
