@@ -3,21 +3,23 @@ own, and keeps every result it obtains.
 
 A cell that hangs (past ``--cell-timeout``), crashes, returns a wrong checksum or leaves a
 process running is recorded as failed with its reason, and the run goes on; a cell that hits a
-resource limit, and every cell of an unavailable model, is recorded as skipped. The result file
-is rewritten atomically after every cell. SIGINT and SIGTERM stop the current cell's processes,
+resource limit, and every cell of an unavailable model, is recorded as skipped. How a cell
+ended is the verdict its process reports as data (``runners.verdict``), or, for a cell process
+that died without one, what its supervisor saw (its exit status, its time limit, the processes
+it left); its error output is kept and shown for people, never parsed. The result file is
+rewritten atomically after every cell. SIGINT and SIGTERM stop the current cell's processes,
 keep the finished cells and print how to resume.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import re
 import shlex
 import signal
 import socket
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,48 +27,48 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import pyperf
-
 from bench.measure import latency
-from bench.measure.cells import Cell, plan
-from bench.measure.environment import environment_metadata
+from bench.measure.cells import Cell
+from bench.measure.environment import environment_metadata, version_key
+from bench.planning import plan
 from bench.registry import Model, get_model
 from bench.render.terminal import render_all
-from bench.results.storage import (
-    CellGap,
+from bench.results.schema import (
+    RESUME_KEYS,
+    Entry,
+    Gap,
     GapStatus,
     ResultFile,
-    StorageError,
-    StoredResults,
+    ResultFileError,
+    ResultSet,
     default_output,
-    read_results,
+    load,
 )
 from bench.spec.workloads import MATRICES, SWEEP_MATRICES, Scope, Spec
+from runners.facts import model_facts
 from runners.options import RESULT_FILE_OPTIONS, UsageError, cell_argv, drop_options
 from runners.supervisor import Finished, Supervised, become_subreaper
 from runners.sweeps import order_cells, skip_reason, sweep_report
+from runners.verdict import FAILURE_FILE_VARIABLE, Failed, Measured, Verdict, exit_text
+from runners.verdict import parse as parse_verdict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TAIL_SHOWN = 8
-# The last line of a Python traceback: "package.module.ErrorName: message".
-EXCEPTION_LINE = re.compile(
-    r"^(?:[A-Za-z_][\w.]*\.)?([A-Za-z_]\w*(?:Error|Exception|Failed)): (.+)$"
-)
-RESOURCE_LIMIT = re.compile(r"ResourceLimitError: (.+)$")
-# Metadata that a resumed or appended run must share with the file it continues.
-ENVIRONMENT_KEYS = (
-    "python_build", "python_gil", "pyperf_version", "greenlet_version", "gevent_version",
-    "psutil_version", "concbench_version", "spec_version", "mp_start_method", "environ",
-    "hostname", "cpu_count",
-)  # fmt: skip
 
 
-def run_environment(args: argparse.Namespace) -> dict[str, Any]:
-    """What a number of this run depends on besides its cell: recorded in the result file."""
+def model_libraries(models: list[Model]) -> tuple[str, ...]:
+    """The libraries the models of a run declare (``ModelRecord.libraries``), once each."""
+    return tuple(dict.fromkeys(library for model in models for library in model.libraries))
+
+
+def run_environment(args: argparse.Namespace, libraries: tuple[str, ...]) -> dict[str, Any]:
+    """What a number of this run depends on besides its cell: recorded in the result file.
+    ``libraries``: those the run's models declare, whose versions are recorded and compared."""
+    kept = {*RESUME_KEYS, *(version_key(library) for library in libraries)}
     environment: dict[str, Any] = {
         key: value
-        for key, value in environment_metadata(args.start_method).items()
-        if key in ENVIRONMENT_KEYS
+        for key, value in environment_metadata(args.start_method, libraries).items()
+        if key in kept
     }
     environment["environ"] = environment.get("environ", "")
     environment["hostname"] = socket.gethostname()
@@ -80,14 +82,14 @@ def run_environment(args: argparse.Namespace) -> dict[str, Any]:
     return environment
 
 
-def environment_differences(stored: StoredResults, current: dict[str, Any]) -> list[str]:
+def environment_differences(stored: ResultSet, current: dict[str, Any]) -> list[str]:
     """How this run's environment differs from the one that wrote ``stored``."""
     recorded: dict[str, Any]
-    if stored.environment is not None:
-        recorded = dict(stored.environment)
-    elif stored.benchmarks:
+    if stored.recorded_environment is not None:
+        recorded = dict(stored.recorded_environment)
+    elif stored.entries:
         # A file written before the environment was recorded: its benchmarks carry most of it.
-        recorded = dict(stored.benchmarks[0].get_metadata())
+        recorded = dict(stored.entries[0].metadata)
         recorded.setdefault("environ", "")
     else:
         return []
@@ -104,33 +106,25 @@ class RunState:
 
     result_file: ResultFile
     environment: dict[str, Any]
-    benchmarks: list[pyperf.Benchmark] = field(default_factory=list)
-    gaps: list[CellGap] = field(default_factory=list)
-    # Cell name -> its latency record (bench.measure.latency). A re-measured cell's new record
-    # replaces
-    # the stored one; re-measured with --no-latency, it keeps the stored one.
-    latency: dict[str, dict[str, Any]] = field(default_factory=dict)
+    entries: list[Entry] = field(default_factory=list)
+    gaps: list[Gap] = field(default_factory=list)
     current: Supervised | None = None
     stop_signal: int | None = None
 
     def save(self) -> None:
         self.result_file.write(
-            self.benchmarks,
-            self.gaps,
-            self.environment,
-            interrupted=self.stop_signal is not None,
-            latency=self.latency,
+            self.entries, self.gaps, self.environment, interrupted=self.stop_signal is not None
         )
 
-    def record(self, bench: pyperf.Benchmark, latency: dict[str, Any] | None = None) -> None:
-        self._forget_gap(bench.get_name())
-        if latency is not None:
-            self.latency[bench.get_name()] = latency
-        for existing in self.benchmarks:
-            if existing.get_name() == bench.get_name():
-                existing.add_runs(bench)
+    def record(self, entry: Entry) -> None:
+        """A measured cell; measured again (``--append``), its runs join the stored ones, and
+        its new latency record replaces the stored one (with --no-latency it keeps it)."""
+        self._forget_gap(entry.name)
+        for index, existing in enumerate(self.entries):
+            if existing.name == entry.name:
+                self.entries[index] = existing.add_runs(entry)
                 return
-        self.benchmarks.append(bench)
+        self.entries.append(entry)
 
     def record_gap(
         self, cell: Cell, status: GapStatus, reason: str, output: tuple[str, ...] = ()
@@ -138,8 +132,9 @@ class RunState:
         self._forget_gap(cell.name)
         spec = cell.spec
         self.gaps.append(
-            CellGap(cell.name, spec.workload, spec.params, cell.model.name, status, reason, output)
-        )
+            Gap(cell.name, spec.workload, spec.params, cell.model.name, status, reason,
+                output, facts=model_facts(cell.model))
+        )  # fmt: skip
 
     def _forget_gap(self, name: str) -> None:
         self.gaps = [gap for gap in self.gaps if gap.name != name]
@@ -182,9 +177,7 @@ def _sweeping(args: argparse.Namespace) -> bool:
 
 def _sweep_skip(state: RunState, cell: Cell, args: argparse.Namespace) -> bool:
     """In a sweep, record ``cell`` as skipped when it cannot usefully be measured."""
-    reason = skip_reason(
-        cell, state.benchmarks, state.gaps, args.sweep_run_limit, args.cell_timeout
-    )
+    reason = skip_reason(cell, state.entries, state.gaps, args.sweep_run_limit, args.cell_timeout)
     if reason is None:
         return False
     print(f"{cell.name}: SKIPPED: {reason}", flush=True)
@@ -192,97 +185,84 @@ def _sweep_skip(state: RunState, cell: Cell, args: argparse.Namespace) -> bool:
     return True
 
 
-def classify(finished: Finished, timeout: float, name: str) -> tuple[GapStatus, str] | None:
-    """A finished cell's gap status and reason, or None when it produced a clean result."""
-    verdict = _verdict(finished, timeout)
-    if verdict is None:
-        return None
-    status, reason = verdict
-    # Errors raised inside a cell start with its name; the gap is listed under it already.
-    return status, reason.replace(f"{name}: ", "")
-
-
-def _verdict(finished: Finished, timeout: float) -> tuple[GapStatus, str] | None:
-    tail = finished.stderr_tail
+def judge(finished: Finished, timeout: float) -> Verdict:
+    """How a finished cell ended: the verdict its process reported, unless the supervisor saw
+    worse (its time limit, an exit after the verdict, processes it left running); for a cell
+    process that reported none, what the supervisor saw."""
     if finished.timed_out:
         stopped = f"; stopped {len(finished.leftovers)} processes" if finished.leftovers else ""
-        return "failed", f"timed out after {timeout:g} s (--cell-timeout){stopped}"
-    for line in reversed(tail):
-        limit = RESOURCE_LIMIT.search(line)
-        if limit:
-            return "skipped", f"resource limit: {limit.group(1)}"
+        return Failed(f"timed out after {timeout:g} s (--cell-timeout){stopped}")
+    if not finished.result.strip():
+        if finished.returncode != 0:
+            return Failed(exit_text("the cell process", finished.returncode))
+        return Failed("the cell process wrote no result")
+    try:
+        reported = parse_verdict(finished.result)
+    except (ValueError, ResultFileError) as exc:
+        return Failed(f"the cell process wrote an unreadable result ({exc})")
+    return _check_measured(reported, finished) if isinstance(reported, Measured) else reported
+
+
+def _check_measured(reported: Measured, finished: Finished) -> Verdict:
+    """A measured cell whose process then failed, or left processes behind, failed."""
     if finished.returncode != 0:
-        return "failed", _crash_reason(finished)
+        return Failed(exit_text("the cell process", finished.returncode) + " after its result")
     if finished.leftovers:
         shown = ", ".join(finished.leftovers[:3])
         more = f" and {len(finished.leftovers) - 3} more" if len(finished.leftovers) > 3 else ""
-        return "failed", (
+        return Failed(
             f"left {len(finished.leftovers)} process(es) running after it ended: "
             f"{shown}{more}; killed"
         )
-    if not finished.result.strip():
-        return "failed", "the cell process wrote no result"
-    return None
+    return reported
 
 
-def _crash_reason(finished: Finished) -> str:
-    # The worker's traceback ends with the cause; the cell process's own line says how pyperf
-    # saw it (exit status or signal). Prefer the cause.
-    for line in reversed(finished.stderr_tail):
-        match = EXCEPTION_LINE.match(line)
-        if match and not line.startswith("concbench:"):
-            return f"{match.group(1)}: {match.group(2)}"
-    for line in reversed(finished.stderr_tail):
-        if line.startswith("concbench: cell failed: "):
-            return line.removeprefix("concbench: cell failed: ")
-    if finished.returncode < 0:
-        return f"the cell process was killed by {signal.Signals(-finished.returncode).name}"
-    return f"the cell process exited with status {finished.returncode}"
+@contextmanager
+def failure_file() -> Iterator[str]:
+    """An empty file for the measuring processes of one cell to leave their verdict in
+    (``runners.verdict.report_failure``), removed after the cell whatever became of it."""
+    fd, path = tempfile.mkstemp(prefix="concbench-failure-", suffix=".json")
+    os.close(fd)
+    try:
+        yield path
+    finally:
+        os.unlink(path)
 
 
 def measure_cell(state: RunState, cell: Cell, argv: list[str], args: argparse.Namespace) -> None:
-    supervised = Supervised(cell_argv(argv, args, cell.name), timeout=args.cell_timeout,
-                            cwd=PROJECT_ROOT)  # fmt: skip
-    state.current = supervised
-    try:
-        finished = supervised.run("--result-fd")
-    finally:
-        state.current = None
+    with failure_file() as path:
+        supervised = Supervised(
+            cell_argv(argv, args, cell.name),
+            timeout=args.cell_timeout,
+            cwd=PROJECT_ROOT,
+            environ={FAILURE_FILE_VARIABLE: path},
+        )
+        state.current = supervised
+        try:
+            finished = supervised.run("--result-fd")
+        finally:
+            state.current = None
     # A latency pass stopped by the time limit or a signal cannot remove its stamp file.
     latency.remove_orphans()
     if finished.stopped:
         return  # interrupted: the cell is simply not done; a resumed run measures it
-    verdict = classify(finished, args.cell_timeout, cell.name) or _record(state, finished)
-    if verdict is None:
-        return
-    status, reason = verdict
+    verdict = judge(finished, args.cell_timeout)
+    if isinstance(verdict, Measured):
+        _show_stderr(finished.stderr_tail)
+        try:
+            state.record(verdict.entry.with_metadata({"cell_seconds": round(finished.elapsed, 3)}))
+            return
+        except ValueError as exc:  # --append: pyperf would not merge these runs either
+            verdict = Failed(f"its runs cannot join those the file has: {exc}")
+    status: GapStatus = "failed" if isinstance(verdict, Failed) else "skipped"
+    # Errors raised inside a cell start with its name; the gap is listed under it already.
+    reason = verdict.reason.replace(f"{cell.name}: ", "")
     print(f"{cell.name}: {status.upper()}: {reason}", flush=True)
     output: tuple[str, ...] = ()
-    if status == "failed":
+    if isinstance(verdict, Failed):
         output = _last_lines(finished.stderr_tail)
         _show_stderr(finished.stderr_tail)
     state.record_gap(cell, status, reason, output)
-
-
-def _record(state: RunState, finished: Finished) -> tuple[GapStatus, str] | None:
-    """Store a clean cell's benchmark and latency record; a failure verdict if its result
-    cannot be read. The result is ``{"benchmark": ..., "latency": ...}``; a bare pyperf
-    benchmark is accepted too."""
-    try:
-        data = json.loads(finished.result)
-        latency = None
-        if isinstance(data, dict) and "benchmark" in data:
-            latency = data.get("latency")
-            if latency is not None and not isinstance(latency, dict):
-                raise TypeError("its latency record is not an object")
-            data = data["benchmark"]
-        bench = pyperf.Benchmark.loads(json.dumps(data))
-    except (ValueError, KeyError, TypeError) as exc:
-        return "failed", f"the cell process wrote an unreadable result ({exc})"
-    bench.update_metadata({"cell_seconds": round(finished.elapsed, 3)})
-    _show_stderr(finished.stderr_tail)
-    state.record(bench, latency)
-    return None
 
 
 def _last_lines(tail: list[str]) -> tuple[str, ...]:
@@ -296,14 +276,14 @@ def _show_stderr(tail: list[str]) -> None:
 
 def _open_result_file(
     args: argparse.Namespace, environment: dict[str, Any]
-) -> tuple[ResultFile, StoredResults | None]:
+) -> tuple[ResultFile, ResultSet | None]:
     if args.resume or args.append:
         path = Path(args.resume or args.append)
-        stored = read_results(path)
+        stored = load(path)
         differences = environment_differences(stored, environment)
         if differences:
             verb = "resume" if args.resume else "append to"
-            raise StorageError(
+            raise ResultFileError(
                 f"cannot {verb} {path}: it was measured in another environment "
                 f"({'; '.join(differences)})"
             )
@@ -334,16 +314,15 @@ def run_conductor(args: argparse.Namespace, argv: list[str]) -> int:
     if not cells and not unavailable:
         raise UsageError("no cell to run: no selected model supports the selected workloads")
 
-    environment = run_environment(args)
+    environment = run_environment(args, model_libraries(requested))
     result_file, stored = _open_result_file(args, environment)
     state = RunState(result_file, environment)
     already: set[str] = set()
     if stored is not None:
-        state.benchmarks = stored.benchmarks
-        state.gaps = stored.gaps
-        state.latency = stored.latency
+        state.entries = list(stored.entries)
+        state.gaps = list(stored.gaps)
         if args.resume:
-            already = {bench.get_name() for bench in stored.benchmarks}
+            already = {entry.name for entry in stored.entries}
     for cell in unavailable:
         reason = cell.model.unavailable_reason() or "unavailable"
         state.record_gap(cell, "skipped", f"unavailable: {reason}")
@@ -371,20 +350,20 @@ def run_conductor(args: argparse.Namespace, argv: list[str]) -> int:
 
 def _finish(state: RunState, argv: list[str], sweep: bool = False) -> int:
     print()
-    if state.benchmarks or state.gaps:
-        print(render_all(state.benchmarks, state.gaps))
+    if state.entries or state.gaps:
+        print(render_all(state.entries, state.gaps))
     for status in ("failed", "skipped"):
         gaps = [gap for gap in state.gaps if gap.status == status]
         if gaps:
             print(f"\n{status} cells ({len(gaps)}):")
             for gap in gaps:
                 print(f"  {gap.name}: {gap.reason}")
-    scaling_text = sweep_report(state.benchmarks, state.gaps) if sweep else ""
+    scaling_text = sweep_report(state.entries, state.gaps) if sweep else ""
     if scaling_text:
         print(f"\n{scaling_text}")
     path = state.result_file.path
     if path.exists():
-        print(f"\nresults: {path} ({len(state.benchmarks)} cells measured)")
+        print(f"\nresults: {path} ({len(state.entries)} cells measured)")
     sys.stdout.flush()  # the closing lines on stderr come after everything above
     if state.stop_signal is not None:
         name = signal.Signals(state.stop_signal).name

@@ -9,25 +9,26 @@ change it.
 While a worker or a probe measures, this process only waits for it (pyperf's manager blocks
 reading the worker's pipe, ``Probe`` in ``communicate``): it runs no sampler or thread that
 would take a CPU from the tasks being measured.
-The result is written as one JSON object, ``{"benchmark": <pyperf benchmark>, "latency":
-<latency record or null>}``, to the file descriptor the runner passed (``--result-fd``);
-progress goes to stdout, errors to stderr, where the runner keeps their last lines.
+Its verdict (``runners.verdict``: measured, with the benchmark and its latency record; failed,
+with the exception's type and message; skipped, with the reason) is written as one JSON object
+to the file descriptor the runner passed (``--result-fd``). A worker or probe that fails leaves
+its own verdict for this process first (``report_failure``), so the exception that reaches the
+runner is the cell's, not pyperf's "worker failed". Progress goes to stdout, errors to stderr,
+where the runner keeps their last lines for people.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
-import re
-import signal
-import statistics
 import subprocess
 import sys
+import traceback
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import pyperf
 
@@ -36,23 +37,36 @@ from bench.measure.cells import Cell, run_cell
 from bench.measure.environment import environment_metadata
 from bench.measure.meters import Clock, collector_metadata, freeze_collector
 from bench.registry import get_model
+from bench.results.schema import Entry, LatencyRecord, bound_metadata
+from bench.spec import cellnames
 from bench.spec.workloads import SPECS, FanOut, SpecError
+from runners.facts import model_facts
+from runners.verdict import (
+    FAILURE_FILE_VARIABLE,
+    CellFailed,
+    Failed,
+    Measured,
+    Skipped,
+    Verdict,
+    exit_text,
+    report_failure,
+    reported_failure,
+    verdict_of,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-class CellFailed(RuntimeError):
-    pass
-
-
 def parse_cell_name(name: str) -> Cell:
     """``workload[params]/model`` -> the cell (the inverse of ``Cell.name``)."""
-    head, slash, model = name.rpartition("/")
-    workload, bracket, rest = head.partition("[")
-    if not slash or not bracket or not rest.endswith("]") or workload not in SPECS:
-        raise CellFailed(f"malformed cell name {name!r}")
     try:
-        return Cell(get_model(model), SPECS[workload].from_params(rest[:-1]))
+        parts = cellnames.parse_cell_name(name)
+    except cellnames.CellNameError as exc:
+        raise CellFailed(str(exc)) from None
+    if parts.workload not in SPECS:
+        raise CellFailed(f"malformed cell name {name!r}: unknown workload {parts.workload!r}")
+    try:
+        return Cell(get_model(parts.model), SPECS[parts.workload].from_params(parts.params))
     except (KeyError, SpecError) as exc:
         raise CellFailed(f"cell {name!r}: {exc}") from None
 
@@ -75,8 +89,9 @@ def bench_cell(runner: pyperf.Runner, cell: Cell, start_method: str) -> pyperf.B
     """Hand a timed cell to pyperf: in the cell process this measures it in pyperf's workers
     and returns the benchmark; in a worker it runs the part pyperf sent the worker for. The
     workers' runs carry the metadata computed here in each worker, so a fan_out's ideal makespan
-    (``Cell.metadata``) counts the pool workers the measuring process could have (its CPU
+    (``Cell.fan_out_bound``) counts the pool workers the measuring process could have (its CPU
     affinity)."""
+    bound = cell.fan_out_bound()
     return runner.bench_time_func(
         cell.name,
         time_cell,
@@ -84,7 +99,9 @@ def bench_cell(runner: pyperf.Runner, cell: Cell, start_method: str) -> pyperf.B
         inner_loops=cell.spec.ops,
         metadata={
             **cell.metadata(),
-            **environment_metadata(start_method),
+            **(bound_metadata(bound) if bound is not None else {}),
+            **model_facts(cell.model).metadata(),
+            **environment_metadata(start_method, cell.model.libraries),
             **collector_metadata(),
         },
     )
@@ -102,18 +119,13 @@ class Probe:
         self.argv = [sys.executable, "-m", "runners.probe", *argv]
 
     def run(self) -> str:
-        proc = subprocess.Popen(
-            self.argv,
-            cwd=PROJECT_ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        # Its error output goes where this process's goes: to the runner, for people. Why it
+        # failed comes as data (``report_failure``), read by ``run_cell_process``.
+        proc = subprocess.Popen(self.argv, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True)
         # No time limit of its own: the runner's --cell-timeout covers the whole cell.
-        out, err = proc.communicate()
+        out, _ = proc.communicate()
         if proc.returncode != 0:
-            last = (err.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
-            raise RuntimeError(last)
+            raise CellFailed(exit_text(f"its {self.argv[3]} probe", proc.returncode))
         return out
 
 
@@ -147,40 +159,14 @@ def profile_metadata(cell: Cell, start_method: str) -> dict[str, float | int | s
     }
 
 
-def latency_record(cell: Cell, start_method: str) -> dict[str, Any]:
+def latency_record(cell: Cell, start_method: str) -> tuple[LatencyRecord, dict[str, str]]:
     """The cell's latency pass, run in a fresh process (``runners.probe latency``): its
-    percentiles, or, for a cell the timer cannot resolve, its median and why."""
-    record: dict[str, Any] = json.loads(Probe(_cell_argv(cell, "latency", start_method)).run())
-    return record
-
-
-def latency_gil_metadata(record: dict[str, Any]) -> dict[str, str]:
-    """The probe's GIL reading, taken out of the record: it belongs with the benchmark's
-    metadata (``bench.results.gil``), and the stored latency record keeps its schema."""
-    reading = record.pop("gil_measured", None)
-    return {} if reading is None else {"latency_gil_measured": str(reading)}
-
-
-def latency_metadata(record: dict[str, Any]) -> dict[str, float | int | str]:
-    """The headline of a latency record as benchmark metadata: each percentile is the median
-    over the pass's runs of that run's percentile, per operation averaged over batches of
-    ``latency_batch`` rounds. A cell the timer cannot resolve has no percentile: its
-    ``latency_median`` and the reason, ``latency_unresolved``, instead."""
-    runs = record["runs"]
-    metadata: dict[str, float | int | str] = {
-        "latency_runs": len(runs),
-        "latency_samples": runs[0]["count"],
-        "latency_timer_cost": record["timer_cost"],
-        "latency_what": record["what"],
-        "latency_batch": record["batch"],
-    }
-    if not record["resolved"]:
-        metadata["latency_median"] = record["median"]
-        metadata["latency_unresolved"] = record["reason"]
-        return metadata
-    for key in latency.SUMMARY_KEYS:
-        metadata[f"latency_{key.replace('.', '')}"] = statistics.median(run[key] for run in runs)
-    return metadata
+    percentiles, or, for a cell the timer cannot resolve, its median and why; and the probe's
+    GIL reading, which belongs with the benchmark's metadata (``bench.results.gil``)."""
+    raw: dict[str, Any] = json.loads(Probe(_cell_argv(cell, "latency", start_method)).run())
+    reading = raw.pop("gil_measured", None)
+    record = LatencyRecord.from_json(f"the latency pass of {cell.name}", raw)
+    return record, {} if reading is None else {"latency_gil_measured": str(reading)}
 
 
 def measure_memory_cell(cell: Cell, samples: int, start_method: str) -> pyperf.Benchmark:
@@ -215,48 +201,37 @@ def _memory_samples(args: argparse.Namespace) -> int:
     return 10 if args.rigorous else 5
 
 
-def _exit_text(message: str) -> str:
-    """pyperf reports a failed worker as "<python> failed with exit code N"; say it plainly,
-    naming the signal when the code is negative."""
-    match = re.search(r"failed with exit code (-?\d+)$", message)
-    if match is None:
-        return message
-    code = int(match.group(1))
-    if code < 0:
-        try:
-            return f"a pyperf worker was killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"a pyperf worker was killed by signal {-code}"
-    return f"a pyperf worker exited with status {code}"
-
-
-class Measured(NamedTuple):
-    """What a cell process hands the runner: the benchmark and the latency record, if any."""
-
-    bench: pyperf.Benchmark
-    latency: dict[str, Any] | None = None
-
-    def dump(self, stream: Any) -> None:
-        text = io.StringIO()
-        self.bench.dump(text)
-        json.dump({"benchmark": json.loads(text.getvalue()), "latency": self.latency}, stream)
+def _timed_bench(runner: pyperf.Runner, cell: Cell, start_method: str) -> pyperf.Benchmark:
+    """The cell measured by pyperf's workers. pyperf reports a failed worker as "<python>
+    failed with exit code N" (the worker's own verdict, if it left one, says why) and gives up
+    on some problems with sys.exit, after printing why."""
+    try:
+        bench = bench_cell(runner, cell, start_method)
+    except SystemExit as exc:
+        raise CellFailed(f"pyperf gave up with exit status {exc.code}") from None
+    except RuntimeError as exc:
+        _, found, code = str(exc).rpartition("failed with exit code ")
+        if not found or not code.lstrip("-").isdigit():
+            raise
+        raise CellFailed(exit_text("a pyperf worker", int(code))) from None
+    if bench is None:
+        raise CellFailed("pyperf returned no result")
+    return bench
 
 
 def measure(runner: pyperf.Runner, args: argparse.Namespace, cell: Cell) -> Measured:
     if cell.spec.unit != "second":
         bench = measure_memory_cell(cell, _memory_samples(args), args.start_method)
         _print_bench(bench)
-        return Measured(bench)
-    bench = bench_cell(runner, cell, args.start_method)
-    if bench is None:
-        raise CellFailed("pyperf returned no result")
+        return Measured(Entry.from_pyperf(bench))
+    bench = _timed_bench(runner, cell, args.start_method)
     if not args.no_profile:
         bench.update_metadata(profile_metadata(cell, args.start_method))
-    record = None
-    if latency.supports(cell.spec.workload) and not args.no_latency:
-        record = latency_record(cell, args.start_method)
-        bench.update_metadata({**latency_gil_metadata(record), **latency_metadata(record)})
-    return Measured(bench, record)
+    if not latency.supports(cell.spec.workload) or args.no_latency:
+        return Measured(Entry.from_pyperf(bench))
+    record, gil_reading = latency_record(cell, args.start_method)
+    bench.update_metadata({**gil_reading, **record.metadata()})
+    return Measured(replace(Entry.from_pyperf(bench), latency=record))
 
 
 def _echo_server(runner: pyperf.Runner, cell: Cell) -> AbstractContextManager[object]:
@@ -266,13 +241,30 @@ def _echo_server(runner: pyperf.Runner, cell: Cell) -> AbstractContextManager[ob
     and must not make --resume refuse a file."""
     if not (isinstance(cell.spec, FanOut) and cell.spec.echoes):
         return nullcontext()
-    inherited = runner.args.inherit_environ or []
-    runner.args.inherit_environ = [*inherited, echoserver.ADDRESS_VARIABLE]
+    _pass_to_workers(runner, echoserver.ADDRESS_VARIABLE)
     return echoserver.serving()
 
 
+def _pass_to_workers(runner: pyperf.Runner, variable: str) -> None:
+    """pyperf's workers get only the variables it is told to pass."""
+    inherited = runner.args.inherit_environ or []
+    runner.args.inherit_environ = [*inherited, variable]
+
+
+def _failure(exc: Exception) -> Failed | Skipped:
+    """The verdict of a cell whose measuring raised ``exc``: the verdict a worker or probe left,
+    else what ``exc`` says. The error output gets the line, and a traceback for an exception the
+    harness does not expect (a bug, not a failed measurement)."""
+    verdict = reported_failure() or verdict_of(exc)
+    print(f"concbench: cell {verdict.to_json()['verdict']}: {verdict.reason}", file=sys.stderr)
+    if not isinstance(exc, RuntimeError | ValueError | OSError):
+        traceback.print_exception(exc, file=sys.stderr)
+    return verdict
+
+
 def run_cell_process(runner: pyperf.Runner, args: argparse.Namespace) -> int:
-    """Measure ``args.cell`` (or, in a pyperf worker, run the part pyperf asked for)."""
+    """Measure ``args.cell`` (or, in a pyperf worker, run the part pyperf asked for) and write
+    the verdict to ``--result-fd``."""
     try:
         cell = parse_cell_name(args.cell)
     except CellFailed as exc:
@@ -281,17 +273,23 @@ def run_cell_process(runner: pyperf.Runner, args: argparse.Namespace) -> int:
     if args.worker:
         # Ready to measure: freeze before bench_cell records the collector's state.
         freeze_collector()
-        bench_cell(runner, cell, args.start_method)
+        try:
+            bench_cell(runner, cell, args.start_method)
+        except Exception as exc:
+            report_failure(exc)
+            raise
         return 0
     # This process writes its result to the runner's pipe only; pyperf must not write files.
     args.output = args.append = None
+    if FAILURE_FILE_VARIABLE in os.environ:
+        _pass_to_workers(runner, FAILURE_FILE_VARIABLE)
+    verdict: Verdict
     try:
         with _echo_server(runner, cell):
-            measured = measure(runner, args, cell)
-    except (RuntimeError, ValueError, OSError) as exc:
-        print(f"concbench: cell failed: {_exit_text(str(exc))}", file=sys.stderr)
-        return 1
+            verdict = measure(runner, args, cell)
+    except Exception as exc:  # noqa: BLE001 - every failure is a verdict for the runner
+        verdict = _failure(exc)
     if args.result_fd is not None:
         with os.fdopen(args.result_fd, "w", encoding="utf-8") as stream:
-            measured.dump(stream)
-    return 0
+            json.dump(verdict.to_json(), stream)
+    return 0 if isinstance(verdict, Measured) else 1

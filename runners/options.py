@@ -15,7 +15,6 @@ from typing import NoReturn
 
 import pyperf
 
-from bench.analysis.sweep import SIZE_PARAMETERS
 from bench.measure import mpcontext
 from bench.measure.environment import forwarded_environ
 from bench.registry import RegistryError, model_names, workload_names
@@ -23,6 +22,8 @@ from bench.results import gil
 from bench.spec.workloads import MATRICES, SPECS, SWEEP_MATRICES, Spec, SpecError
 
 DEFAULT_PROCESSES = 12
+# The workloads of the sweep matrix, for --sweep's help.
+_SWEPT = tuple(dict.fromkeys(spec.workload for spec, _scope in MATRICES["sweep"]))
 DEFAULT_VALUES = 3
 DEFAULT_CELL_TIMEOUT = 300.0
 MAX_CELL_TIMEOUT = 7 * 24 * 3600.0
@@ -46,7 +47,18 @@ class UsageError(Exception):
 
 
 def _names(text: str) -> list[str]:
-    return [name.strip() for name in text.split(",") if name.strip()]
+    """Comma-separated names; a comma inside brackets belongs to a variant's name
+    (``asyncio,threads[executor=pool,workers=4]`` is two models)."""
+    names, depth, current = [], 0, ""
+    for char in text:
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            names.append(current)
+            current = ""
+        else:
+            current += char
+    names.append(current)
+    return [name.strip() for name in names if name.strip()]
 
 
 def _one_line_error(message: str) -> NoReturn:
@@ -74,6 +86,11 @@ def make_runner() -> pyperf.Runner:
         hooks=[gil.GIL_HOOK],
     )
     parser = runner.argparser
+    parser.description = (
+        "Run the benchmark matrix under pyperf and write a result file (concbench run is the "
+        "same). tox -e bench adds pyperf's --fast, tox -e sweep --fast --sweep: give them for "
+        "the same run."
+    )
     parser.allow_abbrev = False  # an abbreviation must not silently pick an option
     parser.error = _one_line_error
     group = parser.add_argument_group("concbench")
@@ -101,7 +118,7 @@ def make_runner() -> pyperf.Runner:
     group.add_argument(
         "--sweep",
         action="store_true",
-        help=f"scaling sweep: {', '.join(SIZE_PARAMETERS)} over a range of task counts, each "
+        help=f"scaling sweep: {', '.join(_SWEPT)} over a range of task counts, each "
         "model's sizes in ascending order, stopping where it cannot go on (same as --matrix "
         "sweep); prints where each model stops scaling and the fitted bytes per task",
     )
@@ -176,6 +193,9 @@ def parse_args(runner: pyperf.Runner, argv: list[str]) -> argparse.Namespace:
     except SystemExit as exc:
         if exc.code == 2:  # argparse has printed its one-line error already
             raise
+        if exc.code in (0, None):  # --help: the help is output, not an error
+            sys.stdout.write(captured.getvalue())
+            raise
         message = captured.getvalue().strip().removeprefix("ERROR: ")
         raise UsageError(message or f"invalid arguments (exit status {exc.code})") from None
     args.output, args.append = chosen.output, chosen.append
@@ -209,10 +229,6 @@ def parse_spec(text: str) -> Spec:
 
 def check_args(args: argparse.Namespace) -> None:
     """Validate what pyperf's parser cannot; resolve names. Raises UsageError."""
-    try:
-        valid_models = model_names()
-    except RegistryError as exc:
-        raise UsageError(str(exc)) from None
     _resolve([args.start_method], mpcontext.available_methods(), "start method")
     if args.memory_samples is not None and not 1 <= args.memory_samples <= MAX_MEMORY_SAMPLES:
         raise UsageError(f"--memory-samples must be from 1 to {MAX_MEMORY_SAMPLES}")
@@ -226,6 +242,11 @@ def check_args(args: argparse.Namespace) -> None:
     args.hook = sorted({*(args.hook or ()), gil.HOOK_NAME})
     if args.cell is not None:
         return
+    try:
+        # The runner the user started only: listing the names parses every model's source.
+        valid_models = model_names()
+    except RegistryError as exc:
+        raise UsageError(str(exc)) from None
     args.models = _resolve(args.models, valid_models, "model")
     args.workloads = _resolve(args.workloads, workload_names(), "workload")
     timeout = args.cell_timeout

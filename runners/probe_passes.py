@@ -40,7 +40,10 @@ from bench.measure.meters import (
 from bench.measure.proctree import KERNEL_FIELDS, ZERO, children_peak_rss, self_peak_rss
 from bench.registry import get_model
 from bench.results import gil
+from bench.spec.resolution import RESOLUTION, is_resolved
 from bench.spec.workloads import SPECS, PingPong
+from runners.facts import model_facts
+from runners.verdict import report_failure
 
 # The profile pass repeats the cell until its measured regions add up to this much time, so
 # that per-operation counters are not dominated by a single scheduler tick.
@@ -105,7 +108,8 @@ def measure_memory(cell: Cell) -> pyperf.Benchmark:
         "name": cell.name,
         "unit": "byte",
         **cell.metadata(),
-        **environment_metadata(mpcontext.start_method()),
+        **model_facts(cell.model).metadata(),
+        **environment_metadata(mpcontext.start_method(), cell.model.libraries),
         **collector_metadata(),
         "memory_delta": meter.delta,
         "memory_measure": meter.measure,
@@ -169,11 +173,11 @@ def measure_latency(
     min_seconds: float = LATENCY_MIN_SECONDS,
     max_wall_seconds: float = LATENCY_MAX_WALL_SECONDS,
     *,
-    resolution: float | None = latency.RESOLUTION,
+    resolution: float | None = RESOLUTION,
     batch: int | None = None,
 ) -> dict[str, object]:
     """The latency record of a cell: per-run summaries and the pooled distribution, or, when
-    the timer cannot resolve the cell (``latency.is_resolved``), its median and why, with no
+    the timer cannot resolve the cell (``is_resolved``), its median and why, with no
     percentile. pingpong's rounds per stamp are chosen (``batch_from_trials``) unless ``batch`` is
     given; ``resolution`` None resolves every cell at the batch given or 1 (for tests, whose
     timings decide nothing)."""
@@ -205,9 +209,7 @@ def measure_latency(
             "batch_cost": probe.batch_cost,
         }
         median = statistics.median(pooled)
-        if resolution is None or latency.is_resolved(
-            median, probe.timer_cost, probe.batch, resolution
-        ):
+        if resolution is None or is_resolved(median, probe.timer_cost, probe.batch, resolution):
             return {**record, "resolved": True, "runs": runs, "quantiles": latency.cdf(pooled)}
         rounds = spec.rounds if isinstance(spec, PingPong) else None
         reason = latency.unresolved_reason(
@@ -237,7 +239,8 @@ def main(argv: list[str] | None = None) -> int:
             json.dump({**measure_latency(cell), "gil_measured": gil.state()}, sys.stdout)
         else:
             json.dump(measure_profile(cell), sys.stdout)
-    except Exception as exc:  # noqa: BLE001 - reported to the manager as one line
+    except Exception as exc:  # noqa: BLE001 - reported to the cell process as its verdict
+        report_failure(exc)
         print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     sys.stdout.flush()

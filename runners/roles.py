@@ -14,7 +14,7 @@ import sys
 
 from bench.measure import mpcontext
 from bench.registry import RegistryError
-from bench.results.storage import StorageError
+from bench.results.schema import ResultFileError
 from runners.campaign import run_conductor
 from runners.cell_process import run_cell_process
 from runners.listing import list_matrix
@@ -34,6 +34,6 @@ def main() -> int:
         if args.cell is not None:
             return run_cell_process(runner, args)
         return run_conductor(args, argv)
-    except (UsageError, StorageError, RegistryError) as exc:
+    except (UsageError, ResultFileError, RegistryError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,12 +1,18 @@
-"""Run the benchmark matrix under pyperf: ``python -m runners.run [options]``.
+"""Run the benchmark matrix under pyperf: ``python -m runners.run [options]`` (or ``concbench
+run``).
 
-See ``runners.roles`` for what it does and ``--help`` for the options.
+See ``runners.roles`` for what it does and ``--help`` for the options. pyperf's workers and the
+cell processes re-execute ``-m runners.run``, whichever command started the run.
 """
 
 import sys
+from collections.abc import Sequence
 
 
-def main() -> int:
+def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
+    if argv is not None:
+        # The runner parses sys.argv, and argparse names the program after sys.argv[0].
+        sys.argv = [prog or sys.argv[0], *argv]
     # Imported here, not at module level: spawn and forkserver children re-import the main
     # module, and must not pay for pyperf, psutil and the harness; that cost would show up in
     # the processes model's spawn and memory numbers.

@@ -24,7 +24,7 @@ import subprocess
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -155,10 +155,19 @@ class Supervised:
     """One cell process: started in its own session, waited for with a time limit, and
     followed by a sweep that kills whatever it left behind."""
 
-    def __init__(self, argv: Sequence[str], *, timeout: float, cwd: Path) -> None:
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: float,
+        cwd: Path,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        """``environ``: variables the cell process gets besides this process's own."""
         self._argv = list(argv)
         self._timeout = timeout
         self._cwd = cwd
+        self._environ = None if environ is None else {**os.environ, **environ}
         self._proc: subprocess.Popen[bytes] | None = None
         self._stop_requested = False
         self._result = bytearray()
@@ -228,6 +237,7 @@ class Supervised:
             self._proc = subprocess.Popen(
                 [*self._argv, result_fd_option, str(write_fd)],
                 cwd=self._cwd,
+                env=self._environ,
                 stdin=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
                 pass_fds=(write_fd,),

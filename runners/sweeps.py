@@ -6,7 +6,7 @@ cannot
 usefully be measured; the cell is then recorded as skipped with the reason the report shows:
 
 - a smaller size of the series has no number: "not run: N=<size> already <status> (<reason>)";
-- the size is above the model's declared ``SWEEP_LIMITS`` (sizes that would exhaust memory or
+- the size is above the model's declared ``sweep_limits`` (sizes that would exhaust memory or
   processes rather than merely take long);
 - one run, projected from the time per operation at the largest size measured so far, would
   take longer than ``--sweep-run-limit`` (10 times that for a memory run, made only a few
@@ -24,23 +24,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 
-import pyperf
-
-from bench.analysis.sweep import (
-    Missing,
-    Point,
-    Series,
-    fit_line,
-    scaling,
-    split_params,
-    sweep_series,
-)
-from bench.measure.cells import PREFERRED_ORDER, Cell
-from bench.results.storage import CellGap
+from bench.analysis.findings import SCALING_FACTOR, operation_word, scaling_text, slope_text
+from bench.analysis.sweep import Series, fit_line, split_params, sweep_series
+from bench.measure.cells import Cell
+from bench.results.schema import Entry, Gap, collect_model_facts, ordered_models, sweep_data
 from bench.spec.workloads import SPECS
-from bench.units import format_bytes, format_duration
+from bench.units import format_duration
 
-STOP_FACTOR = 2.0
 # A memory cell runs --memory-samples fresh processes once each (3 to 10), a timed cell some 20
 # to 40 pyperf runs: a memory run may take this many times --sweep-run-limit for a similar cost.
 MEMORY_RUN_FACTOR = 10
@@ -71,21 +61,14 @@ def order_cells(cells: Sequence[Cell]) -> list[Cell]:
     return [cells[index] for *_, index in sorted(keys)]
 
 
-def _op_word(workload: str) -> str:
-    return "item" if workload == "producer_consumer" else "task"
-
-
-def _seconds_per_op(bench: pyperf.Benchmark) -> float | None:
+def _seconds_per_op(bench: Entry) -> float | None:
     """Time per operation of a whole run: the mean for timed cells; for memory cells, whose
     values are bytes, the recorded duration of each fresh-process run over its tasks."""
-    if bench.get_unit() == "second":
-        return float(bench.mean())
-    ops = int(bench.get_metadata().get("ops_per_run", 0))
-    durations = [
-        float(run.get_metadata()["duration"])
-        for run in bench.get_runs()
-        if "duration" in run.get_metadata()
-    ]
+    if bench.unit == "second":
+        return float(bench.mean)
+    ops = int(bench.metadata.get("ops_per_run", 0))
+    runs = [bench.run_metadata(run) for run in bench.runs]
+    durations = [float(metadata["duration"]) for metadata in runs if "duration" in metadata]
     if ops <= 0 or not durations:
         return None
     return math.fsum(durations) / len(durations) / ops
@@ -93,8 +76,8 @@ def _seconds_per_op(bench: pyperf.Benchmark) -> float | None:
 
 def skip_reason(
     cell: Cell,
-    benchmarks: Iterable[pyperf.Benchmark],
-    gaps: Iterable[CellGap],
+    benchmarks: Iterable[Entry],
+    gaps: Iterable[Gap],
     run_limit: float,
     cell_timeout: float,
 ) -> str | None:
@@ -113,10 +96,10 @@ def skip_reason(
     )
 
 
-def _earlier_gap(key: SeriesKey, size: int, gaps: Iterable[CellGap]) -> str | None:
+def _earlier_gap(key: SeriesKey, size: int, gaps: Iterable[Gap]) -> str | None:
     earlier = []
     for gap in gaps:
-        other = series_key(gap.workload, gap.params, gap.model)
+        other = series_key(str(gap.workload), str(gap.params), str(gap.model))
         if other is not None and other[0] == key and other[1] < size:
             earlier.append((other[1], gap))
     if not earlier:
@@ -132,26 +115,23 @@ def _above_limit(cell: Cell, size: int) -> str | None:
         return None
     return (
         f"above the model's sweep limit: N={size:,} > {limit:,} "
-        f"(SWEEP_LIMITS of {cell.model.name}: sizes that would exhaust the machine)"
+        f"(the sweep_limits {cell.model.name} declares: sizes that would exhaust the machine)"
     )
 
 
 def _measured_below(
-    key: SeriesKey, size: int, benchmarks: Iterable[pyperf.Benchmark]
-) -> list[tuple[int, pyperf.Benchmark]]:
+    key: SeriesKey, size: int, benchmarks: Iterable[Entry]
+) -> list[tuple[int, Entry]]:
     """The series' measured sizes below ``size``, ascending."""
     measured = []
     for bench in benchmarks:
-        meta = bench.get_metadata()
-        other = series_key(str(meta["workload"]), str(meta["params"]), str(meta["model"]))
+        other = series_key(str(bench.workload), str(bench.params), str(bench.model))
         if other is not None and other[0] == key and other[1] < size:
             measured.append((other[1], bench))
     return sorted(measured, key=lambda item: item[0])
 
 
-def _run_too_long(
-    cell: Cell, measured: list[tuple[int, pyperf.Benchmark]], run_limit: float
-) -> str | None:
+def _run_too_long(cell: Cell, measured: list[tuple[int, Entry]], run_limit: float) -> str | None:
     if not measured:
         return None
     at_size, bench = measured[-1]
@@ -163,20 +143,18 @@ def _run_too_long(
     which = f"the {limit:g} s limit of a memory run" if memory else f"the {limit:g} s limit"
     return (
         f"time limit: one run would take about {format_duration(per_op * cell.spec.ops)} "
-        f"({format_duration(per_op)} per {_op_word(cell.spec.workload)} at N={at_size:,}), "
+        f"({format_duration(per_op)} per {operation_word(cell.spec.workload)} at N={at_size:,}), "
         f"above {which}; raise --sweep-run-limit"
     )
 
 
-def _cell_too_long(
-    size: int, measured: list[tuple[int, pyperf.Benchmark]], cell_timeout: float
-) -> str | None:
+def _cell_too_long(size: int, measured: list[tuple[int, Entry]], cell_timeout: float) -> str | None:
     """A cell's whole time (set-up and tear-down of its tasks, every pass) extrapolated
     linearly from the two largest sizes measured: a cell that would time out is not started."""
     timed = [
-        (at_size, float(bench.get_metadata()["cell_seconds"]))
+        (at_size, float(bench.metadata["cell_seconds"]))
         for at_size, bench in measured
-        if "cell_seconds" in bench.get_metadata()
+        if "cell_seconds" in bench.metadata
     ]
     if len(timed) < 2:
         return None
@@ -192,50 +170,19 @@ def _cell_too_long(
     )
 
 
-def _points(benchmarks: Iterable[pyperf.Benchmark]) -> list[Point]:
-    points = []
-    for bench in benchmarks:
-        meta = bench.get_metadata()
-        points.append(
-            Point(str(meta["workload"]), str(meta["params"]), str(meta["model"]), bench.mean())
-        )
-    return points
-
-
-def _missing(gaps: Iterable[CellGap]) -> list[Missing]:
-    return [
-        Missing(gap.workload, gap.params, gap.model, f"{gap.status}: {gap.reason}") for gap in gaps
-    ]
-
-
 def _unreached_text(series: Series) -> str:
-    if not series.unreached:
-        return ""
-    size, reason = series.unreached[0]
-    return f"; from N={size:,} not reached: {reason}"
+    return "".join(f"; could not reach N={size:,} ({reason})" for size, reason in series.unreached)
 
 
-def _scaling_line(series: Series) -> str:
-    result = scaling(series, STOP_FACTOR)
-    word = _op_word(series.workload)
-    line = f"best {format_duration(result.best_value)} per {word} at N={result.best_size:,}"
-    if result.stops_at is not None and result.ratio_at_stop is not None:
-        line += f"; stops scaling at N={result.stops_at:,} ({result.ratio_at_stop:.1f}x the best)"
-    elif len(series.sizes) > 1:
-        line += f"; scales up to N={series.sizes[-1]:,} (within {STOP_FACTOR:g}x of the best)"
-    return line + _unreached_text(series)
-
-
-def _memory_line(series: Series, benchmarks: Sequence[pyperf.Benchmark]) -> str:
+def _memory_line(series: Series, benchmarks: Sequence[Entry]) -> str:
     xs: list[float] = []
     ys: list[float] = []
     for bench in benchmarks:
-        meta = bench.get_metadata()
-        found = series_key(str(meta["workload"]), str(meta["params"]), str(meta["model"]))
+        found = series_key(str(bench.workload), str(bench.params), str(bench.model))
         if found is None or found[0] != (series.workload, series.fixed, series.model):
             continue
-        for run in bench.get_runs():
-            run_meta = run.get_metadata()
+        for run in bench.runs:
+            run_meta = bench.run_metadata(run)
             if "memory_delta" in run_meta:
                 xs.append(found[1])
                 ys.append(float(run_meta["memory_delta"]))
@@ -243,47 +190,35 @@ def _memory_line(series: Series, benchmarks: Sequence[pyperf.Benchmark]) -> str:
         fit = fit_line(xs, ys)
     except ValueError as exc:
         return f"no slope: {exc}" + _unreached_text(series)
-    half = (fit.slope_high - fit.slope_low) / 2
-    if math.isfinite(half) and fit.slope != 0:
-        # relative: three digits of KiB would show a narrow interval as zero width
-        interval = f"95% interval ±{100 * half / abs(fit.slope):.2g}%"
-    elif math.isfinite(half):
-        interval = f"95% interval ±{format_bytes(half)}"
-    else:
-        interval = "no interval from 2 runs"
-    sizes = f"N={fit.sizes[0]:,}..{fit.sizes[-1]:,}"
-    return (
-        f"slope {format_bytes(fit.slope)} per task ({interval}), R² {fit.r_squared:.4f}, "
-        f"intercept {format_bytes(fit.intercept)}; {fit.points} runs at {sizes}"
-        + _unreached_text(series)
-    )
+    return f"slope {slope_text(fit)}" + _unreached_text(series)
 
 
-def sweep_report(benchmarks: Sequence[pyperf.Benchmark], gaps: Sequence[CellGap]) -> str:
+def sweep_report(benchmarks: Sequence[Entry], gaps: Sequence[Gap]) -> str:
     """Per series: where each model stops scaling (time per operation more than 2x its best),
     and for memory the bytes per task fitted as the slope of total bytes over N."""
-    all_series = sweep_series(_points(benchmarks), _missing(gaps))
+    all_series = sweep_series(*sweep_data(benchmarks, gaps))
     if not all_series:
         return ""
-    rank = {name: index for index, name in enumerate(PREFERRED_ORDER)}
+    models = ordered_models((s.model for s in all_series), collect_model_facts(benchmarks, gaps))
+    rank = {name: index for index, name in enumerate(models)}
     groups: dict[tuple[str, str], list[Series]] = {}
     for series in all_series:
         groups.setdefault((series.workload, series.fixed), []).append(series)
     lines = [
         f"Scaling sweep: the best time per operation of each model, and the size at which it "
-        f"grows more than {STOP_FACTOR:g}x over it; memory: bytes per task as the slope of the "
+        f"grows more than {SCALING_FACTOR:g}x over it; memory: bytes per task as the slope of the "
         f"total over N (least squares over every run)"
     ]
     order = {name: index for index, name in enumerate(SPECS)}
     for (workload, fixed), members in sorted(groups.items(), key=lambda g: order[g[0][0]]):
         lines.append("")
         lines.append(f"{workload}" + (f" [{fixed}]" if fixed else ""))
-        members.sort(key=lambda s: (rank.get(s.model, len(rank)), s.model))
+        members.sort(key=lambda s: rank[s.model])
         width = max(len(s.model) for s in members)
         for series in members:
-            if workload == "memory":
+            if SPECS[workload].unit == "byte":
                 text = _memory_line(series, benchmarks)
             else:
-                text = _scaling_line(series)
+                text = scaling_text(series)
             lines.append(f"  {series.model.ljust(width)}  {text}")
     return "\n".join(lines)

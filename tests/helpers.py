@@ -1,14 +1,108 @@
-"""Test doubles shared by the model tests."""
+"""What the tests share: the tiny matrix, calling a model through the registry, the check that a
+call leaves no thread or process behind, and test doubles (clocks, meters, specs)."""
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bench.measure.meters import Clock
-from bench.spec.workloads import ProducerConsumer
+import psutil
+import pytest
+
+from bench.measure.meters import Clock, MemoryMeter, Meter, Outcome
+from bench.registry import all_models, get_model
+from bench.spec.models import Model
+from bench.spec.workloads import SMOKE_MATRIX, ProducerConsumer, Spec
+
+# Every model x workload cell is tested at the smoke matrix's tiny sizes.
+TINY_MATRIX = SMOKE_MATRIX
+TINY_SPECS: tuple[Spec, ...] = tuple(spec for spec, _ in TINY_MATRIX)
+
+
+def spec_id(spec: Spec) -> str:
+    return f"{spec.workload}[{spec.params}]"
+
+
+def unless_available(model: Model) -> tuple[pytest.MarkDecorator, ...]:
+    """The marks of a test parameter that needs ``model``: a skip with its reason when the
+    model is unavailable here (a library missing, a free-threaded build)."""
+    reason = model.unavailable_reason()
+    if reason is None:
+        return ()
+    return (pytest.mark.skip(reason=f"{model.name} is unavailable: {reason}"),)
+
+
+def models_of(workload: str) -> list[Any]:
+    """Every model of the registry that runs ``workload``, variants included, as parameters
+    of a contract test: a model unavailable here is a skip with its reason."""
+    return [
+        pytest.param(model, id=model.name, marks=unless_available(model))
+        for model in all_models()
+        if model.supports(workload)
+    ]
+
+
+def meter_for(model: Model, spec: Spec) -> Clock | MemoryMeter:
+    """The meter the runner measures a cell of ``spec`` with."""
+    if spec.unit == "byte":
+        return MemoryMeter(model.memory_measure)
+    return Clock()
+
+
+def call_model(name: str, spec: Spec, meter: Meter) -> Outcome:
+    """One run of model ``name`` through the registry, NOT verified: for tests that look at
+    what a deliberately broken model reports. ``run_cell`` runs a cell and verifies it."""
+    model = get_model(name)
+    outcome = model.function(spec.workload)(spec, meter, model.parameters())
+    assert isinstance(outcome, Outcome), outcome
+    return outcome
+
+
+# Long-lived helpers that are not tasks: multiprocessing's forkserver and resource tracker
+# (direct children kept for the life of the interpreter), and the session's echo server.
+# Children forked by the forkserver share its command line but are grandchildren: they count.
+INFRASTRUCTURE = (
+    "multiprocessing.forkserver",
+    "multiprocessing.resource_tracker",
+    "bench.measure.echoserver",
+)
+
+
+def task_processes() -> list[psutil.Process]:
+    """This process's descendants other than the infrastructure; zombies included (a child
+    not yet reaped is still listed)."""
+    me = psutil.Process()
+    tasks = []
+    for proc in me.children(recursive=True):
+        try:
+            command = " ".join(proc.cmdline())
+            is_direct_child = proc.ppid() == me.pid
+        except psutil.ZombieProcess:
+            command, is_direct_child = "", False
+        except psutil.NoSuchProcess:
+            continue
+        if not (is_direct_child and any(name in command for name in INFRASTRUCTURE)):
+            tasks.append(proc)
+    return tasks
+
+
+class NothingLeft:
+    """Notes this process's threads and task processes when created; ``check()`` fails if a
+    thread or a task process started since is still there (running, or a zombie not reaped)."""
+
+    def __init__(self) -> None:
+        self.threads = set(threading.enumerate())
+        self.processes = {proc.pid for proc in task_processes()}
+
+    def check(self, what: str = "the call") -> None:
+        threads = [t.name for t in threading.enumerate() if t not in self.threads]
+        processes = [p.pid for p in task_processes() if p.pid not in self.processes]
+        assert (threads, processes) == ([], []), (
+            f"{what} left threads {threads} and processes {processes} behind"
+        )
 
 
 def _nothing() -> None:

@@ -12,9 +12,10 @@ from collections.abc import Callable
 import pytest
 
 from bench.measure.cells import Cell, CellError, run_cell
-from bench.measure.meters import Clock, Outcome
+from bench.measure.meters import Clock
 from bench.registry import get_model
 from bench.spec.workloads import PingPong
+from tests.helpers import call_model
 
 SPEC = PingPong(rounds=5)
 FAULTY_ROUND = 2
@@ -43,12 +44,12 @@ FAULTS: dict[str, Fault] = {"repeats": repeats, "drops": drops, "adds_one": adds
 COUNTED = {"repeats": 2 * FAULTY_ROUND, "drops": 2 * FAULTY_ROUND, "adds_one": 0}
 
 
-def assert_caught(model: str, fault: str, run: Callable[[PingPong, Clock], Outcome]) -> None:
+def assert_caught(model: str, fault: str) -> None:
     """The model, its partner replaced by ``fault``, counts only the rounds before the fault,
     and the cell fails."""
-    outcome = run(SPEC, Clock())
-    assert outcome == (COUNTED[fault], (COUNTED[fault],))
+    outcome = call_model(model, SPEC, Clock())
     assert outcome.checksum != SPEC.reference()
+    assert outcome == (COUNTED[fault], (COUNTED[fault],))
     counted = f"counted {COUNTED[fault]} operations, the spec performs {SPEC.ops}"
     with pytest.raises(CellError, match=counted):
         run_cell(Cell(get_model(model), SPEC), Clock())

@@ -12,7 +12,7 @@ from typing import Any
 
 import psutil
 
-from bench.results.storage import read_results
+from bench.results import schema
 
 ROOT = Path(__file__).resolve().parent.parent
 FAULTY_MODELS = Path(__file__).resolve().parent / "faulty_models"
@@ -100,7 +100,7 @@ def load(path: Path) -> dict[str, Any]:
 
 
 def names(path: Path) -> set[str]:
-    return {bench.get_name() for bench in read_results(path).benchmarks}
+    return {entry.name for entry in schema.load(path).entries}
 
 
 def gaps(data: dict[str, Any]) -> dict[str, dict[str, str]]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from matplotlib.axes import Axes
@@ -12,8 +14,8 @@ from matplotlib.lines import Line2D
 
 from bench.analysis.comparison import Options, compare
 from bench.render import charts
-from bench.results.resultfiles import Entry, ResultSet, load_all
-from tests.test_findings import (
+from bench.results.schema import Entry, ResultSet, load_all
+from tests.result_sets import (
     FAN_10K,
     FAN_100,
     PC_1X1,
@@ -46,6 +48,15 @@ def legend_texts(figure: Figure) -> list[str]:
 def tick_texts(ax: Axes, axis: str = "x") -> list[str]:
     ticks = ax.get_xticklabels() if axis == "x" else ax.get_yticklabels()
     return [tick.get_text() for tick in ticks]
+
+
+# A line's data as a list (matplotlib types it as any array-like).
+def xs(line: Line2D) -> list[Any]:
+    return list(cast("Iterable[Any]", line.get_xdata()))
+
+
+def ys(line: Line2D) -> list[Any]:
+    return list(cast("Iterable[Any]", line.get_ydata()))
 
 
 def switches() -> ResultSet:
@@ -130,8 +141,8 @@ def test_producer_consumer_panels_never_mix_capacities() -> None:
         assert len(lines(ax)) == 2  # one line per model
     assert tick_texts(q64) == [f"1{X}1", f"4{X}4"]
     threads_line = lines(q64)[0].lines[0]
-    assert list(threads_line.get_xdata()) == [0, 1]
-    assert list(threads_line.get_ydata()) == pytest.approx([2e5, 3e5])
+    assert xs(threads_line) == [0, 1]
+    assert ys(threads_line) == pytest.approx([2e5, 3e5])
     assert figure.get_suptitle() == "producer_consumer throughput (1 / mean time per item)"
     assert legend_texts(figure) == ["threads", "greenlet"]
 
@@ -156,8 +167,8 @@ def test_fan_out_plots_tasks_per_second_against_n_per_kind_of_work() -> None:
     assert sleep.get_ylabel() == "throughput [tasks/s] (log scale)"
     series = {c.get_label(): c.lines[0] for c in lines(sleep)}
     assert list(series) == ["threads (3.11.7)", "asyncio (3.11.7)", "asyncio (3.13.0)"]
-    assert list(series["asyncio (3.11.7)"].get_xdata()) == [100.0, 10000.0]
-    assert list(series["asyncio (3.11.7)"].get_ydata()) == pytest.approx([5e4, 1e5])
+    assert xs(series["asyncio (3.11.7)"]) == [100.0, 10000.0]
+    assert ys(series["asyncio (3.11.7)"]) == pytest.approx([5e4, 1e5])
     # One file per line style, so the files of one model stay apart.
     assert series["asyncio (3.13.0)"].get_linestyle() != series["asyncio (3.11.7)"].get_linestyle()
 
@@ -228,7 +239,7 @@ def test_ratios_mark_significant_changes_apart() -> None:
     significant, other = lines(ax)
     assert significant.lines[0].get_marker() == charts.SIGNIFICANT_MARKER
     assert other.lines[0].get_marker() == charts.INSIGNIFICANT_MARKER
-    assert list(significant.lines[0].get_xdata()) == pytest.approx([1.5])
+    assert xs(significant.lines[0]) == pytest.approx([1.5])
     assert legend_texts(figure) == [
         "3.13.0 / 3.11.7: significant (p < 0.05)",
         "3.13.0 / 3.11.7: not significant",
@@ -280,7 +291,9 @@ def test_save_writes_png_and_svg(tmp_path: Path) -> None:
 
 def plotted(ax: Axes) -> dict[str, Line2D]:
     return {
-        line.get_label(): line for line in ax.get_lines() if not line.get_label().startswith("_")
+        str(line.get_label()): line
+        for line in ax.get_lines()
+        if not str(line.get_label()).startswith("_")
     }
 
 
@@ -302,8 +315,8 @@ def test_latency_chart_draws_the_tail_on_log_axes() -> None:
     lines = plotted(ax)
     assert list(lines) == ["threads", "asyncio"]  # greenlet has no record: no line
     # 1 - F at each stored quantile, in ms; the maximum (q = 1) has no place on a log axis.
-    assert list(lines["asyncio"].get_xdata()) == pytest.approx([0.075, 0.15, 1.2])
-    assert list(lines["asyncio"].get_ydata()) == pytest.approx([1.0, 0.5, 0.01])
+    assert xs(lines["asyncio"]) == pytest.approx([0.075, 0.15, 1.2])
+    assert ys(lines["asyncio"]) == pytest.approx([1.0, 0.5, 0.01])
     assert legend_texts(figure) == ["threads", "asyncio"]
     assert charts.latency_cdf([result], "pingpong") is None
 
@@ -331,21 +344,21 @@ def test_sweep_curves_mark_the_stop_and_the_unreached_sizes() -> None:
     assert ax.get_xlabel() == "N tasks launched and gathered (log scale)"
     assert ax.get_ylabel() == "time per task [µs] (log scale)"
     lines = plotted(ax)
-    assert list(lines["threads"].get_xdata()) == [1, 10, 100, 1000]
-    assert list(lines["threads"].get_ydata()) == pytest.approx([1200, 200, 120, 300])
-    stops = [line for line in ax.get_lines() if line.get_label().startswith("stops scaling")]
-    assert sorted((list(line.get_xdata()), list(line.get_ydata())) for line in stops) == [
+    assert xs(lines["threads"]) == [1, 10, 100, 1000]
+    assert ys(lines["threads"]) == pytest.approx([1200, 200, 120, 300])
+    stops = [line for line in ax.get_lines() if str(line.get_label()).startswith("stops scaling")]
+    assert sorted((xs(line), ys(line)) for line in stops) == [
         ([1000], [pytest.approx(300)]),
         ([10000], [pytest.approx(30)]),
     ]
     crosses = [
         line
         for line in ax.get_lines()
-        if line.get_marker() == charts.UNREACHED_MARKER and len(line.get_xdata())
+        if line.get_marker() == charts.UNREACHED_MARKER and len(xs(line))
     ]
     (threads_crosses,) = crosses
-    assert list(threads_crosses.get_xdata()) == [10000, 100000]
-    assert set(threads_crosses.get_ydata()) == {ax.get_ylim()[1]}  # on the top edge
+    assert xs(threads_crosses) == [10000, 100000]
+    assert set(ys(threads_crosses)) == {ax.get_ylim()[1]}  # on the top edge
     assert legend_texts(figure) == [
         "threads",
         "stops scaling (> 2\N{MULTIPLICATION SIGN} its best)",
@@ -373,8 +386,8 @@ def test_memory_slope_draws_runs_and_fitted_lines_with_the_slope_in_the_legend()
     assert texts[1].startswith("threads: 16.5 KiB per task (R\N{SUPERSCRIPT TWO} = 1.000)")
     assert texts[3].startswith("asyncio: 1.37 KiB per task")
     runs = plotted(ax)["threads: runs"]
-    assert sorted(set(runs.get_xdata())) == [10, 100, 1000]
-    assert len(runs.get_xdata()) == 9
+    assert sorted(set(xs(runs))) == [10, 100, 1000]
+    assert len(xs(runs)) == 9
     assert charts.memory_slope([switches()]) is None
 
 
@@ -389,7 +402,7 @@ def test_echo_panels_apart_from_cpu_and_sleep() -> None:
         "each task echoes 64 B over TCP,\nserver delay D=10 ms, reused connections",
     ]
     each = {c.get_label(): c.lines[0] for c in lines(every_axes(figure)[1])}
-    assert list(each["asyncio"].get_xdata()) == [100.0, 1000.0]
+    assert xs(each["asyncio"]) == [100.0, 1000.0]
 
 
 def test_sweep_file_gives_the_sweep_and_slope_charts() -> None:
@@ -399,8 +412,9 @@ def test_sweep_file_gives_the_sweep_and_slope_charts() -> None:
         "throughput_producer_consumer",
         "throughput_fan_out",
         "memory_per_task",
-        "sweep_fan_out",
+        # the swept workloads in the suite's order (bench.spec.workloads.SPECS)
         "sweep_producer_consumer",
+        "sweep_fan_out",
         "memory_slope",
     ]
 
@@ -431,10 +445,10 @@ def test_fan_out_overhead_draws_what_each_model_adds_against_n() -> None:
     assert sleep.get_ylabel() == "overhead per task [µs] (log scale)"
     series = {c.get_label(): c.lines[0] for c in lines(sleep)}
     assert list(series) == ["threads", "asyncio"]
-    assert list(series["asyncio"].get_xdata()) == [100.0, 10000.0]
+    assert xs(series["asyncio"]) == [100.0, 10000.0]
     # 20 µs per task less the 1 ms sleep spread over 100 tasks; 0.2 µs less it over 10,000
-    assert list(series["asyncio"].get_ydata()) == pytest.approx([10.0, 0.1])
-    assert list(series["threads"].get_ydata()) == pytest.approx([100.0])
+    assert ys(series["asyncio"]) == pytest.approx([10.0, 0.1])
+    assert ys(series["threads"]) == pytest.approx([100.0])
 
 
 def test_no_fan_out_overhead_chart_without_ideals() -> None:

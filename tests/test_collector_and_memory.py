@@ -14,6 +14,7 @@ import time
 import weakref
 from pathlib import Path
 
+import psutil
 import pytest
 
 from bench.measure import meters, proctree
@@ -22,6 +23,7 @@ from bench.measure.meters import Clock, MemoryMeter, ProfilingClock
 from bench.registry import get_model
 from bench.spec.workloads import Memory
 from runners import probe_passes as probes
+from runners import supervisor
 from runners.supervisor import Supervised
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,7 +65,10 @@ def test_the_collection_comes_before_the_counters_and_the_clock(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     calls: list[str] = []
-    monkeypatch.setattr(meters.gc, "collect", lambda: calls.append("collect") or 0)
+
+    def collect() -> int:
+        calls.append("collect")
+        return 0
 
     def counters(*, scan_first: bool) -> proctree.Counters:
         calls.append("counters")
@@ -73,8 +78,10 @@ def test_the_collection_comes_before_the_counters_and_the_clock(
         calls.append("clock")
         return 1.0
 
-    monkeypatch.setattr(meters.proctree, "tree_counters", counters)
-    monkeypatch.setattr(meters.time, "perf_counter", clock)
+    # The modules bench.measure.meters reads them from.
+    monkeypatch.setattr(gc, "collect", collect)
+    monkeypatch.setattr(proctree, "tree_counters", counters)
+    monkeypatch.setattr(time, "perf_counter", clock)
     meter = ProfilingClock()
     meter.start()
     assert calls == ["collect", "counters", "clock"]
@@ -90,14 +97,22 @@ def test_the_kernel_window_is_the_region_after_the_collection(
     calls: list[str] = []
     readings = iter([{"KernelStack": 1, "PageTables": 2, "SUnreclaim": 3},
                      {"KernelStack": 16385, "PageTables": 4098, "SUnreclaim": 4003}])  # fmt: skip
-    monkeypatch.setattr(meters.gc, "collect", lambda: calls.append("collect") or 0)
-    monkeypatch.setattr(meters.proctree, "tree_memory", lambda measure: calls.append("user") or 100)
+
+    def collect() -> int:
+        calls.append("collect")
+        return 0
+
+    def user(measure: str) -> int:
+        calls.append("user")
+        return 100
 
     def kernel() -> dict[str, int]:
         calls.append("kernel")
         return next(readings)
 
-    monkeypatch.setattr(meters.proctree, "kernel_memory", kernel)
+    monkeypatch.setattr(gc, "collect", collect)
+    monkeypatch.setattr(proctree, "tree_memory", user)
+    monkeypatch.setattr(proctree, "kernel_memory", kernel)
     meter = MemoryMeter()
     meter.start()
     calls.append("region")
@@ -107,7 +122,7 @@ def test_the_kernel_window_is_the_region_after_the_collection(
 
 
 def test_no_kernel_figure_where_the_kernel_reports_none(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(meters.proctree, "kernel_memory", lambda: None)
+    monkeypatch.setattr(proctree, "kernel_memory", lambda: None)
     meter = MemoryMeter()
     meter.start()
     meter.stop()
@@ -176,6 +191,7 @@ def _probe(*argv: str) -> dict[str, float]:
     return data
 
 
+@pytest.mark.slow
 def test_peak_rss_comes_from_the_probe_and_its_reaped_children() -> None:
     threads = _probe("profile", "--model", "threads", "--workload", "spawn", "--params", "tasks=3")
     processes = _probe(
@@ -220,10 +236,22 @@ def _stand_in(source: str) -> list[str]:
     return [sys.executable, "-c", textwrap.dedent(source), "cell"]
 
 
+def _remove_pidfd(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr(os, "pidfd_open", raising=False)
+    # psutil decides once per process whether it waits with a pidfd: here it must not either.
+    monkeypatch.setattr(psutil._psposix, "can_use_pidfd_open", lambda: False)
+
+
 @pytest.fixture
 def without_pidfd(monkeypatch: pytest.MonkeyPatch) -> None:
     """The supervisor's portable wait, as on a system without pidfd_open."""
-    monkeypatch.delattr(os, "pidfd_open", raising=False)
+    _remove_pidfd(monkeypatch)
+
+
+@pytest.fixture
+def short_grace(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stand-in that ignores SIGTERM is killed after a short grace instead of a second."""
+    monkeypatch.setattr(supervisor, "TERMINATE_GRACE", 0.05)
 
 
 @pytest.mark.usefixtures("without_pidfd")
@@ -238,35 +266,42 @@ def test_the_portable_wait_delivers_the_result() -> None:
     assert not finished.timed_out and finished.leftovers == []
 
 
-@pytest.mark.usefixtures("without_pidfd")
+@pytest.mark.usefixtures("without_pidfd", "short_grace")
 def test_the_portable_wait_keeps_the_time_limit() -> None:
     started = time.monotonic()
-    finished = Supervised(_stand_in("import time; time.sleep(60)"), timeout=1.0, cwd=ROOT).run(
+    finished = Supervised(_stand_in("import time; time.sleep(60)"), timeout=0.2, cwd=ROOT).run(
         "--result-fd"
     )
     assert finished.timed_out and finished.returncode < 0
     assert time.monotonic() - started < 10
 
 
+@pytest.mark.usefixtures("short_grace")
 @pytest.mark.parametrize("pidfd", [True, False])
 def test_a_stop_request_during_the_wait_ends_it_at_once(
-    pidfd: bool, monkeypatch: pytest.MonkeyPatch
+    pidfd: bool, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     if not pidfd:
-        monkeypatch.delattr(os, "pidfd_open", raising=False)
+        _remove_pidfd(monkeypatch)
     # The stand-in ignores SIGTERM: the wait must end on the request itself, not on its exit.
+    # The request comes once the stand-in says it ignores SIGTERM, while the runner waits.
+    ready = tmp_path / "ignoring SIGTERM"
     cell = Supervised(
         _stand_in("import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-                  "time.sleep(60)"),
+                  f"open({str(ready)!r}, 'w').close(); time.sleep(60)"),
         timeout=60,
         cwd=ROOT,
     )  # fmt: skip
-    timer = threading.Timer(0.5, cell.request_stop)
-    timer.start()
+
+    def stop_when_ready() -> None:
+        while not ready.exists():
+            time.sleep(0.01)
+        cell.request_stop()
+
+    stopper = threading.Thread(target=stop_when_ready, daemon=True)
+    stopper.start()
     started = time.monotonic()
-    try:
-        finished = cell.run("--result-fd")
-    finally:
-        timer.cancel()
+    finished = cell.run("--result-fd")
+    stopper.join(timeout=10)
     assert finished.stopped and not finished.timed_out
     assert time.monotonic() - started < 10

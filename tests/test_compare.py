@@ -1,9 +1,12 @@
-"""scripts/compare.py run as a subprocess on the stored files in tests/data, and the comparison
-library on the same files: verdicts, direction words, unit refusal, the --fail-above gate, every
-output format, and bad input (one line, exit status 2, nothing written)."""
+"""The compare command on the stored files in tests/data, and the comparison library on the same
+files: verdicts, direction words, unit refusal, the --fail-above gate, every output format, and
+bad input (one line, exit status 2, nothing written). The command runs in this process, as
+scripts/compare.py runs it (a subprocess each would be most of this module's time); a few tests
+run the script itself."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import io
@@ -18,7 +21,8 @@ from typing import Any
 import pytest
 
 from bench.analysis.comparison import ComparisonError, Options, compare, judge, judge_latency
-from bench.results.resultfiles import load_all
+from bench.commands.cli import run_command
+from bench.results.schema import load_all
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
@@ -35,6 +39,18 @@ FOREIGN_SLOWER = DATA / "foreign_timeit_slower.json"
 
 
 def run(*args: object, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """What scripts/compare.py does with these arguments, in this process."""
+    argv = [str(arg) for arg in args]
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.chdir(cwd), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            status = run_command("compare", argv)
+        except SystemExit as exit_:
+            status = exit_.code if isinstance(exit_.code, int) else int(exit_.code is not None)
+    return subprocess.CompletedProcess(argv, status, out.getvalue(), err.getvalue())
+
+
+def script(*args: object, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(SCRIPT), *map(str, args)],
         capture_output=True,
@@ -269,7 +285,7 @@ def test_gzip_input(tmp_path: Path) -> None:
 
 
 def test_fail_above_names_the_regression_and_exits_one() -> None:
-    result = run(PY311, REGRESSED, "--fail-above", "10")
+    result = script(PY311, REGRESSED, "--fail-above", "10")
     assert result.returncode == 1
     errors = result.stderr.splitlines()
     assert errors[0] == (
@@ -423,7 +439,7 @@ def test_bad_input(tmp_path: Path, case: str, args: list[object], message: str) 
 def test_bad_output_path(tmp_path: Path, case: str, output: str, message: str) -> None:
     existing = tmp_path / "existing.txt"
     existing.write_text(EXISTING_CONTENT)
-    result = run(PY311, PY313, "-o", tmp_path / output)
+    result = script(PY311, PY313, "-o", tmp_path / output)
     assert result.returncode == 2, case
     assert result.stdout == ""
     assert result.stderr.count("\n") == 1 and message in result.stderr
@@ -628,7 +644,7 @@ def test_fail_above_p99_is_an_explicit_opt_in() -> None:
 
 
 def test_help_documents_the_p99_gate() -> None:
-    out = run("--help").stdout
+    out = script("--help").stdout
     assert "--fail-above-p99 PCT" in out
     assert "--fail-above judges means only" in " ".join(out.split())
 

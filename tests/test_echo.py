@@ -1,5 +1,9 @@
 """fan_out work=echo: the echo server on its own, every model's echo client, and what is left
-behind (nothing: no server process, no open socket)."""
+behind (nothing: no server process, no open socket).
+
+The clients talk to the session's echo server (``tests/conftest.py``), as every cell of a run
+talks to its cell's: a server per test would add a process start to each.
+"""
 
 from __future__ import annotations
 
@@ -23,12 +27,13 @@ from bench.measure.cells import Cell, ResourceLimitError, resource_limit_reason,
 from bench.measure.echoserver import ADDRESS_VARIABLE, EchoServerError, echo_address, serving
 from bench.measure.meters import Clock
 from bench.models import _gensched, _greensched
-from bench.registry import Model, all_models, get_model
+from bench.registry import get_model
+from bench.spec.models import Model, ModelRecord, VariantParameters
 from bench.spec.workloads import ECHO_HEADER, FanOut
-from tests.helpers import StateMeter
+from tests.helpers import StateMeter, models_of
 from tests.runs import ROOT, run_runner
 
-MODELS = [model.name for model in all_models() if model.unavailable_reason() is None]
+MODELS = models_of("fan_out")
 SMALL = FanOut(tasks=5, work="echo", delay_ms=0.0)
 
 
@@ -255,59 +260,73 @@ def test_a_server_that_ignores_sigterm_is_killed_and_reaped(
 # Every model's client.
 
 
+@pytest.fixture
+def session_server(echo_server: tuple[str, int]) -> Iterator[tuple[str, int]]:
+    """The session's echo server; afterwards no socket of this process may be open to it."""
+    assert echo_address() == echo_server
+    yield echo_server
+    assert _tcp_sockets_to(echo_server[1]) == []
+
+
 @pytest.mark.parametrize("connect", ["each", "reuse"])
 @pytest.mark.parametrize("model", MODELS)
 def test_echo_client_returns_the_reference_checksum(
-    server: tuple[str, int], model: str, connect: str
+    session_server: tuple[str, int], model: Model, connect: str
 ) -> None:
     spec = FanOut(tasks=7, work="echo", delay_ms=1.0, request_bytes=100, connect=connect)
     for _ in range(2):  # pyperf repeats runs in one process: the second must work as well
-        outcome = run_cell(Cell(get_model(model), spec), Clock())
+        outcome = run_cell(Cell(model, spec), Clock())
         assert outcome.ops == 7
         assert tuple(outcome.checksum) == spec.reference()
 
 
 @pytest.mark.parametrize("model", MODELS)
 def test_reuse_connections_are_open_before_the_region_and_closed_after(
-    server: tuple[str, int], model: str
+    session_server: tuple[str, int], model: Model
 ) -> None:
     spec = FanOut(tasks=4, work="echo", delay_ms=0.0, connect="reuse")
     # processes: one connection per pool worker, opened in the worker, not in this process.
-    expected = 0 if model == "processes" else 1 if model == "serial" else spec.tasks
+    expected = {"processes": 0, "serial": 1}.get(model.base, spec.tasks)
+    port = session_server[1]
     seen: list[int] = []
     meter = StateMeter(
-        lambda: seen.append(len(_tcp_sockets_to(server[1]))),
-        lambda: seen.append(len(_tcp_sockets_to(server[1]))),
+        lambda: seen.append(len(_tcp_sockets_to(port))),
+        lambda: seen.append(len(_tcp_sockets_to(port))),
     )
-    run_cell(Cell(get_model(model), spec), meter)
+    run_cell(Cell(model, spec), meter)
     assert seen == [expected, expected]
-    assert _tcp_sockets_to(server[1]) == []
 
 
 @pytest.mark.parametrize("model", MODELS)
 def test_each_task_opens_its_connection_inside_the_region(
-    server: tuple[str, int], model: str
+    session_server: tuple[str, int], model: Model
 ) -> None:
     seen: list[int] = []
-    meter = StateMeter(lambda: seen.append(len(_tcp_sockets_to(server[1]))))
-    run_cell(Cell(get_model(model), SMALL), meter)
+    meter = StateMeter(lambda: seen.append(len(_tcp_sockets_to(session_server[1]))))
+    run_cell(Cell(model, SMALL), meter)
     assert seen == [0]
+
+
+@pytest.fixture
+def stopped_server(monkeypatch: pytest.MonkeyPatch) -> tuple[str, int]:
+    """The address of a server that has stopped: a port that was listening and no longer is."""
+    with socket.create_server((echoserver.HOST, 0)) as listener:
+        host, port = listener.getsockname()[:2]
+    monkeypatch.setenv(ADDRESS_VARIABLE, f"{host}:{port}")
+    return host, port
 
 
 @pytest.mark.parametrize("connect", ["each", "reuse"])
 @pytest.mark.parametrize("model", MODELS)
 def test_a_stopped_server_is_a_connection_error_not_a_number(
-    monkeypatch: pytest.MonkeyPatch, model: str, connect: str
+    stopped_server: tuple[str, int], model: Model, connect: str
 ) -> None:
-    with serving() as address:
-        pass
-    monkeypatch.setenv(ADDRESS_VARIABLE, f"{address[0]}:{address[1]}")
     spec = FanOut(tasks=3, work="echo", delay_ms=0.0, connect=connect)
     with pytest.raises(OSError) as info:
-        run_cell(Cell(get_model(model), spec), Clock())
+        run_cell(Cell(model, spec), Clock())
     assert info.value.errno == errno.ECONNREFUSED, repr(info.value)
     assert "refused" in str(info.value).lower()
-    assert _tcp_sockets_to(address[1]) == []
+    assert _tcp_sockets_to(stopped_server[1]) == []
 
 
 def test_without_a_server_the_model_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -329,27 +348,31 @@ while True:
 """
 
 
-@pytest.fixture
-def short_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
+@pytest.fixture(scope="module")
+def short_server_port() -> Iterator[int]:
     with subprocess.Popen(
         [sys.executable, "-c", _SHORT_SERVER], stdout=subprocess.PIPE, text=True
     ) as proc:
         try:
             assert proc.stdout is not None
-            port = int(proc.stdout.readline())
-            monkeypatch.setenv(ADDRESS_VARIABLE, f"127.0.0.1:{port}")
-            yield port
+            yield int(proc.stdout.readline())
         finally:
             proc.kill()
 
 
+@pytest.fixture
+def short_server(short_server_port: int, monkeypatch: pytest.MonkeyPatch) -> int:
+    monkeypatch.setenv(ADDRESS_VARIABLE, f"127.0.0.1:{short_server_port}")
+    return short_server_port
+
+
 @pytest.mark.parametrize("model", MODELS)
-def test_a_short_reply_is_an_error_naming_the_task(short_server: int, model: str) -> None:
+def test_a_short_reply_is_an_error_naming_the_task(short_server: int, model: Model) -> None:
     spec = FanOut(tasks=1, work="echo", delay_ms=0.0)
     with pytest.raises(
         ConnectionError, match=r"task \d+: the connection ended after 10 of 72 reply bytes"
     ):
-        run_cell(Cell(get_model(model), spec), Clock())
+        run_cell(Cell(model, spec), Clock())
     assert _tcp_sockets_to(short_server) == []
 
 
@@ -357,10 +380,12 @@ def test_ephemeral_port_exhaustion_is_a_resource_limit() -> None:
     exhausted = OSError(errno.EADDRNOTAVAIL, os.strerror(errno.EADDRNOTAVAIL))
     assert resource_limit_reason(exhausted) is not None
 
-    def fan_out(spec: FanOut, meter: Clock) -> None:
+    def fan_out(spec: FanOut, meter: Clock, variant: VariantParameters) -> None:
         raise exhausted
 
-    cell = Cell(Model("exhausted", SimpleNamespace(fan_out=fan_out)), SMALL)  # type: ignore[arg-type]
+    record = ModelRecord(name="exhausted", summary="a test model", primitives={})
+    module = SimpleNamespace(fan_out=fan_out)
+    cell = Cell(Model(record, module), SMALL)  # type: ignore[arg-type]
     with pytest.raises(ResourceLimitError, match="EADDRNOTAVAIL"):
         run_cell(cell, Clock())
 
@@ -446,7 +471,9 @@ def test_receive_returns_short_at_end_of_input() -> None:
 # The runner.
 
 
+@pytest.mark.slow
 def test_runner_measures_an_echo_cell_and_stops_its_server(tmp_path: Path) -> None:
+    """Every pass of the cell (the timed runs, the latency pass) talks to the cell's server."""
     output = tmp_path / "echo.json"
     spec = "fan_out:tasks=3,work=echo,delay_ms=0,connect=reuse"
     before = {child.pid for child in psutil.Process().children(recursive=True)}
@@ -459,6 +486,9 @@ def test_runner_measures_an_echo_cell_and_stops_its_server(tmp_path: Path) -> No
     names = [bench["metadata"]["name"] for bench in data["benchmarks"]]
     assert len(names) == 2 and all("work=echo" in name for name in names)
     assert data["concbench"]["gaps"] == []
+    latency = data["concbench"]["latency"]
+    assert sorted(latency) == sorted(names)
+    assert all(record["runs"][0]["count"] == 3 for record in latency.values())
     leftover = [
         child
         for child in psutil.Process().children(recursive=True)

@@ -5,56 +5,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 import pytest
 
 from bench.analysis import findings
 from bench.analysis.comparison import Options, compare
-from bench.results.resultfiles import Entry, GapRecord, LatencyRecord, LatencyRun, ResultSet, load
-
-PINGPONG = "rounds=2000"
-PC_1X1 = "producers=1,consumers=1,capacity=1,items=4000,work=none,cpu_iterations=100"
-PC_4X4 = "producers=4,consumers=4,capacity=64,items=4000,work=none,cpu_iterations=100"
-FAN_100 = "tasks=100,work=sleep,delay_ms=1.0,cpu_iterations=100"
-FAN_10K = "tasks=10000,work=sleep,delay_ms=1.0,cpu_iterations=100"
-UNITS = {"memory": "byte"}
-X = findings.TIMES
-
-
-def make_entry(
-    workload: str, params: str, model: str, values: Sequence[float], **metadata: Any
-) -> Entry:
-    return Entry(
-        name=f"{workload}[{params}]/{model}",
-        workload=workload,
-        params=params,
-        model=model,
-        unit=UNITS.get(workload, "second"),
-        values=tuple(values),
-        metadata=MappingProxyType(dict(metadata)),
-    )
-
-
-def make_set(
-    entries: Sequence[Entry],
-    label: str = "3.11.7",
-    gaps: Sequence[GapRecord] = (),
-    **environment: Any,
-) -> ResultSet:
-    return ResultSet(
-        path=Path(f"/results/{label}.json"),
-        label=label,
-        environment=MappingProxyType({"python_version": f"{label} (64-bit)", **environment}),
-        entries=tuple(entries),
-        gaps=tuple(gaps),
-    )
-
-
-def around(mean: float, spread: float = 0.01) -> list[float]:
-    """Six values with the given mean and a relative half-range of ``spread``."""
-    return [mean * (1 - spread), mean, mean * (1 + spread)] * 2
+from bench.results.schema import Entry, Gap, ResultSet, load
+from tests.result_sets import (
+    FAN_10K,
+    FAN_100,
+    PC_1X1,
+    PINGPONG,
+    X,
+    around,
+    latency_set,
+    make_entry,
+    make_set,
+)
 
 
 def switch_set() -> ResultSet:
@@ -192,9 +160,7 @@ def test_parallel_work_only_for_models_that_can_run_in_parallel() -> None:
 
 
 def test_gaps_are_counted_and_tabled() -> None:
-    gap = GapRecord(
-        "spawn[tasks=100]/gevent", "spawn", "tasks=100", "gevent", "failed", "ImportError: x"
-    )
+    gap = Gap("spawn[tasks=100]/gevent", "spawn", "tasks=100", "gevent", "failed", "ImportError: x")
     result = make_set([make_entry("spawn", "tasks=100", "threads", around(8e-5))], gaps=[gap])
     assert [f.text for f in findings.gap_findings(result)] == [
         "1 cell(s) failed; see Gaps for the reasons."
@@ -332,36 +298,6 @@ def test_rows_follow_the_suite_order_whatever_the_file_order() -> None:
 # -- latency, sweeps, memory slope ----------------------------------------------------------------
 
 DATA = Path(__file__).resolve().parent / "data"
-
-
-def with_latency(entry: Entry, p50: float, p99: float, runs: int = 3) -> Entry:
-    run = LatencyRun(1000, p50, 2 * p50, p99, 1.5 * p99, 2 * p99)
-    record = LatencyRecord(
-        what="put to get",
-        unit="second",
-        timer_cost=4e-8,
-        p50=p50,
-        p90=2 * p50,
-        p99=p99,
-        p999=1.5 * p99,
-        runs=(run,) * runs,
-        quantiles=((0.0, p50 / 2), (0.5, p50), (0.99, p99), (1.0, 2 * p99)),
-    )
-    return replace(entry, latency=record)
-
-
-def latency_set() -> ResultSet:
-    return make_set(
-        [
-            with_latency(
-                make_entry("producer_consumer", PC_1X1, "threads", around(4e-5)), 1e-3, 9.8e-3
-            ),
-            with_latency(
-                make_entry("producer_consumer", PC_1X1, "asyncio", around(7e-6)), 1.5e-4, 1.2e-3
-            ),
-            make_entry("producer_consumer", PC_1X1, "greenlet", around(1e-6)),
-        ]
-    )
 
 
 def test_tail_statement_lowest_p99_first_with_its_spread() -> None:

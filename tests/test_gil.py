@@ -18,7 +18,8 @@ import pytest
 from bench.analysis.findings import gap_findings
 from bench.render.terminal import gil_warning, render_all
 from bench.results import gil
-from bench.results.resultfiles import load
+from bench.results.schema import Entry, load
+from bench.spec.cellnames import parse_cell_name
 from tests.runs import ROOT, runner_env
 
 FREE_THREADED_VARIABLE = "CONCBENCH_FREE_THREADED_PYTHON"
@@ -30,9 +31,8 @@ CELL = "pingpong[rounds=5]/threads"
 
 
 def _bench(name: str, common: dict[str, Any], *run_readings: str | None) -> pyperf.Benchmark:
-    head, _, model = name.rpartition("/")
-    workload, _, params = head.partition("[")
-    cell = {"workload": workload, "params": params.rstrip("]"), "model": model}
+    parts = parse_cell_name(name)
+    cell = {"workload": parts.workload, "params": parts.params, "model": parts.model}
     runs = []
     for reading in run_readings:
         metadata: dict[str, Any] = {"name": name, "unit": "second", **cell, **common}
@@ -77,8 +77,8 @@ def test_the_hook_reports_enabled_if_any_run_ended_with_the_gil_on() -> None:
 
 def test_the_summary_warns_once_naming_the_cells_whose_gil_came_on() -> None:
     ft = {"python_build": FT_BUILD}
-    good = _bench("pingpong[rounds=5]/serial", ft, gil.DISABLED, gil.DISABLED)
-    turned_on = _bench(CELL, ft, gil.DISABLED, gil.ENABLED)
+    good = Entry.from_pyperf(_bench("pingpong[rounds=5]/serial", ft, gil.DISABLED, gil.DISABLED))
+    turned_on = Entry.from_pyperf(_bench(CELL, ft, gil.DISABLED, gil.ENABLED))
     assert gil_warning([good]) is None
     warning = gil_warning([good, turned_on])
     assert warning is not None
@@ -89,9 +89,9 @@ def test_the_summary_warns_once_naming_the_cells_whose_gil_came_on() -> None:
     assert render_all([good, turned_on], []).splitlines()[0] == warning
     # PYTHON_GIL=1 on the free-threaded build asks for the GIL: enabled is what it asked for
     forced = {**ft, "environ": "PYTHON_GIL=1"}
-    assert gil_warning([_bench(CELL, forced, gil.ENABLED, gil.ENABLED)]) is None
+    assert gil_warning([Entry.from_pyperf(_bench(CELL, forced, gil.ENABLED, gil.ENABLED))]) is None
     # an old file without readings behaves as before
-    old = _bench(CELL, ft, None, None)
+    old = Entry.from_pyperf(_bench(CELL, ft, None, None))
     assert gil_warning([old]) is None
     assert not render_all([old], []).startswith("warning")
 
@@ -127,7 +127,7 @@ from bench.measure.meters import Clock
 make_runner()
 cell = parse_cell_name(sys.argv[1])
 run_cell(cell, Clock())
-environment_metadata("fork")
+environment_metadata("fork", cell.model.libraries)
 loaded = sorted(name for name in sys.modules if name.split(".")[0] in ("greenlet", "gevent"))
 gil_on = sys._is_gil_enabled() if hasattr(sys, "_is_gil_enabled") else True
 print(json.dumps({"loaded": loaded, "gil": gil_on}))
@@ -217,6 +217,7 @@ def _readings(bench: pyperf.Benchmark) -> dict[str, str]:
     return {key: metadata[key] for key in gil.MEASURED_KEYS}
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_the_runner_records_the_gil_its_workers_and_probes_measured(tmp_path: Path) -> None:
     bench = _run_tiny_cell(sys.executable, tmp_path / "here.json")
@@ -225,6 +226,7 @@ def test_the_runner_records_the_gil_its_workers_and_probes_measured(tmp_path: Pa
     assert all(run.get_metadata()[gil.MEASURED_KEY] == expected for run in bench.get_runs())
 
 
+@pytest.mark.slow(seconds=3)
 @pytest.mark.timeout(180)
 def test_a_free_threaded_runs_threads_cell_measured_with_the_gil_off(
     ft_python: str, tmp_path: Path
@@ -232,4 +234,4 @@ def test_a_free_threaded_runs_threads_cell_measured_with_the_gil_off(
     bench = _run_tiny_cell(ft_python, tmp_path / "ft.json")
     assert "free-threading" in bench.get_metadata()["python_build"]
     assert _readings(bench) == dict.fromkeys(gil.MEASURED_KEYS, gil.DISABLED)
-    assert gil_warning([bench]) is None
+    assert gil_warning([Entry.from_pyperf(bench)]) is None

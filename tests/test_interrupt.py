@@ -12,10 +12,10 @@ import subprocess
 import time
 from pathlib import Path
 
-import pyperf
+import psutil
 import pytest
 
-from bench.results.storage import read_results
+from bench.results import schema
 from tests.runs import (
     faulty_model_dir,
     gaps,
@@ -34,7 +34,23 @@ FINISHED = {"pingpong[rounds=5]/serial", "pingpong[rounds=5]/generators"}
 # the escalation to SIGKILL.
 STOP_WITHIN = 10.0
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.timeout(180), pytest.mark.slow(seconds=5)]
+
+
+def _hung_cell_is_hanging() -> bool:
+    """Whether the hanging cell's pyperf worker ignores SIGTERM: it has reached its hang."""
+    for process in psutil.process_iter(["cmdline"]):
+        command = " ".join(process.info["cmdline"] or ())
+        if "--worker" not in command or "/hangs" not in command:
+            continue
+        try:
+            status = Path(f"/proc/{process.pid}/status").read_text()
+        except OSError:
+            continue
+        ignored = next(line for line in status.splitlines() if line.startswith("SigIgn:"))
+        if int(ignored.split()[1], 16) & (1 << (signal.SIGTERM - 1)):
+            return True
+    return False
 
 
 def _measured(path: Path) -> set[str]:
@@ -57,7 +73,9 @@ def interrupted_run(tmp_path: Path, signum: int) -> tuple[Path, Path, str, str, 
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, "the healthy cells never finished"
             time.sleep(0.1)
-        time.sleep(1.0)  # the hanging cell's processes are up
+        while not _hung_cell_is_hanging():
+            assert time.monotonic() < deadline, "the hanging cell never started"
+            time.sleep(0.05)
         sent = time.monotonic()
         proc.send_signal(signum)
         out, err = proc.communicate(timeout=60)
@@ -93,14 +111,14 @@ def test_a_signal_stops_the_run_keeps_finished_cells_and_says_how_to_resume(
 
 def test_resume_measures_only_the_missing_cells(tmp_path: Path) -> None:
     output, model_dir, *_ = interrupted_run(tmp_path, signal.SIGINT)
-    before = {b.get_name(): b.get_nrun() for b in _benchmarks(output)}
+    before = {entry.name: len(entry.runs) for entry in _entries(output)}
     result = run_runner(
         *COMMON, "--models", "serial,generators,threads", "--resume", str(output),
         model_dir=model_dir,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "2 of 3 cells are already measured there; 1 to go" in result.stdout
-    after = {b.get_name(): b.get_nrun() for b in _benchmarks(output)}
+    after = {entry.name: len(entry.runs) for entry in _entries(output)}
     assert after == {**before, "pingpong[rounds=5]/threads": 1}
     assert load(output)["concbench"]["interrupted"] is False
 
@@ -136,5 +154,5 @@ def test_resume_is_refused_when_the_environment_differs(tmp_path: Path) -> None:
     assert output.read_bytes() == before
 
 
-def _benchmarks(path: Path) -> list[pyperf.Benchmark]:
-    return read_results(path).benchmarks
+def _entries(path: Path) -> tuple[schema.Entry, ...]:
+    return schema.load(path).entries

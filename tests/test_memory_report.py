@@ -11,9 +11,10 @@ import pytest
 
 from bench.analysis import findings
 from bench.render.terminal import render_all
-from bench.results.resultfiles import Entry, Run, load
+from bench.results.schema import Entry, Run, load
+from bench.spec.cellnames import cell_name
 from bench.spec.workloads import Memory
-from tests.test_findings import make_set
+from tests.result_sets import make_set
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -35,7 +36,7 @@ def _memory_bench(
     for noise in (-KIB, 0.0, KIB):
         user = _totals(tasks, USER_FIXED, USER_SLOPE, noise) * scale
         metadata: dict[str, object] = {
-            "name": f"memory[{spec.params}]/{model}",
+            "name": cell_name(spec.workload, spec.params, model),
             "unit": "byte",
             "model": model,
             "workload": "memory",
@@ -63,7 +64,7 @@ def _row(lines: list[str], label: str) -> str:
 def test_the_summary_shows_user_and_kernel_and_the_slope_over_three_sizes() -> None:
     benches = [_memory_bench("processes", n) for n in (100, 300, 1000)]
     benches.append(_memory_bench("asyncio", 10_000, kernel=False))
-    lines = _table(render_all(benches, []))
+    lines = _table(render_all([Entry.from_pyperf(bench) for bench in benches], []))
     header = lines[1].split()
     assert header == ["cell", "processes", "asyncio"]
     # one difference per size overstates the per-task cost: 20 MiB / 100 tasks more
@@ -76,7 +77,7 @@ def test_the_summary_shows_user_and_kernel_and_the_slope_over_three_sizes() -> N
 
 
 def test_two_sizes_give_no_slope_row() -> None:
-    text = render_all([_memory_bench("threads", n) for n in (100, 1000)], [])
+    text = render_all([Entry.from_pyperf(_memory_bench("threads", n)) for n in (100, 1000)], [])
     assert "memory slope" not in text
     assert "memory N=1000" in text
 
@@ -137,7 +138,7 @@ def test_fewer_than_three_sizes_keep_the_largest_sizes_ratio(sizes: tuple[int, .
 
 
 def test_the_default_matrix_measures_heavyweight_memory_at_enough_sizes_for_a_slope() -> None:
-    from bench.render.terminal import MEMORY_SLOPE_MIN_SIZES
+    from bench.analysis.sweep import MEMORY_SLOPE_MIN_SIZES
     from bench.spec.workloads import DEFAULT_MATRIX
 
     sizes = sorted(

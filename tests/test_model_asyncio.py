@@ -13,18 +13,25 @@ from typing import Any
 
 import pytest
 
-from bench.measure.cells import Cell, plan, run_cell
-from bench.measure.meters import Clock
+from bench.measure.cells import Cell, run_cell
+from bench.measure.meters import Clock, Outcome
 from bench.models import asyncio as model
+from bench.planning import plan
 from bench.registry import get_model
-from bench.spec.workloads import SPECS, FanOut, Memory, PingPong, ProducerConsumer, Spawn
-from tests.conftest import TINY_MATRIX
+from bench.spec.workloads import SPECS, FanOut, Memory, PingPong, ProducerConsumer, Spawn, Spec
 from tests.helpers import (
+    TINY_MATRIX,
     FailingConsumption,
     StateMeter,
     assert_items_then_one_sentinel_per_consumer,
 )
 from tests.pingpong_faults import FAULTS, Fault, assert_caught
+
+MODEL = get_model("asyncio")
+
+
+def _run(spec: Spec, meter: Clock | None = None) -> Outcome:
+    return run_cell(Cell(MODEL, spec), meter or Clock())
 
 
 def _other_tasks() -> list[asyncio.Task[object]]:
@@ -74,10 +81,9 @@ def test_each_call_creates_runs_in_and_closes_its_own_default_loop(
     def record_running_loop() -> None:
         running.append(asyncio.get_running_loop())
 
-    cells = plan([get_model("asyncio")], list(SPECS), TINY_MATRIX)
+    cells = plan([MODEL], list(SPECS), TINY_MATRIX)
     for cell in cells:
-        meter = StateMeter(record_running_loop, record_running_loop)
-        cell.model.function(cell.spec.workload)(cell.spec, meter)
+        run_cell(cell, StateMeter(record_running_loop, record_running_loop))
     assert len(loops) == len(cells)
     # The region ran on the call's own loop, created before meter.start() and closed after.
     assert running == [loop for loop in loops for _ in range(2)]
@@ -89,8 +95,7 @@ def test_each_call_creates_runs_in_and_closes_its_own_default_loop(
 
 
 def test_pingpong_partner_is_parked_before_the_region() -> None:
-    outcome = model.pingpong(PingPong(rounds=3), StateMeter(lambda: _assert_all_parked(1)))
-    assert outcome.ops == 6
+    _run(PingPong(rounds=3), StateMeter(lambda: _assert_all_parked(1)))
 
 
 def _faulty_ponger(fault: Fault) -> Any:
@@ -110,15 +115,14 @@ def test_pingpong_fails_when_the_partner_does_not_hand_back_its_token(
     monkeypatch: pytest.MonkeyPatch, fault: str, loops: list[asyncio.AbstractEventLoop]
 ) -> None:
     monkeypatch.setattr(model, "_ponger", _faulty_ponger(FAULTS[fault]))
-    assert_caught("asyncio", fault, model.pingpong)
+    assert_caught("asyncio", fault)
     # The ponger left waiting for a token was cancelled, and every loop closed.
     assert loops and all(loop.is_closed() for loop in loops)
 
 
 def test_producers_and_consumers_are_parked_on_the_gate_before_the_region() -> None:
     spec = ProducerConsumer(producers=3, consumers=2, capacity=2, items=10)
-    outcome = model.producer_consumer(spec, StateMeter(lambda: _assert_all_parked(5)))
-    assert outcome.ops == 10
+    _run(spec, StateMeter(lambda: _assert_all_parked(5)))
 
 
 @pytest.mark.parametrize("spec", [FanOut(tasks=3, cpu_iterations=1), Spawn(tasks=3)])
@@ -126,12 +130,11 @@ def test_tasks_are_launched_inside_the_region(spec: FanOut | Spawn) -> None:
     def nothing_launched_yet() -> None:
         assert _other_tasks() == []
 
-    getattr(model, spec.workload)(spec, StateMeter(nothing_launched_yet))
+    _run(spec, StateMeter(nothing_launched_yet))
 
 
 def test_memory_measures_while_every_task_is_parked() -> None:
-    outcome = model.memory(Memory(tasks=7), StateMeter(at_stop=lambda: _assert_all_parked(7)))
-    assert outcome.ops == 7
+    _run(Memory(tasks=7), StateMeter(at_stop=lambda: _assert_all_parked(7)))
 
 
 class RecordingQueue(asyncio.Queue[object]):
@@ -157,7 +160,7 @@ def test_bounded_fifo_blocks_producers_at_capacity(monkeypatch: pytest.MonkeyPat
     RecordingQueue.instances.clear()
     monkeypatch.setattr(asyncio, "Queue", RecordingQueue)
     spec = ProducerConsumer(producers=2, consumers=3, capacity=2, items=30)
-    run_cell(Cell(get_model("asyncio"), spec), Clock())
+    _run(spec)
     (fifo,) = RecordingQueue.instances
     assert_items_then_one_sentinel_per_consumer(fifo, capacity=2, items=30, consumers=3)
 
@@ -167,7 +170,7 @@ def test_sleep_is_asyncios_not_time_sleep(monkeypatch: pytest.MonkeyPatch) -> No
         raise AssertionError("time.sleep would block the event loop")
 
     monkeypatch.setattr(time, "sleep", forbidden)
-    run_cell(Cell(get_model("asyncio"), FanOut(tasks=4, work="sleep", delay_ms=1.0)), Clock())
+    _run(FanOut(tasks=4, work="sleep", delay_ms=1.0))
 
 
 def test_a_failure_cancels_every_task_and_closes_the_loop(
@@ -175,7 +178,7 @@ def test_a_failure_cancels_every_task_and_closes_the_loop(
 ) -> None:
     spec = FailingConsumption(producers=2, consumers=1, capacity=1, items=20)
     with pytest.raises(ExceptionGroup) as caught:
-        model.producer_consumer(spec, Clock())
+        _run(spec)
     assert caught.group_contains(ArithmeticError)
     (loop,) = loops
     assert loop.is_closed()

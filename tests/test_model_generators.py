@@ -13,8 +13,8 @@ from bench.measure.meters import Clock
 from bench.models import _gensched, generators
 from bench.models._gensched import Event, Fifo, Scheduler, TaskBody, sleep
 from bench.registry import get_model
-from bench.spec.workloads import PAYLOAD, Memory, PingPong, ProducerConsumer, Spawn
-from tests.helpers import FakeClock, PeakDeque, RegionWatch, StateMeter
+from bench.spec.workloads import PAYLOAD, PingPong, ProducerConsumer
+from tests.helpers import FakeClock, PeakDeque, RegionWatch, StateMeter, call_model
 from tests.pingpong_faults import FAULTS, FAULTY_ROUND, SPEC, Fault
 
 
@@ -42,8 +42,7 @@ def test_pingpong_generator_is_started_before_the_region_and_closed_after(
         lambda: states.append(inspect.getgeneratorstate(made[0])),
         lambda: states.append(inspect.getgeneratorstate(made[0])),
     )
-    outcome = generators.pingpong(PingPong(rounds=3), meter)
-    assert outcome == (6, (6,))
+    run_cell(Cell(get_model("generators"), PingPong(rounds=3)), meter)
     assert states == [inspect.GEN_SUSPENDED, inspect.GEN_SUSPENDED]
     assert inspect.getgeneratorstate(made[0]) == inspect.GEN_CLOSED
 
@@ -73,7 +72,7 @@ def test_pingpong_fails_when_the_partner_does_not_yield_back_its_last_token(
         return FAULTS[fault](FAULTY_ROUND, previous) if token == last else token
 
     monkeypatch.setattr(generators, "_ponger", _faulty_ponger(in_last_round))
-    outcome = generators.pingpong(SPEC, Clock())
+    outcome = call_model("generators", SPEC, Clock())
     assert outcome == (2 * last, (2 * last,))
     with pytest.raises(CellError, match=f"counted {2 * last} operations"):
         run_cell(Cell(get_model("generators"), SPEC), Clock())
@@ -273,7 +272,7 @@ def test_producer_consumer_keeps_backpressure_and_consumes_only_inside_the_regio
     watch = RegionWatch()
     spec = watch.spec(producers=2, consumers=3, capacity=3, items=50)
     meter = watch.meter
-    outcome = generators.producer_consumer(spec, meter)
+    outcome = call_model("generators", spec, meter)
     assert watch.consumed_outside == []
     assert (
         outcome.checksum
@@ -281,12 +280,6 @@ def test_producer_consumer_keeps_backpressure_and_consumes_only_inside_the_regio
     )
     peak_deque = fifos[0].items
     assert isinstance(peak_deque, PeakDeque) and peak_deque.peak == 3
-
-
-def test_spawn_and_memory_count_their_own_tasks() -> None:
-    assert generators.spawn(Spawn(tasks=3), Clock()).checksum == (3, 6, 14)
-    outcome = generators.memory(Memory(tasks=4), Clock())
-    assert outcome.ops == 4 and outcome.checksum == (4, 6, 14)
 
 
 def test_trivial_task_is_a_generator_that_returns_at_once() -> None:

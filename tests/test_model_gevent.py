@@ -13,16 +13,17 @@ from collections.abc import Callable
 
 import pytest
 
-from bench.measure.cells import Cell, CellError, plan, run_cell
-from bench.measure.meters import Clock, MemoryMeter
-from bench.models import gevent as model
+from bench.measure.cells import Cell, CellError, run_cell
+from bench.measure.meters import Clock, Outcome
+from bench.planning import plan
 from bench.registry import get_model
 from bench.spec.workloads import SPECS, FanOut, Memory, PingPong, ProducerConsumer, Spawn, Spec
-from tests.conftest import TINY_MATRIX
 from tests.helpers import (
+    TINY_MATRIX,
     FailingConsumption,
     StateMeter,
     assert_items_then_one_sentinel_per_consumer,
+    meter_for,
 )
 
 pytest.importorskip("gevent")
@@ -53,8 +54,11 @@ def _assert_hub_running() -> None:
     assert hub.gr_frame is not None, "the hub has not started its loop yet"
 
 
-def _gevent_cells() -> list[Cell]:
-    return plan([get_model("gevent")], list(SPECS), TINY_MATRIX)
+MODEL = get_model("gevent")
+
+
+def _run(spec: Spec, meter: Clock | None = None) -> Outcome:
+    return run_cell(Cell(MODEL, spec), meter or Clock())
 
 
 def test_imports_resolve_to_the_real_gevent_and_are_lazy() -> None:
@@ -68,8 +72,7 @@ def test_imports_resolve_to_the_real_gevent_and_are_lazy() -> None:
 
 
 def test_pingpong_partner_is_parked_before_the_region() -> None:
-    outcome = model.pingpong(PingPong(rounds=3), StateMeter(lambda: _assert_all_parked(1)))
-    assert outcome.ops == 6
+    _run(PingPong(rounds=3), StateMeter(lambda: _assert_all_parked(1)))
 
 
 class _EventThatDoesNotWait(gevent.event.Event):
@@ -104,7 +107,7 @@ def test_pingpong_partner_fails_when_its_wait_returns_without_waiting(
     before = {id(g) for g in _live_greenlets()}
     monkeypatch.setattr(gevent.event, "Event", _EventThatDoesNotWait)
     with pytest.raises(CellError, match="the partner found token -1 where it expected a token af"):
-        run_cell(Cell(get_model("gevent"), PingPong(rounds=3)), Clock())
+        _run(PingPong(rounds=3))
     assert _new_greenlets(before) == []
 
 
@@ -114,14 +117,13 @@ def test_pingpong_coordinator_fails_when_its_wait_returns_without_waiting(
     before = {id(g) for g in _live_greenlets()}
     monkeypatch.setattr(gevent.event, "Event", _EventThatDoesNotWaitForTheCaller)
     with pytest.raises(CellError, match="the coordinator found token -1 where it expected 0,"):
-        run_cell(Cell(get_model("gevent"), PingPong(rounds=3)), Clock())
+        _run(PingPong(rounds=3))
     assert _new_greenlets(before) == []
 
 
 def test_producers_and_consumers_are_parked_on_the_gate_before_the_region() -> None:
     spec = ProducerConsumer(producers=3, consumers=2, capacity=2, items=10)
-    outcome = model.producer_consumer(spec, StateMeter(lambda: _assert_all_parked(5)))
-    assert outcome.ops == 10
+    _run(spec, StateMeter(lambda: _assert_all_parked(5)))
 
 
 def _in_fresh_thread(call: Callable[[], object]) -> None:
@@ -155,8 +157,7 @@ def _in_fresh_thread(call: Callable[[], object]) -> None:
     ids=lambda spec: spec.workload,
 )
 def test_a_new_hub_is_started_before_the_region(spec: Spec) -> None:
-    function = getattr(model, spec.workload)
-    _in_fresh_thread(lambda: function(spec, StateMeter(_assert_hub_running)))
+    _in_fresh_thread(lambda: _run(spec, StateMeter(_assert_hub_running)))
 
 
 @pytest.mark.parametrize("spec", [FanOut(tasks=3, cpu_iterations=1), Spawn(tasks=3)])
@@ -164,15 +165,14 @@ def test_tasks_are_launched_inside_the_region(spec: FanOut | Spawn) -> None:
     def nothing_spawned_yet() -> None:
         assert _spawned_greenlets() == []
 
-    getattr(model, spec.workload)(spec, StateMeter(nothing_spawned_yet))
+    _run(spec, StateMeter(nothing_spawned_yet))
 
 
 def test_memory_measures_while_every_task_is_parked() -> None:
-    outcome = model.memory(Memory(tasks=7), StateMeter(at_stop=lambda: _assert_all_parked(7)))
-    assert outcome.ops == 7
+    _run(Memory(tasks=7), StateMeter(at_stop=lambda: _assert_all_parked(7)))
 
 
-class RecordingQueue(Queue):  # type: ignore[misc]
+class RecordingQueue(Queue):
     """gevent's Queue, recording every put and whether it had to wait for room."""
 
     instances: list[RecordingQueue] = []  # noqa: RUF012 - a test-local registry
@@ -195,7 +195,7 @@ def test_bounded_fifo_blocks_producers_at_capacity(monkeypatch: pytest.MonkeyPat
     RecordingQueue.instances.clear()
     monkeypatch.setattr(gevent.queue, "Queue", RecordingQueue)
     spec = ProducerConsumer(producers=2, consumers=3, capacity=2, items=30)
-    run_cell(Cell(get_model("gevent"), spec), Clock())
+    _run(spec)
     (fifo,) = RecordingQueue.instances
     assert_items_then_one_sentinel_per_consumer(fifo, capacity=2, items=30, consumers=3)
 
@@ -205,8 +205,7 @@ def test_sleep_is_gevents_not_time_sleep(monkeypatch: pytest.MonkeyPatch) -> Non
         raise AssertionError("time.sleep would block the hub")
 
     monkeypatch.setattr(time, "sleep", forbidden)
-    spec = FanOut(tasks=4, work="sleep", delay_ms=1.0)
-    run_cell(Cell(get_model("gevent"), spec), Clock())
+    _run(FanOut(tasks=4, work="sleep", delay_ms=1.0))
 
 
 def test_a_failure_leaves_no_greenlet_behind() -> None:
@@ -214,16 +213,16 @@ def test_a_failure_leaves_no_greenlet_behind() -> None:
     spec = FailingConsumption(producers=2, consumers=1, capacity=1, items=20)
     # The hub reports the consumer's traceback; with everyone else blocked, gevent raises LoopExit.
     with pytest.raises(gevent.exceptions.LoopExit):
-        model.producer_consumer(spec, Clock())
+        _run(spec)
     assert [g for g in _live_greenlets() if id(g) not in before and g is not gevent.get_hub()] == []
     # The hub survives the failure: the next call works.
-    assert model.spawn(Spawn(tasks=3), Clock()).ops == 3
+    _run(Spawn(tasks=3))
 
 
-def test_every_cell_leaves_nothing_behind_and_patches_nothing() -> None:
+def test_every_cell_leaves_no_greenlet_behind_and_patches_nothing() -> None:
     before = {id(g) for g in _live_greenlets()}
-    for cell in _gevent_cells():
-        run_cell(cell, MemoryMeter() if cell.spec.unit == "byte" else Clock())
+    for cell in plan([MODEL], list(SPECS), TINY_MATRIX):
+        run_cell(cell, meter_for(MODEL, cell.spec))
         gc.collect()
         leftover = [g for g in _live_greenlets() if id(g) not in before]
         assert leftover in ([], [gevent.get_hub()]), cell.name

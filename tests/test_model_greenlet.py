@@ -12,12 +12,19 @@ import greenlet
 import pytest
 
 import bench.models.greenlet as greenlet_model
-from bench.measure.cells import CellError
-from bench.measure.meters import Clock
+from bench.measure.cells import Cell, CellError, run_cell
+from bench.measure.meters import Clock, Outcome
 from bench.models import _greensched
 from bench.models._greensched import Event, Fifo, Hub
-from bench.spec.workloads import FanOut, Memory, PingPong, ProducerConsumer, Spawn
-from tests.helpers import FakeClock, PeakDeque, RegionWatch, StateMeter
+from bench.registry import get_model
+from bench.spec.workloads import FanOut, Memory, PingPong, ProducerConsumer, Spawn, Spec
+from tests.helpers import FakeClock, PeakDeque, RegionWatch, StateMeter, call_model
+
+MODEL = get_model("greenlet")
+
+
+def _run(spec: Spec, meter: Clock | None = None) -> Outcome:
+    return run_cell(Cell(MODEL, spec), meter or Clock())
 
 
 @pytest.fixture
@@ -51,7 +58,7 @@ def test_model_imports_the_real_greenlet_library() -> None:
     assert vars(_greensched)["greenlet"] is sys.modules["greenlet"]
     assert Path(greenlet.__file__).parent.name == "greenlet"
     assert "bench" not in Path(greenlet.__file__).parts
-    assert greenlet_model.REQUIRES == ("greenlet",)
+    assert greenlet_model.MODEL.requires == ("greenlet",)
 
 
 def _partner_of_this_call(before: list[Any]) -> Any:
@@ -66,8 +73,7 @@ def test_pingpong_switches_between_two_greenlets_started_before_the_region() -> 
         lambda: seen.append(_partner_of_this_call(before)),
         lambda: seen.append(_partner_of_this_call(before)),
     )
-    outcome = greenlet_model.pingpong(PingPong(rounds=3), meter)
-    assert outcome == (6, (6,))
+    _run(PingPong(rounds=3), meter)
     # One partner, alive (started, parked) at both ends of the region, ended after it.
     assert seen[0] is seen[1] and seen[0] is not greenlet.getcurrent()
     assert seen[0].dead
@@ -81,7 +87,7 @@ def test_pingpong_fails_when_a_switch_returns_without_reaching_the_partner() -> 
         _partner_of_this_call(before).throw()
 
     with pytest.raises(CellError, match="the coordinator found token -1 where it expected 0,"):
-        greenlet_model.pingpong(PingPong(rounds=3), StateMeter(kill_partner))
+        _run(PingPong(rounds=3), StateMeter(kill_partner))
     assert _live_greenlets() == before
 
 
@@ -92,25 +98,24 @@ def test_pingpong_fails_when_the_partner_is_resumed_without_a_new_token() -> Non
         _partner_of_this_call(before).switch()
 
     with pytest.raises(CellError, match="the partner found token -1 where it expected a token af"):
-        greenlet_model.pingpong(PingPong(rounds=3), StateMeter(wake_partner))
+        _run(PingPong(rounds=3), StateMeter(wake_partner))
     assert _live_greenlets() == before
 
 
 @pytest.mark.parametrize(
-    ("function", "spec"),
+    "spec",
     [
-        (greenlet_model.pingpong, PingPong(rounds=3)),
-        (greenlet_model.producer_consumer, ProducerConsumer(producers=2, consumers=2, items=9)),
-        (greenlet_model.fan_out, FanOut(tasks=4, work="sleep", delay_ms=0.1)),
-        (greenlet_model.spawn, Spawn(tasks=4)),
-        (greenlet_model.memory, Memory(tasks=4)),
+        PingPong(rounds=3),
+        ProducerConsumer(producers=2, consumers=2, items=9),
+        FanOut(tasks=4, work="sleep", delay_ms=0.1),
+        Spawn(tasks=4),
+        Memory(tasks=4),
     ],
-    ids=["pingpong", "producer_consumer", "fan_out", "spawn", "memory"],
+    ids=lambda spec: spec.workload,
 )
-def test_a_call_leaves_no_greenlet_alive(function: Any, spec: Any) -> None:
+def test_a_call_leaves_no_greenlet_alive(spec: Spec) -> None:
     before = _live_greenlets()
-    outcome = function(spec, Clock())
-    assert outcome.checksum == spec.reference()
+    _run(spec)
     # Other models' greenlets (gevent's per-thread hub) may live on; this call adds none.
     assert _live_greenlets() == before
 
@@ -280,7 +285,7 @@ def test_producer_consumer_keeps_backpressure_and_consumes_only_inside_the_regio
     watch = RegionWatch()
     spec = watch.spec(producers=2, consumers=3, capacity=3, items=50)
     meter = watch.meter
-    outcome = greenlet_model.producer_consumer(spec, meter)
+    outcome = call_model("greenlet", spec, meter)
     assert watch.consumed_outside == []
     reference = ProducerConsumer(producers=2, consumers=3, capacity=3, items=50).reference()
     assert outcome.checksum == reference
@@ -296,8 +301,7 @@ def test_memory_measures_while_every_greenlet_is_parked() -> None:
         lambda: live_at_start.append(len(_live_greenlets()) - baseline),
         lambda: live_at_stop.append(len(_live_greenlets()) - baseline),
     )
-    outcome = greenlet_model.memory(Memory(tasks=6), meter)
-    assert outcome.ops == 6 and outcome.checksum == (6, 15, 55)
+    _run(Memory(tasks=6), meter)
     # The hub alone at start (the warm-up greenlets have finished); the hub and 6 parked at stop.
     assert live_at_start == [1]
     assert live_at_stop == [7]

@@ -1,5 +1,7 @@
 """processes: every start method works, tasks are real processes started before or inside the
-region as the cell claims, no child or thread outlives a call, and a dead child is an error."""
+region as the cell claims, fork leaves not even multiprocessing's helpers, and a dead child is an
+error. (Every workload under the default start method, twice, leaving no child or thread: the
+contract of every model, tests/test_contract.py.)"""
 
 from __future__ import annotations
 
@@ -18,47 +20,33 @@ from bench.measure.meters import Clock
 from bench.models import processes
 from bench.registry import get_model
 from bench.spec.workloads import FanOut, Memory, PingPong, ProducerConsumer, Spawn, Spec
-from tests.conftest import TINY_MATRIX
-from tests.helpers import SnapshotMeter
+from tests.helpers import TINY_SPECS, SnapshotMeter, spec_id, task_processes
 from tests.pingpong_faults import FAULTS, Fault, assert_caught
 
 MODEL = get_model("processes")
-
-# Start-method infrastructure, not tasks: the forkserver and the resource tracker (spawn and
-# forkserver) are direct children that multiprocessing keeps for the life of the interpreter.
-# Children forked by the forkserver share its command line but are grandchildren, so they count.
-# Long-lived helpers that are not tasks: multiprocessing's, and the session's echo server.
-_INFRASTRUCTURE = (
-    "multiprocessing.forkserver",
-    "multiprocessing.resource_tracker",
-    "bench.measure.echoserver",
-)
-
-
-def _task_processes() -> list[psutil.Process]:
-    me = psutil.Process()
-    tasks = []
-    for proc in me.children(recursive=True):
-        try:
-            command = " ".join(proc.cmdline())
-            is_direct_child = proc.ppid() == me.pid
-        except psutil.NoSuchProcess:
-            continue
-        if not (is_direct_child and any(name in command for name in _INFRASTRUCTURE)):
-            tasks.append(proc)
-    return tasks
+# The default start method runs every workload in the contract test of every model.
+OTHER_METHODS = [m for m in mpcontext.available_methods() if m != mpcontext.default_method()]
 
 
 def _task_pids() -> list[int]:
-    return [proc.pid for proc in _task_processes()]
+    return [proc.pid for proc in task_processes()]
 
 
-@pytest.fixture(params=mpcontext.available_methods())
-def start_method(request: pytest.FixtureRequest) -> Iterator[str]:
+def _start_method(request: pytest.FixtureRequest) -> Iterator[str]:
     previous = mpcontext.start_method()
     mpcontext.set_start_method(request.param)
     yield request.param
     mpcontext.set_start_method(previous)
+
+
+@pytest.fixture(params=mpcontext.available_methods())
+def start_method(request: pytest.FixtureRequest) -> Iterator[str]:
+    yield from _start_method(request)
+
+
+@pytest.fixture(params=OTHER_METHODS)
+def other_start_method(request: pytest.FixtureRequest) -> Iterator[str]:
+    yield from _start_method(request)
 
 
 def _run(spec: Spec, meter: Clock | None = None) -> None:
@@ -66,16 +54,15 @@ def _run(spec: Spec, meter: Clock | None = None) -> None:
 
 
 def _assert_nothing_left() -> None:
-    assert _task_processes() == []
+    assert task_processes() == []
     # Python 3.12+ warns when fork() runs beside other threads: no feeder or pool thread stays.
     assert threading.active_count() == 1
 
 
-@pytest.mark.parametrize(
-    "spec", [spec for spec, _ in TINY_MATRIX], ids=lambda spec: f"{spec.workload}[{spec.params}]"
-)
-def test_every_start_method_runs_every_workload_and_leaves_nothing(
-    start_method: str, spec: Spec
+@pytest.mark.slow  # every task an interpreter of its own
+@pytest.mark.parametrize("spec", TINY_SPECS, ids=spec_id)
+def test_every_other_start_method_runs_every_workload_and_leaves_nothing(
+    other_start_method: str, spec: Spec
 ) -> None:
     _run(spec)
     _run(spec)
@@ -89,7 +76,7 @@ def test_fork_starts_no_lasting_child_at_all() -> None:
     previous = mpcontext.start_method()
     mpcontext.set_start_method("fork")
     try:
-        for spec, _ in TINY_MATRIX:
+        for spec in TINY_SPECS:
             _run(spec)
     finally:
         mpcontext.set_start_method(previous)
@@ -133,7 +120,7 @@ def test_pingpong_fails_when_the_partner_does_not_send_back_its_token(
     previous = mpcontext.start_method()
     mpcontext.set_start_method("fork")
     try:
-        assert_caught("processes", fault, processes.pingpong)
+        assert_caught("processes", fault)
     finally:
         mpcontext.set_start_method(previous)
     _assert_nothing_left()

@@ -9,6 +9,7 @@ import pytest
 from bench.measure.meters import Clock
 from bench.models import serial
 from bench.spec.workloads import PingPong
+from tests.helpers import call_model
 from tests.pingpong_faults import FAULTS, Fault, assert_caught
 
 
@@ -22,7 +23,7 @@ def test_pingpong_calls_the_partner_with_each_round_and_counts_what_came_back(
         return token
 
     monkeypatch.setattr(serial, "_pong", recording_pong)
-    assert serial.pingpong(PingPong(rounds=4), Clock()) == (8, (8,))
+    assert call_model("serial", PingPong(rounds=4), Clock()) == (8, (8,))
     assert calls == [0, 1, 2, 3]
 
 
@@ -42,4 +43,4 @@ def test_pingpong_fails_when_the_partner_does_not_return_its_token(
     monkeypatch: pytest.MonkeyPatch, fault: str
 ) -> None:
     monkeypatch.setattr(serial, "_pong", _faulty_pong(FAULTS[fault]))
-    assert_caught("serial", fault, serial.pingpong)
+    assert_caught("serial", fault)

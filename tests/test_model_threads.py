@@ -1,5 +1,5 @@
-"""threads: real OS threads, a FIFO that really applies backpressure, regions without set-up,
-and no thread left behind."""
+"""threads: real OS threads, a FIFO that really applies backpressure, regions without set-up.
+(That no thread outlives a call is a contract of every model: tests/test_contract.py.)"""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from bench.measure.meters import Clock
 from bench.models import threads
 from bench.registry import get_model
 from bench.spec.workloads import FanOut, Memory, PingPong, ProducerConsumer, Spawn, Spec
-from tests.conftest import TINY_MATRIX
 from tests.helpers import SnapshotMeter
 
 MODEL = get_model("threads")
@@ -37,14 +36,6 @@ def test_parked_tasks_are_distinct_os_threads() -> None:
     ids = probe.at_stop
     assert None not in ids
     assert len(set(ids)) == len(ids) == 8 + 1
-
-
-@pytest.mark.parametrize(
-    "spec", [spec for spec, _ in TINY_MATRIX], ids=lambda spec: f"{spec.workload}[{spec.params}]"
-)
-def test_no_thread_outlives_a_call(spec: Spec) -> None:
-    _run(spec)
-    assert threading.active_count() == 1
 
 
 def test_pingpong_partner_is_started_before_the_region() -> None:

@@ -47,6 +47,7 @@ def _watcher() -> ModuleType:
 watcher = _watcher()
 
 
+@pytest.mark.slow
 def test_no_harness_thread_runs_during_any_measured_region(tmp_path: Path) -> None:
     model_dir = tmp_path / "models"
     shutil.copytree(HARNESS_MODELS, model_dir, ignore=shutil.ignore_patterns("__pycache__"))

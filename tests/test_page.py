@@ -13,7 +13,7 @@ from matplotlib.colors import to_hex
 
 from bench.analysis import comparison, findings, overview
 from bench.render import charts, htmlreport, svgcharts
-from bench.results.resultfiles import load_all
+from bench.results.schema import load_all
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
@@ -85,7 +85,7 @@ def test_charts_have_at_most_seven_lines_a_panel_in_the_models_colours() -> None
         assert all(count <= MAX_LINES for count in lines_per_panel(chart)), chart.name
         page = svgcharts.render(chart)
         for model in chart.models:
-            hue = to_hex(charts.model_color(model))
+            hue = to_hex(charts.model_color(model, results))
             assert f"--c:{hue}" in page, (chart.name, model)
         # Every point and bar carries its value.
         assert "<title>" in page and untitled_marks(page) == 0, chart.name

@@ -24,6 +24,10 @@ DATA = ROOT / "tests" / "data"
 PY311 = DATA / "py311.json"
 PY313 = DATA / "py313.json"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# A file of one foreign benchmark: a report without charts, for what does not need them.
+NO_CHARTS = DATA / "foreign_timeit.json"
+# Each report is a program run that imports matplotlib; most draw a page of charts.
+pytestmark = pytest.mark.slow
 
 
 def run(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
@@ -115,14 +119,13 @@ def check_pngs(directory: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def two_versions(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    output = tmp_path_factory.mktemp("report") / "out"
-    done = run(PY311, PY313, "-o", output, "--title", "3.11 against 3.13")
-    assert done.returncode == 0, done.stderr
-    assert done.stderr == ""
-    return output
+def two_versions(two_versions_report: Path) -> Path:
+    """The report of PY311 against PY313 (tests/conftest.py draws it once, for this module and
+    tests/test_report_browser.py)."""
+    return two_versions_report
 
 
+@pytest.mark.slow(seconds=8)  # two_versions
 def test_report_of_two_python_versions_is_self_contained(two_versions: Path) -> None:
     page = parse(two_versions / "index.html")
     check_self_contained(page)
@@ -175,6 +178,7 @@ def test_summary_has_the_tables_and_links_to_every_png(two_versions: Path) -> No
         assert f"]({png.name})" in summary
 
 
+@pytest.mark.slow(seconds=5)
 def test_report_of_one_file_from_any_directory(tmp_path: Path) -> None:
     output = tmp_path / "one"
     done = run(DATA / "py311_gaps.json", "-o", output, cwd=tmp_path)
@@ -202,7 +206,7 @@ def test_report_of_a_foreign_file_lists_its_benchmarks(tmp_path: Path) -> None:
 
 def test_replace_swaps_an_earlier_report(tmp_path: Path) -> None:
     output = tmp_path / "again"
-    single = DATA / "py311_single.json"
+    single = NO_CHARTS
     assert run(single, "-o", output, "--title", "first").returncode == 0
     refused = run(single, "-o", output, "--title", "second")
     assert refused.returncode == 2
@@ -294,7 +298,7 @@ def test_missing_output_option_and_missing_parents(tmp_path: Path) -> None:
     done = run(DATA / "truncated.json", "-o", tmp_path / "no" / "such" / "dir")
     assert done.returncode == 2 and len(done.stderr.splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
-    done = run(PY311, "-o", tmp_path / "no" / "such" / "dir")
+    done = run(NO_CHARTS, "-o", tmp_path / "no" / "such" / "dir")
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "no" / "such" / "dir" / "index.html").is_file()
 
@@ -312,6 +316,7 @@ def test_unwritable_parent(tmp_path: Path) -> None:
     assert list(locked.iterdir()) == []
 
 
+@pytest.mark.slow(seconds=5)
 def test_report_of_a_sweep_has_its_curves_slopes_and_tables(tmp_path: Path) -> None:
     output = tmp_path / "sweep"
     done = run(DATA / "sweep.json", "-o", output)
@@ -332,6 +337,7 @@ def test_report_of_a_sweep_has_its_curves_slopes_and_tables(tmp_path: Path) -> N
     assert "![fan_out sweep](sweep_fan_out.png)" in summary
 
 
+@pytest.mark.slow(seconds=9)
 def test_report_of_latency_files_has_percentiles_and_distributions(tmp_path: Path) -> None:
     output = tmp_path / "latency"
     done = run(DATA / "py311_latency.json", DATA / "py313_latency.json", "-o", output)

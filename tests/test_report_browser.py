@@ -11,8 +11,6 @@ CONCBENCH_REQUIRE_BROWSER is set (CI sets it once it has installed them), then i
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,10 +19,7 @@ import pytest
 
 from bench.render import browser
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT / "tests" / "data"
-
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(180), pytest.mark.slow(seconds=9)]
 
 _missing = browser.unavailable()
 if _missing is not None:
@@ -62,22 +57,10 @@ return found;
 OPEN_ALL = "for (const d of document.querySelectorAll('details')) d.open = true;"
 
 
-def run_report(*args: str | Path) -> None:
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "report.py"), *map(str, args)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-
-
 @pytest.fixture(scope="module")
-def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    output = tmp_path_factory.mktemp("browser") / "report"
-    run_report(DATA / "py311.json", DATA / "py313.json", "-o", output, "--title", "in a browser")
-    return output / "index.html"
+def report(two_versions_report: Path) -> Path:
+    """The page tests/test_report.py reads (tests/conftest.py draws it once)."""
+    return two_versions_report / "index.html"
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +70,8 @@ def driver() -> Iterator[WebDriver]:
 
 
 def errors(driver: WebDriver) -> list[str]:
-    logs: list[dict[str, Any]] = driver.get_log("browser")
+    # get_log is Chromium's driver's (open_browser starts one), not in the WebDriver type
+    logs: list[dict[str, Any]] = driver.get_log("browser")  # type: ignore[attr-defined]
     return [entry["message"] for entry in logs if entry["level"] == "SEVERE"]
 
 

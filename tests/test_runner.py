@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import subprocess
@@ -13,16 +14,25 @@ from pathlib import Path
 import pyperf
 import pytest
 
-from bench.measure.cells import plan
+from bench.planning import plan
 from bench.registry import all_models, get_model, model_names
+from bench.results.schema import bound_metadata
 from bench.spec.workloads import SMOKE_MATRIX, SPECS
+from tests.runs import gaps, load
 from tests.runs import run_runner as run
 
 ROOT = Path(__file__).resolve().parent.parent
+HARNESS_MODELS = ROOT / "tests" / "harness_models"
 REQUIRED_METADATA = (
     "model", "workload", "params", "metric", "primitive", "ops_per_run",
-    "pyperf_version", "greenlet_version", "gevent_version", "psutil_version",
+    "pyperf_version", "psutil_version",
     "python_build", "python_gil", "mp_start_method", "spec_version", "cpu_model_name",
+)  # fmt: skip
+# What a cell records about its model, from the model's record (bench.results.schema.ModelFacts);
+# ``variant`` only for a variant, since pyperf refuses an empty value.
+MODEL_METADATA = (
+    "model", "base_model", "model_order", "model_colour", "model_task_noun", "model_parallel",
+    "model_baseline",
 )  # fmt: skip
 PROFILE_METADATA = (
     "cpu_user_per_op", "cpu_system_per_op", "ctx_voluntary_per_op", "ctx_involuntary_per_op",
@@ -34,21 +44,43 @@ def available_model_names() -> list[str]:
     return [model.name for model in all_models() if model.unavailable_reason() is None]
 
 
-@pytest.mark.timeout(300)
-def test_smoke_matrix_end_to_end_writes_every_cell(tmp_path: Path) -> None:
-    output = tmp_path / "smoke.json"
-    result = run("--debug-single-value", "--matrix", "smoke", "--no-profile", "-o", str(output))
+@dataclasses.dataclass(frozen=True)
+class SmokeRun:
+    result: subprocess.CompletedProcess[str]
+    output: Path
+    suite: pyperf.BenchmarkSuite
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> SmokeRun:
+    """The whole smoke matrix, end to end: one run whose file several tests read. Without the
+    latency pass, two fifths of the run: the runner runs it in tests/test_latency.py and
+    tests/test_echo.py, and every model goes through its hooks in tests/test_contract.py."""
+    output = tmp_path_factory.mktemp("smoke") / "smoke.json"
+    result = run(
+        "--debug-single-value", "--matrix", "smoke", "--no-profile", "--no-latency",
+        "-o", str(output),
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    suite = pyperf.BenchmarkSuite.load(str(output))
+    return SmokeRun(result, output, pyperf.BenchmarkSuite.load(str(output)))
+
+
+@pytest.mark.slow(seconds=30)  # the smoke run
+@pytest.mark.timeout(300)
+def test_smoke_matrix_end_to_end_writes_every_cell(smoke_run: SmokeRun) -> None:
+    result, output, suite = smoke_run.result, smoke_run.output, smoke_run.suite
     models = [get_model(name) for name in available_model_names()]
     expected = {cell.name: cell for cell in plan(models, list(SPECS), SMOKE_MATRIX)}
     assert set(suite.get_benchmark_names()) == set(expected)
     for bench in suite:
         cell = expected[bench.get_name()]
         meta = bench.get_metadata()
-        for key in REQUIRED_METADATA:
+        for key in (*REQUIRED_METADATA, *MODEL_METADATA):
             assert key in meta, (bench.get_name(), key)
         assert meta["model"] == cell.model.name
+        # the versions of the libraries its model declares, and only those
+        for library in ("greenlet", "gevent"):
+            assert (f"{library}_version" in meta) == (library in cell.model.libraries)
         assert meta["params"] == cell.spec.params
         if cell.spec.unit == "second":
             # the value is divided by exactly the operations one run performs
@@ -73,12 +105,15 @@ def test_smoke_matrix_end_to_end_writes_every_cell(tmp_path: Path) -> None:
     assert compare.returncode == 0
 
 
+@pytest.mark.slow(seconds=4)
 @pytest.mark.timeout(120)
 def test_profile_pass_records_counters_per_operation(tmp_path: Path) -> None:
     output = tmp_path / "profile.json"
+    # Sleeping tasks, and runs so short that the pass stops at its wall-time cap.
     result = run(
-        "--debug-single-value", "--matrix", "smoke", "--models", "serial,threads",
-        "--workloads", "fan_out", "-o", str(output),
+        "--debug-single-value", "--models", "serial,threads", "--no-latency",
+        "--spec", "fan_out:tasks=5,work=sleep,delay_ms=1", "--spec", "fan_out:tasks=5,work=cpu",
+        "-o", str(output),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     suite = pyperf.BenchmarkSuite.load(str(output))
@@ -126,10 +161,10 @@ def test_list_names_every_model_and_workload() -> None:
         assert f"  {workload}: " in result.stdout
 
 
-def test_a_model_missing_its_library_is_unavailable_with_a_reason(monkeypatch) -> None:
+def test_a_model_missing_its_library_is_unavailable_with_a_reason() -> None:
     model = get_model("serial")
-    monkeypatch.setattr(model.module, "REQUIRES", ("no_such_library_for_concbench",), raising=False)
-    reason = model.unavailable_reason()
+    record = dataclasses.replace(model.record, requires=("no_such_library_for_concbench",))
+    reason = dataclasses.replace(model, record=record).unavailable_reason()
     assert reason is not None and "no_such_library_for_concbench" in reason
 
 
@@ -160,17 +195,14 @@ def test_a_cell_process_gets_the_pyperf_options_but_not_the_runner_options() -> 
     ]  # fmt: skip
 
 
-def test_json_is_pyperf_format_version(tmp_path: Path) -> None:
-    output = tmp_path / "one.json"
-    result = run(
-        "--debug-single-value", "--models", "serial", "--workloads", "spawn",
-        "--matrix", "smoke", "--no-profile", "-o", str(output), timeout=60,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    data = json.loads(output.read_text())
+@pytest.mark.slow(seconds=30)  # the smoke run
+@pytest.mark.timeout(300)
+def test_json_is_pyperf_format_version(smoke_run: SmokeRun) -> None:
+    data = json.loads(smoke_run.output.read_text())
     assert "version" in data and "benchmarks" in data
 
 
+@pytest.mark.slow
 def test_variables_that_change_measurements_reach_the_workers(tmp_path: Path) -> None:
     output = tmp_path / "environ.json"
     # A free-threaded build has mimalloc and no plain "malloc" allocator.
@@ -198,32 +230,7 @@ def test_no_source_file_monkey_patches() -> None:
                 assert call not in source, (path, call)
 
 
-def test_a_model_module_that_cannot_import_is_listed_as_unavailable(monkeypatch) -> None:
-    from bench import registry
-
-    real_import = registry.importlib.import_module
-
-    def failing_import(name: str, package: str | None = None):
-        if name == "bench.models.greenlet":
-            raise ModuleNotFoundError("No module named 'greenlet'", name="greenlet")
-        return real_import(name, package)
-
-    real = registry.get_model("greenlet")
-    registry.get_model.cache_clear()
-    monkeypatch.setattr(registry.importlib, "import_module", failing_import)
-    try:
-        stand_in = registry.get_model("greenlet")
-    finally:
-        registry.get_model.cache_clear()
-    reason = stand_in.unavailable_reason()
-    assert reason is not None and reason.startswith("greenlet cannot be imported")
-    # the declarations come from the module's source, so its cells still land in the right rows
-    assert stand_in.lightweight == real.lightweight
-    assert stand_in.requires == real.requires
-    assert all(stand_in.supports(w) == real.supports(w) for w in SPECS)
-    assert stand_in.primitive("pingpong") == real.primitive("pingpong")
-
-
+@pytest.mark.slow
 def test_append_adds_runs_to_an_existing_file_and_refuses_a_bad_one(tmp_path: Path) -> None:
     output = tmp_path / "grow.json"
     common = ("--debug-single-value", "--matrix", "smoke", "--workloads", "spawn", "--no-profile")
@@ -243,24 +250,103 @@ def test_append_adds_runs_to_an_existing_file_and_refuses_a_bad_one(tmp_path: Pa
     assert broken.read_text() == "{"
 
 
-@pytest.mark.timeout(180)
-def test_fan_out_cells_record_their_ideal_makespan(tmp_path: Path) -> None:
+@pytest.mark.slow(seconds=30)  # the smoke run
+@pytest.mark.timeout(300)
+def test_fan_out_cells_record_their_ideal_makespan(smoke_run: SmokeRun) -> None:
     """Measured by pyperf's workers, every fan_out cell records the bound of the concurrency its
-    model declares: one task at a time for serial, one per usable CPU for the process pool."""
-    output = tmp_path / "fan_out.json"
-    result = run(
-        "--debug-single-value", "--matrix", "smoke", "--models", "serial,processes",
-        "--workloads", "fan_out", "--no-profile", "--no-latency", "-o", str(output),
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    cells = {cell.name: cell for cell in plan(all_models(), ["fan_out"], SMOKE_MATRIX)}
-    suite = pyperf.BenchmarkSuite.load(str(output))
-    recorded = {bench.get_name(): bench.get_metadata() for bench in suite}
-    assert set(recorded) == {name for name in cells if name.endswith(("/serial", "/processes"))}
+    model declares: one task at a time for serial, one per usable CPU for the process pool, all
+    the tasks at once for the others."""
+    result = smoke_run.result
+    models = [get_model(name) for name in available_model_names()]
+    cells = {cell.name: cell for cell in plan(models, ["fan_out"], SMOKE_MATRIX)}
+    recorded = {
+        bench.get_name(): bench.get_metadata()
+        for bench in smoke_run.suite
+        if bench.get_name().startswith("fan_out[")
+    }
+    assert set(recorded) == set(cells)
     for name, meta in recorded.items():
-        expected = cells[name].fan_out_bound_metadata()
+        bound = cells[name].fan_out_bound()
+        assert bound is not None
+        expected = bound_metadata(bound)
         assert {key: meta.get(key) for key in expected} == expected, name
         assert ("fan_out_ideal" in meta) == (cells[name].spec.params.count("work=cpu") == 0)
     sleep = "fan_out[tasks=5,work=sleep,delay_ms=1.0,cpu_iterations=100]"
     assert recorded[f"{sleep}/serial"]["fan_out_ideal"] == pytest.approx(0.005)
     assert "fan_out overhead per task" in result.stdout
+
+
+def test_list_shows_each_variant_with_its_availability() -> None:
+    result = run("--list", model_dir=HARNESS_MODELS, timeout=60)
+    assert result.returncode == 0, result.stderr
+    lines = {line.split()[0]: line for line in result.stdout.splitlines() if line.startswith("  t")}
+    assert "available; workloads: pingpong, spawn" in lines["tuned[lane=b]"]
+    assert "available; workloads: spawn" in lines["tuned[lane=d,pace=2]"]
+    assert (
+        "unavailable: no_such_library_for_concbench cannot be imported: ModuleNotFoundError"
+        in lines["tuned[lane=c]"]
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_a_variant_runs_as_a_cell_of_its_own(tmp_path: Path) -> None:
+    """Selected by name, each variant is measured as its own cell and records its model, base
+    model and variant; an unavailable variant is skipped with its reason, its base still runs."""
+    output = tmp_path / "variants.json"
+    result = run(
+        "--debug-single-value", "--no-profile", "--no-latency",
+        "--models", "tuned,tuned[lane=b],tuned[lane=c],tuned[lane=d,pace=2]",
+        "--spec", "pingpong:rounds=5", "--spec", "spawn:tasks=5", "-o", str(output),
+        model_dir=HARNESS_MODELS, timeout=170,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    recorded = {
+        bench.get_name(): bench.get_metadata() for bench in pyperf.BenchmarkSuite.load(str(output))
+    }
+    # cell -> its variant and its order (the record's, plus the variant's position)
+    expected = {
+        "pingpong[rounds=5]/tuned": ("", 2000),
+        "pingpong[rounds=5]/tuned[lane=b]": ("lane=b", 2001),
+        "spawn[tasks=5]/tuned": ("", 2000),
+        "spawn[tasks=5]/tuned[lane=b]": ("lane=b", 2001),
+        "spawn[tasks=5]/tuned[lane=d,pace=2]": ("lane=d,pace=2", 2003),
+    }
+    assert set(recorded) == set(expected)
+    for name, (variant, order) in expected.items():
+        meta = recorded[name]
+        assert meta["model"] == name.partition("/")[2], name
+        # pyperf refuses an empty value: the plain model records no variant
+        assert (meta["base_model"], meta.get("variant", "")) == ("tuned", variant), name
+        assert meta["model_order"] == order, name
+    assert recorded["pingpong[rounds=5]/tuned[lane=b]"]["primitive"] == "a loop in lane b"
+    assert recorded["spawn[tasks=5]/tuned[lane=d,pace=2]"]["model_colour"] == "#abcdef"
+    skipped = gaps(load(output))
+    assert {
+        name: (gap["status"], gap["reason"].split(":")[0]) for name, gap in skipped.items()
+    } == {
+        "pingpong[rounds=5]/tuned[lane=c]": ("skipped", "unavailable"),
+        "spawn[tasks=5]/tuned[lane=c]": ("skipped", "unavailable"),
+    }
+    assert "tuned[lane=c]: skipped: unavailable: no_such_library_for_concbench" in result.stdout
+
+
+def test_the_run_records_and_resume_compares_the_libraries_its_models_declare() -> None:
+    from runners.campaign import model_libraries, run_environment
+
+    args = argparse.Namespace(
+        start_method="fork", processes=1, values=1, warmups=0, loops=1, min_time=0.1,
+        memory_samples=None, no_profile=True,
+    )  # fmt: skip
+
+    def versions(*names: str) -> set[str]:
+        environment = run_environment(args, model_libraries([get_model(n) for n in names]))
+        suite = {"concbench_version", "spec_version"}
+        return {key for key in environment if key.endswith("_version")} - suite
+
+    assert model_libraries([get_model("threads"), get_model("gevent")]) == ("gevent", "greenlet")
+    assert versions("threads") == {"pyperf_version", "psutil_version"}
+    assert versions("threads", "gevent") == versions("threads") | {
+        "gevent_version",
+        "greenlet_version",
+    }

@@ -17,6 +17,7 @@ NOT_PYPERF = "not-pyperf.json"
 CASES: list[tuple[tuple[str, ...], str]] = [
     (("--models", "serial,fibers"), "unknown model 'fibers'; valid: asyncio, "),
     (("--models", ","), "no model selected; valid: "),
+    (("--models", "asyncio[loop=nothing]"), "unknown model 'asyncio[loop=nothing]'; valid: "),
     (("--workloads", "teleport"), "unknown workload 'teleport'; valid: pingpong, "),
     (("--start-method", "teleport"), "unknown start method 'teleport'; valid: "),
     (("--matrix", "huge"), "invalid choice: 'huge' (choose from 'default', 'smoke', 'sweep', "),

@@ -87,7 +87,7 @@ def test_identical_samples_give_p_one() -> None:
 
 
 def test_exact_with_ties_matches_enumeration() -> None:
-    cases = [
+    cases: list[tuple[list[float], list[float]]] = [
         ([1, 1, 1], [2, 2, 2]),
         ([1, 2, 2, 3], [2, 4, 5, 6]),
         ([5, 5, 6, 7, 7], [5, 6, 6, 8]),

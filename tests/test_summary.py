@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import pyperf
 import pytest
 
-from bench.render.terminal import format_bytes, format_duration, format_rate, render_all
-from bench.results.storage import CellGap, ResultFile, StorageError, default_output
-from bench.spec.workloads import Memory, PingPong, ProducerConsumer
+from bench.render.terminal import render_all
+from bench.results.schema import Entry, Gap, ResultFile, ResultFileError, default_output
+from bench.spec.cellnames import cell_name
+from bench.spec.workloads import (
+    SPECS,
+    Checksum,
+    FanOut,
+    Memory,
+    PingPong,
+    ProducerConsumer,
+    Spec,
+    WorkloadFacts,
+)
+from bench.units import format_bytes, format_duration, format_rate
 
 
-def _bench(spec, model: str, values: list[float], **extra: float) -> pyperf.Benchmark:
-    name = f"{spec.workload}[{spec.params}]/{model}"
+def _bench(spec: Spec, model: str, values: list[float], **extra: object) -> Entry:
+    name = cell_name(spec.workload, spec.params, model)
     metadata = {
         "name": name,
         "unit": spec.unit,
@@ -23,12 +36,20 @@ def _bench(spec, model: str, values: list[float], **extra: float) -> pyperf.Benc
         **extra,
     }
     run = pyperf.Run(values, metadata=metadata, collect_metadata=False)
-    return pyperf.Benchmark([run])
+    return Entry.from_pyperf(pyperf.Benchmark([run]))
 
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(3.2e-8, "32.0 ns"), (1.5e-6, "1.50 µs"), (0.0123, "12.3 ms"), (2.0, "2.00 s")],
+    [
+        (3.2e-8, "32.0 ns"),
+        (1.5e-6, "1.50 µs"),
+        (0.0123, "12.3 ms"),
+        (2.0, "2.00 s"),
+        # Rounding up to the next decade keeps three digits, not four ("10.00 ms").
+        (9.9996e-3, "10.0 ms"),
+        (0.99996, "1.00 s"),
+    ],
 )
 def test_durations_use_three_significant_digits(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
@@ -38,6 +59,7 @@ def test_rates_and_sizes_use_human_units() -> None:
     assert format_rate(1 / 2e-7) == "5.00 M"
     assert format_rate(250.0) == "250"
     assert format_bytes(6300) == "6.15 KiB"
+    assert format_bytes(1023.99) == "1.00 KiB"
     assert format_bytes(1.6 * 1024 * 1024) == "1.60 MiB"
 
 
@@ -52,7 +74,7 @@ def test_table_has_a_row_per_parameter_set_and_a_column_per_model() -> None:
         _bench(memory, "threads", [12_000.0]),
     ]
     name = f"producer_consumer[{pipeline.params}]/generators"
-    gaps = [CellGap(name, "producer_consumer", pipeline.params, "generators", "failed", "crash")]
+    gaps = [Gap(name, "producer_consumer", pipeline.params, "generators", "failed", "crash")]
     text = render_all(benchmarks, gaps)
     lines = text.splitlines()
     header = next(line for line in lines if line.startswith("cell"))
@@ -76,7 +98,7 @@ def test_profile_tables_appear_when_profile_metadata_exists() -> None:
 def test_result_file_refuses_an_existing_path_and_keeps_it(tmp_path: Path) -> None:
     path = tmp_path / "existing.json"
     path.write_text("mine")
-    with pytest.raises(StorageError, match="already exists"):
+    with pytest.raises(ResultFileError, match="already exists"):
         ResultFile(path).claim()
     assert path.read_text() == "mine"
 
@@ -150,21 +172,61 @@ def test_the_latency_table_marks_batches_and_never_shows_an_unresolved_number() 
 
 
 def test_echo_cells_are_labelled_with_delay_size_and_connection_reuse() -> None:
-    from bench.render.terminal import short_params
-    from bench.spec.workloads import FanOut
-
     spec = FanOut(tasks=1000, work="echo", delay_ms=10, connect="reuse")
-    assert short_params(spec) == "N=1000 echo D=10 ms 64 B connect=reuse"
+    assert spec.short_params() == "N=1000 echo D=10 ms 64 B connect=reuse"
+
+
+@dataclass(frozen=True)
+class Beats(Spec):
+    """A workload the summary has never heard of, with no ``tasks``: its table row must come
+    from its facts and its fields alone."""
+
+    workload: ClassVar[str] = "beats"
+    metric: ClassVar[str] = "seconds per beat"
+    facts: ClassVar[WorkloadFacts] = WorkloadFacts(
+        value="time per beat", column="per beat", operation="beat", operations="beats"
+    )
+    bars: int = 4
+    tempo: float = 120.0
+
+    @property
+    def ops(self) -> int:
+        return self.bars
+
+    def reference(self) -> Checksum:
+        return (self.bars,)
+
+
+def test_a_new_workload_without_tasks_goes_through_the_summary(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(SPECS, Beats.workload, Beats)
+    spec = Beats(bars=8)
+    text = render_all(
+        [_bench(spec, "asyncio", [2e-6, 2e-6]), _bench(PingPong(rounds=5), "asyncio", [1e-7])],
+        [
+            Gap(
+                cell_name("beats", spec.params, "threads"),
+                "beats",
+                spec.params,
+                "threads",
+                "failed",
+                "x",
+            )
+        ],
+    )
+    row = next(line for line in text.splitlines() if line.startswith("beats"))
+    assert row.startswith("beats bars=8 tempo=120.0 [per beat]")
+    assert row.split()[-4:] == ["FAILED", "2.00", "µs", "±0%"]  # threads, then asyncio
+    assert any(line.startswith("pingpong rounds=5 [per switch]") for line in text.splitlines())
 
 
 FAN_SLEEP = "tasks=100,work=sleep,delay_ms=1.0,cpu_iterations=100"
 FAN_CPU = "tasks=100,work=cpu,delay_ms=1.0,cpu_iterations=100"
 
 
-def _fan_out(params: str, model: str, values: list[float], **bound: object) -> pyperf.Benchmark:
-    from bench.spec.workloads import FanOut
-
-    return _bench(FanOut.from_params(params), model, values, **bound)  # type: ignore[arg-type]
+def _fan_out(params: str, model: str, values: list[float], **bound: object) -> Entry:
+    return _bench(FanOut.from_params(params), model, values, **bound)
 
 
 def _bound(ideal: float, workers: int, text: str) -> dict[str, object]:

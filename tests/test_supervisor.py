@@ -43,12 +43,31 @@ def test_the_result_pipe_and_the_error_tail_reach_the_runner() -> None:
     assert not finished.timed_out and not finished.stopped and finished.leftovers == []
 
 
+def test_the_cell_gets_the_variables_it_is_given_besides_the_runners() -> None:
+    source = """
+        import os, sys
+        with os.fdopen(int(sys.argv[-1]), "w") as out:
+            out.write(os.environ["CONCBENCH_TEST_GIVEN"] + " " + os.environ["PATH"])
+        """
+    given = Supervised(
+        python(source), timeout=30.0, cwd=Path.cwd(), environ={"CONCBENCH_TEST_GIVEN": "yes"}
+    ).run("--result-fd")
+    assert given.result == f"yes {os.environ['PATH']}"
+    assert "CONCBENCH_TEST_GIVEN" not in os.environ
+    assert run(source).returncode != 0  # without it, the stand-in has no such variable
+
+
 def test_only_the_last_lines_of_error_output_are_kept() -> None:
     finished = run("import sys\nfor i in range(1000): print(i, file=sys.stderr)")
     assert finished.stderr_tail == [str(i) for i in range(1000 - supervisor.TAIL_LINES, 1000)]
 
 
-def test_a_process_past_its_time_limit_is_killed_with_its_children() -> None:
+@pytest.mark.slow
+def test_a_process_past_its_time_limit_is_killed_with_its_children(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The stand-in ignores SIGTERM: it is killed after the grace, which need not be a second.
+    monkeypatch.setattr(supervisor, "TERMINATE_GRACE", 0.05)
     started = time.monotonic()
     finished = run(
         """
@@ -86,6 +105,7 @@ print(json.dumps({"stray": int(finished.result), "leftovers": finished.leftovers
 """
 
 
+@pytest.mark.slow
 def test_a_process_that_escapes_its_group_is_found_and_killed() -> None:
     # In a process of its own: becoming a subreaper would change how this one reaps orphans.
     out = subprocess.run(

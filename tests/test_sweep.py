@@ -12,8 +12,6 @@ import pyperf
 import pytest
 
 from bench.analysis.sweep import (
-    Missing,
-    Point,
     Series,
     fit_line,
     scaling,
@@ -22,8 +20,10 @@ from bench.analysis.sweep import (
     t_quantile_975,
 )
 from bench.measure.cells import Cell
-from bench.registry import Model, get_model
-from bench.results.storage import CellGap, read_results
+from bench.registry import get_model
+from bench.results import schema
+from bench.results.schema import Entry, Gap, Missing, Point
+from bench.spec.models import Model, ModelRecord
 from bench.spec.workloads import SWEEP_MATRIX, FanOut, Memory, ProducerConsumer
 from runners.sweeps import order_cells, skip_reason, sweep_report
 from tests.runs import gaps, load
@@ -184,25 +184,26 @@ def test_scaling_needs_a_measured_size() -> None:
 
 
 def fake_model(limits: dict[str, int] | None = None) -> Model:
-    module = ModuleType("fake")
-    if limits is not None:
-        module.SWEEP_LIMITS = limits  # type: ignore[attr-defined]
-    return Model("fake", module)
+    record = ModelRecord(
+        name="fake", summary="a fake model", primitives={}, sweep_limits=limits or {}
+    )
+    return Model(record, ModuleType("fake"))
 
 
-def timed(cell: Cell, per_op: float) -> pyperf.Benchmark:
+def timed(cell: Cell, per_op: float) -> Entry:
     metadata = {
         "name": cell.name,
         "unit": "second",
         **{k: v for k, v in cell.metadata().items() if k in ("workload", "params", "model")},
         "ops_per_run": cell.spec.ops,
     }
-    return pyperf.Benchmark([pyperf.Run([per_op], metadata=metadata, collect_metadata=False)])
+    run = pyperf.Run([per_op], metadata=metadata, collect_metadata=False)
+    return Entry.from_pyperf(pyperf.Benchmark([run]))
 
 
-def gap(cell: Cell, status: str, reason: str) -> CellGap:
+def gap(cell: Cell, status: str, reason: str) -> Gap:
     spec = cell.spec
-    return CellGap(cell.name, spec.workload, spec.params, cell.model.name, status, reason)  # type: ignore[arg-type]
+    return Gap(cell.name, spec.workload, spec.params, cell.model.name, status, reason)  # type: ignore[arg-type]
 
 
 def test_sweep_cells_run_in_ascending_size_per_series() -> None:
@@ -258,7 +259,7 @@ def test_memory_runs_are_projected_from_their_duration() -> None:
                    collect_metadata=False)
         for d in (0.01, 0.03)
     ]  # fmt: skip
-    bench = pyperf.Benchmark(runs)
+    bench = Entry.from_pyperf(pyperf.Benchmark(runs))
     # a memory run is made only a few times: it may take 10x the limit
     assert skip_reason(big, [bench], [], 1.0, 300.0) is None
     reason = skip_reason(big, [bench], [], 0.1, 300.0)
@@ -270,9 +271,11 @@ def test_a_cell_extrapolated_past_the_cell_timeout_is_not_started() -> None:
     model = fake_model()
     cells = [Cell(model, ProducerConsumer(n, n, items=20_000)) for n in (1, 10, 100, 1000)]
     # the per-item time stays small (the tasks are set up outside the region) ...
-    measured = [timed(cells[0], 1e-6), timed(cells[1], 1e-6), timed(cells[2], 2e-6)]
-    for bench, seconds in zip(measured, (5.0, 6.0, 15.0), strict=True):
-        bench.update_metadata({"cell_seconds": seconds})
+    timings = zip(cells[:3], (1e-6, 1e-6, 2e-6), (5.0, 6.0, 15.0), strict=True)
+    measured = [
+        timed(cell, per_op).with_metadata({"cell_seconds": seconds})
+        for cell, per_op, seconds in timings
+    ]
     # ... but the cell grew by 9 s from N=10 to N=100: about 105 s at N=1,000
     assert skip_reason(cells[3], measured, [], 2.0, 120.0) is None
     reason = skip_reason(cells[3], measured, [], 2.0, 60.0)
@@ -297,13 +300,18 @@ def test_the_report_states_where_scaling_stops_and_the_memory_slope() -> None:
                        1024 * n + e}, collect_metadata=False)
             for e in (-10, 10)
         ]  # fmt: skip
-        benches.append(pyperf.Benchmark(runs))
+        benches.append(Entry.from_pyperf(pyperf.Benchmark(runs)))
     gaps_so_far = [gap(Cell(model, FanOut(tasks=1000, work="sleep")), "skipped", "time limit: y")]
     text = sweep_report(benches, gaps_so_far)
-    assert "best 100 µs per task at N=10; stops scaling at N=100 (5.0x the best)" in text
-    assert "from N=1,000 not reached: skipped: time limit: y" in text
-    assert "slope 1.00 KiB per task (95% interval ±0." in text
-    assert "6 runs at N=10..1,000" in text
+    # The report's words (bench.analysis.findings), not a second prose of the runner's.
+    assert (
+        "fake  time per task grows 5.0\N{MULTIPLICATION SIGN} over its best (100 µs at N=10) at "
+        "N=100; could not reach N=1,000 (skipped: time limit: y)"
+    ) in text
+    assert (
+        "fake  slope 1.00 KiB (95% interval 1.00 KiB to 1.00 KiB, R\N{SUPERSCRIPT TWO} = 1.000, "
+        "N = 10, 100, 1,000)"
+    ) in text
 
 
 # --- through the runner -----------------------------------------------------------------------
@@ -342,20 +350,18 @@ def test_sweep_options_are_checked_in_one_line(args: tuple[str, ...], message: s
 MODELS = ("generators", "threads")
 
 
+@pytest.mark.slow(seconds=6)
 @pytest.mark.timeout(180)
 def test_a_tiny_sweep_measures_every_size_and_prints_the_slope(tmp_path: Path) -> None:
     output = tmp_path / "sweep.json"
     result = run(
         "--debug-single-value", "--matrix", "sweep-smoke", "--models", ",".join(MODELS),
-        "--no-profile", "-o", str(output), timeout=170,
+        "--no-profile", "--no-latency", "-o", str(output), timeout=170,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
-    stored = read_results(output)
-    assert stored.gaps == []
-    points = {
-        (b.get_metadata()["workload"], b.get_metadata()["params"], b.get_metadata()["model"])
-        for b in stored.benchmarks
-    }
+    stored = schema.load(output)
+    assert stored.gaps == ()
+    points = {(entry.workload, entry.params, entry.model) for entry in stored.entries}
     expected = {
         (workload, params, model)
         for model in MODELS
@@ -373,12 +379,13 @@ def test_a_tiny_sweep_measures_every_size_and_prints_the_slope(tmp_path: Path) -
     lines = [line.split(maxsplit=2) for line in text.splitlines() if line.startswith("  ")]
     for model in MODELS:
         said = [rest for name, first, rest in lines if name == model]
-        assert any(" per task at N=" in rest for rest in said), text
-        assert any(" per item at N=" in rest for rest in said), text
-        assert any("per task (95% interval" in rest for rest in said), text
-        assert [first for name, first, _ in lines if name == model] == ["best", "best", "slope"]
+        assert any(rest.startswith("per task ") for rest in said), text
+        assert any(rest.startswith("per item ") for rest in said), text
+        assert any(" (95% interval " in rest for rest in said), text
+        assert [first for name, first, _ in lines if name == model] == ["time", "time", "slope"]
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_sizes_that_would_take_too_long_are_skipped_with_the_reason(tmp_path: Path) -> None:
     output = tmp_path / "sweep.json"
@@ -399,4 +406,4 @@ def test_sizes_that_would_take_too_long_are_skipped_with_the_reason(tmp_path: Pa
     n9 = found[f"fan_out[{fan(9)}]/generators"]
     assert n9["status"] == "skipped"
     assert n9["reason"] == f"not run: N=3 already skipped ({n3['reason']})"
-    assert "from N=3 not reached: skipped: time limit" in result.stdout
+    assert "; could not reach N=3 (skipped: time limit" in result.stdout

@@ -15,7 +15,7 @@ Its verdict, in this order of precedence:
 - ``improved`` / ``regressed``: significant and above ``min_change_pct``.
 
 A fan_out benchmark whose every file records an ideal makespan
-(``bench.measure.cells.recorded_bound``)
+(``bench.results.schema.recorded_bound``)
 is judged on its overhead per task instead: each value minus that file's ideal / N, what the
 model adds to the waits, so that a sleep of 1 ms per task does not dilute the ratio. Its sides
 are then overhead statistics (``Side.ideal_per_task`` gives the makespan back), ``undefined``
@@ -39,8 +39,14 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from bench.analysis import stats
-from bench.measure.cells import recorded_bound
-from bench.results.resultfiles import Entry, GapRecord, LatencyRecord, ResultSet
+from bench.results.schema import (
+    ENVIRONMENT_KEYS,
+    Entry,
+    Gap,
+    LatencyRecord,
+    ResultSet,
+    recorded_bound,
+)
 
 Status = Literal[
     "no_change",
@@ -61,33 +67,6 @@ NEUTRAL_WORDS = ("lower", "higher")
 LATENCY_WORDS = ("lower", "higher")
 QUANTITY_NAMES: Mapping[str, str] = {"second": "time", "byte": "memory"}
 
-# Environment keys shown when they differ, in this order; any other ``*_version`` key follows.
-ENVIRONMENT_KEYS = (
-    "python_implementation",
-    "python_version",
-    "python_build",
-    "python_gil",
-    "python_compiler",
-    "concbench_version",
-    "spec_version",
-    "pyperf_version",
-    "greenlet_version",
-    "gevent_version",
-    "psutil_version",
-    "hostname",
-    "platform",
-    "cpu_model_name",
-    "cpu_count",
-    "cpu_config",
-    "aslr",
-    "mp_start_method",
-    "environ",
-    "timer",
-    "processes",
-    "values_per_process",
-    "warmups_per_process",
-    "measurement",
-)
 # Aliases or per-run noise that would only clutter the list of differences.
 IGNORED_ENVIRONMENT_KEYS = frozenset({"perf_version"})
 
@@ -196,7 +175,7 @@ class Row:
     metric: str | None
     sides: tuple[Side | None, ...]
     changes: tuple[Change | None, ...]
-    gaps: tuple[GapRecord | None, ...]
+    gaps: tuple[Gap | None, ...]
     # One per file (None: no latency record), one per non-base file (None: a side lacks one).
     latencies: tuple[LatencyRecord | None, ...] = ()
     latency_changes: tuple[LatencyChange | None, ...] = ()
@@ -218,7 +197,7 @@ class Missing:
 
     key: str
     present: tuple[str, ...]
-    absent: tuple[tuple[str, GapRecord | None], ...]
+    absent: tuple[tuple[str, Gap | None], ...]
 
 
 @dataclass(frozen=True)
@@ -285,7 +264,7 @@ class Comparison:
     def labels(self) -> tuple[str, ...]:
         return tuple(result.label for result in self.files)
 
-    def gaps(self) -> list[tuple[str, GapRecord]]:
+    def gaps(self) -> list[tuple[str, Gap]]:
         return [(result.label, gap) for result in self.files for gap in result.gaps]
 
     def regressions(self, threshold_pct: float) -> list[Regression]:
@@ -591,7 +570,7 @@ def _ideals_per_task(entries: Sequence[Entry | None]) -> list[float | None]:
     return ideals
 
 
-def _gap_for(result: ResultSet, key: str) -> GapRecord | None:
+def _gap_for(result: ResultSet, key: str) -> Gap | None:
     return next((gap for gap in result.gaps if gap.key == key), None)
 
 
@@ -670,7 +649,8 @@ def _geometric_means(rows: Sequence[Row], labels: Sequence[str]) -> list[Geometr
 
 def environment_differences(results: Sequence[ResultSet]) -> list[EnvironmentDifference]:
     """The environment keys whose values are not the same in every file (a key missing from
-    some files counts as a difference)."""
+    some files counts as a difference): the known ones in their order (``ENVIRONMENT_KEYS``),
+    then any other ``*_version`` key."""
     extra = sorted(
         {
             key

@@ -11,7 +11,7 @@ stops scaling, which sizes it could not reach and why, through ``bench.analysis.
 memory
 slope (bytes per task fitted over the runs of a model's memory cells at several N).
 
-A sleep or echo fan-out that records its ideal makespan (``bench.measure.cells.recorded_bound``) is
+A sleep or echo fan-out that records its ideal makespan (``bench.results.schema.recorded_bound``) is
 ranked on its overhead per task, (makespan - ideal) / N: what the model adds to the waits the
 spec prescribes, which "what does the model cost" asks for. The means table keeps the makespan
 per task beside it; a cpu fan-out, which has no model-independent bound, and files from before
@@ -28,61 +28,45 @@ from functools import lru_cache
 from typing import Any
 
 from bench.analysis import comparison, sweep
-from bench.measure.cells import PREFERRED_ORDER, RecordedBound, recorded_bound
-from bench.measure.latency import RESOLUTION
-from bench.render.terminal import (
-    BELOW_RESOLUTION,
-    MEMORY_SLOPE_MIN_SIZES,
-    short_params,
-)
 from bench.results import gil
-from bench.results.resultfiles import Entry, LatencyRecord, ResultSet
-from bench.spec.workloads import SPECS, Spec, SpecError
-from bench.units import format_bytes, format_duration, format_rate
+from bench.results.schema import (
+    ENVIRONMENT_KEYS,
+    Entry,
+    LatencyRecord,
+    Missing,
+    ModelFacts,
+    Point,
+    RecordedBound,
+    ResultSet,
+    model_facts_of,
+    ordered_models,
+    recorded_bound,
+    sweep_data,
+)
+from bench.spec.resolution import BELOW_RESOLUTION, RESOLUTION
+from bench.spec.workloads import (
+    LATENCY_WORKLOADS,
+    SPECS,
+    TIME_SWEEP_WORKLOADS,
+    TIMED_WORKLOADS,
+    FanOut,
+    Memory,
+    PingPong,
+    Spawn,
+    Spec,
+    SpecError,
+    workload_facts,
+)
+from bench.units import format_bytes, format_duration
 
-# The workloads whose rows have profile counters (memory cells are measured in a probe process
-# that records bytes, not CPU time).
-TIMED_WORKLOADS = ("pingpong", "producer_consumer", "fan_out", "spawn")
-BASELINE_MODEL = "serial"
 MISSING = "·"
 OVERHEAD_LABEL = "overhead per task"
 TIMES = "\N{MULTIPLICATION SIGN}"
-LATENCY_WORKLOADS = ("pingpong", "producer_consumer", "fan_out")
 # A sweep is a workload at this many sizes or more (counting unreached ones) with every other
 # parameter fixed; the default matrix's two sizes of fan_out are not one, and its throughput
 # chart already shows them.
 SWEEP_MIN_SIZES = 3
-# Time sweeps; memory at several N is fitted as a line instead.
-SWEEP_WORKLOADS = ("fan_out", "producer_consumer", "spawn")
 SCALING_FACTOR = 2.0
-# What one operation of a swept workload is.
-SWEEP_OPERATION = {"producer_consumer": "item"}
-
-# The environment keys a reader looks for first; any others follow in alphabetical order.
-ENVIRONMENT_KEYS = (
-    "python_version",
-    "python_build",
-    "python_gil",
-    "python_implementation",
-    "python_compiler",
-    "hostname",
-    "platform",
-    "cpu_model_name",
-    "cpu_count",
-    "cpu_freq",
-    "cpu_config",
-    "mp_start_method",
-    "pyperf_version",
-    "greenlet_version",
-    "gevent_version",
-    "psutil_version",
-    "concbench_version",
-    "spec_version",
-    "environ",
-    "processes",
-    "values_per_process",
-    "warmups_per_process",
-)
 
 
 @dataclass(frozen=True)
@@ -143,7 +127,7 @@ def spec_of(workload: str, params: str) -> Spec | None:
 def short_label(row: Row, size_only: bool = False) -> str:
     """ "producer_consumer P=1 C=1 Q=64 M=4000 no work", or only the parameters."""
     spec = row.spec
-    params = short_params(spec) if spec else row.params
+    params = spec.short_params() if spec else row.params
     return params if size_only else f"{row.workload} {params}"
 
 
@@ -152,9 +136,24 @@ def slug(text: str) -> str:
     return "-".join(filter(None, kept.split("-")))
 
 
-def model_order(models: Iterable[str]) -> list[str]:
-    rank = {name: index for index, name in enumerate(PREFERRED_ORDER)}
-    return sorted(set(models), key=lambda name: (rank.get(name, len(rank)), name))
+def model_facts(results: Sequence[ResultSet], model: str) -> ModelFacts:
+    """A model's facts as the files record them (the first file's), else from its name."""
+    return model_facts_of(results).get(model) or ModelFacts.for_name(model)
+
+
+def model_order(models: Iterable[str], results: Sequence[ResultSet]) -> list[str]:
+    """The distinct ``models`` in the order their cells record (``ModelFacts.order``)."""
+    return ordered_models(models, model_facts_of(results))
+
+
+def model_colours(models: Iterable[str], results: Sequence[ResultSet]) -> dict[str, str]:
+    """Each model's colour in tables and charts, as its cells record it."""
+    return {model: model_facts(results, model).colour for model in models}
+
+
+def baseline_of(cells: Mapping[str, Entry]) -> str | None:
+    """The serial baseline among a row's cells, None when the row has none."""
+    return next((model for model, entry in cells.items() if entry.model_facts.baseline), None)
 
 
 def row_of(entry: Entry) -> Row | None:
@@ -211,27 +210,26 @@ def models(results: Sequence[ResultSet], row: Row | None = None) -> list[str]:
         for gap in result.gaps:
             if gap.model and (row is None or Row(str(gap.workload), str(gap.params)) == row):
                 names.append(gap.model)
-    return model_order(names)
+    return model_order(names, results)
 
 
 # --- numbers in words -------------------------------------------------------------------------
 
 
 def unit_word(workload: str) -> str:
-    """What one value of the workload is, as the tables and statements show it."""
-    if workload == "producer_consumer":
-        return "items/s"
-    if workload == "memory":
-        return "bytes per parked task"
-    if workload == "pingpong":
-        return "time per one-way switch"
-    return "time per task"
+    """What one value of the workload is, as the tables and statements show it (a throughput
+    as its rate)."""
+    facts = workload_facts(workload)
+    if facts is None:
+        return "value"
+    return facts.rate_unit if facts.throughput else facts.value
 
 
 def show_value(workload: str | None, unit: str, per_op: float) -> str:
-    """A per-operation value in human units (producer-consumer as a rate)."""
-    if workload == "producer_consumer" and per_op > 0:
-        return format_rate(1.0 / per_op) + " items/s"
+    """A per-operation value in human units (a throughput as a rate, ``Spec.show``)."""
+    spec_class = SPECS.get(workload) if workload else None
+    if spec_class is not None and spec_class.unit == unit:
+        return spec_class.show(per_op)
     if unit == "byte":
         return format_bytes(per_op)
     if unit == "second":
@@ -526,37 +524,28 @@ def _positive_means(cells: Mapping[str, Entry]) -> dict[str, Entry]:
 
 def _row_models(result: ResultSet, row: Row) -> dict[str, Entry]:
     cells = {model: entry for (r, model), entry in grid(result).items() if r == row}
-    return {model: cells[model] for model in model_order(cells)}
+    return {model: cells[model] for model in model_order(cells, [result])}
 
 
-TASK_NOUNS = {
-    "serial": "plain call",
-    "processes": "process",
-    "threads": "thread",
-    "asyncio": "asyncio task",
-    "gevent": "gevent greenlet",
-    "greenlet": "greenlet",
-    "generators": "generator",
-}
+def task_noun(model: str, result: ResultSet) -> str:
+    return model_facts([result], model).task_noun
 
 
-def task_noun(model: str) -> str:
-    return TASK_NOUNS.get(model, f"{model} task")
-
-
-def _ranked_name(model: str) -> str:
-    return "serial (plain call)" if model == BASELINE_MODEL else model
+def _ranked_name(model: str, entry: Entry) -> str:
+    """The model's name in a ranking; the baseline's says what it is: "serial (plain call)"."""
+    facts = entry.model_facts
+    return f"{model} ({facts.task_noun})" if facts.baseline else model
 
 
 def switch_findings(result: ResultSet) -> list[Finding]:
     """Switch costs: greenlet against a thread, generators against a function call, the
     ranking, and the kernel's context switches per hand-off."""
     found = []
-    for row in rows([result], "pingpong"):
+    for row in rows([result], PingPong.workload):
         cells = _positive_means(_row_models(result, row))
         if not cells:
             continue
-        where = f" ({row.label})" if len(rows([result], "pingpong")) > 1 else ""
+        where = f" ({row.label})" if len(rows([result], PingPong.workload)) > 1 else ""
         greenlet, thread = cells.get("greenlet"), cells.get("threads")
         if greenlet and thread:
             ratio = thread.mean / greenlet.mean
@@ -568,7 +557,8 @@ def switch_findings(result: ResultSet) -> list[Finding]:
                     f"({show_entry(thread)}) on this host{where}.",
                 )
             )
-        generator, call = cells.get("generators"), cells.get(BASELINE_MODEL)
+        baseline = baseline_of(cells)
+        generator, call = cells.get("generators"), cells.get(baseline) if baseline else None
         if generator and call:
             found.append(
                 Finding(
@@ -581,8 +571,8 @@ def switch_findings(result: ResultSet) -> list[Finding]:
         if len(cells) >= 2:
             ranked = sorted(cells.items(), key=lambda item: item[1].mean)
             cheapest = ranked[0][1].mean
-            parts = [f"{_ranked_name(ranked[0][0])} {show_entry(ranked[0][1])}"] + [
-                f"{_ranked_name(model)} {show_entry(entry)} ({times(entry.mean / cheapest)})"
+            parts = [f"{_ranked_name(*ranked[0])} {show_entry(ranked[0][1])}"] + [
+                f"{_ranked_name(model, entry)} {show_entry(entry)} ({times(entry.mean / cheapest)})"
                 for model, entry in ranked[1:]
             ]
             found.append(
@@ -663,7 +653,7 @@ def _kernel_points(entry: Entry) -> list[tuple[float, float]]:
 
 
 def _memory_slope(points: Sequence[tuple[float, float]]) -> sweep.SlopeFit | None:
-    if len({x for x, _y in points}) < MEMORY_SLOPE_MIN_SIZES:
+    if len({x for x, _y in points}) < sweep.MEMORY_SLOPE_MIN_SIZES:
         return None
     return sweep.fit_line([x for x, _y in points], [y for _x, y in points])
 
@@ -672,10 +662,10 @@ def memory_figures(result: ResultSet) -> list[MemoryFigure]:
     """One figure per model with a positive memory value, smallest user memory first."""
     entries: dict[str, list[Entry]] = {}
     for (row, model), entry in grid(result).items():
-        if row.workload == "memory":
+        if row.workload == Memory.workload:
             entries.setdefault(model, []).append(entry)
     figures = []
-    for model, entry, row in _ranking(result, "memory", prefer_largest_row=True):
+    for model, entry, row in _ranking(result, Memory.workload, prefer_largest_row=True):
         user_fit = _memory_slope([p for e in entries[model] for p in memory_points(e)])
         if user_fit is not None and user_fit.slope > 0:
             kernel_fit = _memory_slope([p for e in entries[model] for p in _kernel_points(e)])
@@ -701,14 +691,16 @@ def memory_findings(result: ResultSet) -> list[Finding]:
         return []
     show = len({figure.sizes for figure in figures}) > 1
     parts = [f"{f.model} {format_bytes(f.user)}{_memory_note(f, show)}" for f in figures]
-    found = [Finding("memory", "Memory per parked task, smallest first: " + ", ".join(parts) + ".")]
+    text = "Memory per parked task, smallest first: " + ", ".join(parts) + "."
+    found = [Finding(Memory.workload, text)]
     if len(figures) >= 2:
         small, large = figures[0], figures[-1]
         found.append(
             Finding(
-                "memory",
-                f"A parked {task_noun(large.model)} holds {times(large.user / small.user)} "
-                f"the memory of a parked {task_noun(small.model)} ({format_bytes(large.user)} "
+                Memory.workload,
+                f"A parked {task_noun(large.model, result)} holds "
+                f"{times(large.user / small.user)} the memory of a parked "
+                f"{task_noun(small.model, result)} ({format_bytes(large.user)} "
                 f"against {format_bytes(small.user)}).",
             )
         )
@@ -721,7 +713,7 @@ def memory_findings(result: ResultSet) -> list[Finding]:
         ]
         found.append(
             Finding(
-                "memory",
+                Memory.workload,
                 "Kernel memory per parked task, which the figures above leave out (kernel "
                 "stacks, page tables, unreclaimable slab: /proc/meminfo KernelStack + "
                 "PageTables + SUnreclaim over the region, whole machine): "
@@ -733,18 +725,18 @@ def memory_findings(result: ResultSet) -> list[Finding]:
 
 
 def spawn_findings(result: ResultSet) -> list[Finding]:
-    ranked = _ranking(result, "spawn", prefer_largest_row=False)
+    ranked = _ranking(result, Spawn.workload, prefer_largest_row=False)
     if len(ranked) < 2:
         return []
     show = _sizes_differ(ranked)
     cheapest = ranked[0][1].mean
     parts = [
-        f"{_ranked_name(model)} {show_entry(entry)}{_size_note(row, show)}"
+        f"{_ranked_name(model, entry)} {show_entry(entry)}{_size_note(row, show)}"
         + (f" ({times(entry.mean / cheapest)})" if index else "")
         for index, (model, entry, row) in enumerate(ranked)
     ]
     text = "Creating, starting and finishing one task costs, cheapest first: " + ", ".join(parts)
-    return [Finding("spawn", text + ".")]
+    return [Finding(Spawn.workload, text + ".")]
 
 
 def _overlap(first: Entry, second: Entry) -> bool:
@@ -804,7 +796,7 @@ def fan_out_findings(result: ResultSet) -> list[Finding]:
     least first, with its makespan per task, and the ideal makespans that are not D; per cpu
     row, that it has no bound."""
     found = []
-    for row in rows([result], "fan_out"):
+    for row in rows([result], FanOut.workload):
         cells = _row_models(result, row)
         bounds = {model: fan_out_bound(entry) for model, entry in cells.items()}
         known = {model: bound for model, bound in bounds.items() if bound is not None}
@@ -813,7 +805,7 @@ def fan_out_findings(result: ResultSet) -> list[Finding]:
         if all(bound.ideal_per_task is None for bound in known.values()):
             found.append(
                 Finding(
-                    "fan_out",
+                    FanOut.workload,
                     f"{row.label}: cpu work has no model-independent bound, so no overhead is "
                     "given: the time per task is the work and what the model adds together.",
                 )
@@ -827,7 +819,7 @@ def fan_out_findings(result: ResultSet) -> list[Finding]:
         if ranked:
             least = ranked[0][1]
             parts = [
-                f"{_ranked_name(model)} {format_duration(value)}"
+                f"{_ranked_name(model, cells[model])} {format_duration(value)}"
                 + (f" ({times(value / least)})" if index else "")
                 + f" of {show_entry(cells[model])}"
                 for index, (model, value) in enumerate(ranked)
@@ -839,7 +831,7 @@ def fan_out_findings(result: ResultSet) -> list[Finding]:
             below = [model for model, value in means.items() if value <= 0]
             if below:
                 text += "; at or below the ideal makespan, so nothing to rank: " + ", ".join(below)
-            found.append(Finding("fan_out", text + "."))
+            found.append(Finding(FanOut.workload, text + "."))
         bounded = [
             f"{model} {bound.text}"
             for model, bound in known.items()
@@ -848,7 +840,7 @@ def fan_out_findings(result: ResultSet) -> list[Finding]:
         if bounded:
             found.append(
                 Finding(
-                    "fan_out",
+                    FanOut.workload,
                     f"{row.label}: the ideal makespan is the wait D when all tasks wait at once; "
                     "where fewer can: " + "; ".join(bounded) + ".",
                 )
@@ -861,11 +853,12 @@ def _overhead_winner(
 ) -> Finding | None:
     """The model of a fan_out row that adds the least to the waits (the serial baseline does not
     compete), and its margin over the runner-up."""
+    baseline = baseline_of(cells)
     ranked = sorted(
         (
             (model, values, statistics.fmean(values))
             for model, values in overheads.items()
-            if model != BASELINE_MODEL and statistics.fmean(values) > 0
+            if model != baseline and statistics.fmean(values) > 0
         ),
         key=lambda item: item[2],
     )
@@ -881,9 +874,9 @@ def _overhead_winner(
     )
     if _values_overlap(best_values, second_values):
         text += "; their ranges of values overlap, so the order is within the noise"
-    baseline = overheads.get(BASELINE_MODEL)
-    if baseline is not None:
-        text += f"; the serial baseline adds {overhead_text(statistics.fmean(baseline))}"
+    added = overheads.get(baseline) if baseline is not None else None
+    if added is not None:
+        text += f"; the serial baseline adds {overhead_text(statistics.fmean(added))}"
     return Finding("winner", text + ".")
 
 
@@ -898,17 +891,19 @@ def winner_findings(result: ResultSet) -> list[Finding]:
             found += [winner] if winner is not None else []
             continue
         cells = _positive_means(_row_models(result, row))
-        baseline = cells.pop(BASELINE_MODEL, None)
+        baseline_model = baseline_of(cells)
+        baseline = cells.pop(baseline_model) if baseline_model is not None else None
         if len(cells) < 2:
             continue
         ranked = sorted(cells.items(), key=lambda item: item[1].mean)
         (best, best_entry), (second, second_entry) = ranked[0], ranked[1]
         ratio = second_entry.mean / best_entry.mean
-        if row.workload == "memory":
+        spec_class = SPECS[row.workload]
+        if spec_class.unit == "byte":
             verdict = f"{best} uses the least memory"
             margin = f"{times(ratio)} less than" if ratio >= 2 else f"{_percent(ratio)} less than"
-        elif row.workload == "producer_consumer":
-            verdict = f"{best} moves the most items"
+        elif spec_class.facts.throughput:
+            verdict = f"{best} moves the most {spec_class.facts.operations}"
             margin = f"{times(ratio)} the rate of" if ratio >= 2 else f"{_percent(ratio)} more than"
         else:
             verdict = f"{best} is fastest"
@@ -933,12 +928,12 @@ def _percent(ratio: float) -> str:
 
 
 def parallel_models(result: ResultSet) -> set[str]:
-    """Models whose tasks can run on several cores at once: processes, and threads when the
-    interpreter runs without a GIL."""
-    capable = {"processes"}
-    if str(result.environment.get("python_gil", "enabled")) == "disabled":
-        capable.add("threads")
-    return capable
+    """Models whose tasks can run on several cores at once, as their cells record it
+    (``ModelFacts.parallel``): processes, and threads when the interpreter runs without a GIL."""
+    gil_disabled = str(result.environment.get("python_gil", "enabled")) == "disabled"
+    return {
+        model for model, facts in result.model_facts.items() if facts.runs_in_parallel(gil_disabled)
+    }
 
 
 def parallel_findings(result: ResultSet) -> list[Finding]:
@@ -1053,29 +1048,22 @@ def tail_findings(result: ResultSet) -> list[Finding]:
     return found
 
 
-def sweep_inputs(result: ResultSet) -> tuple[list[sweep.Point], list[sweep.Missing]]:
+def sweep_inputs(result: ResultSet) -> tuple[list[Point], list[Missing]]:
     """The file's cells as sweep points (mean per operation) and its gaps as missing ones."""
-    points = [
-        sweep.Point(entry.workload, entry.params, entry.model, entry.mean)
-        for entry in suite_entries(result)
-        if entry.workload and entry.params and entry.model and entry.mean > 0
-    ]
-    missing = [
-        sweep.Missing(gap.workload, gap.params, gap.model, f"{gap.status}: {gap.reason}")
-        for gap in result.gaps
-        if gap.workload and gap.params and gap.model
-    ]
-    return points, missing
+    return sweep_data(suite_entries(result), result.gaps)
 
 
 def sweeps(result: ResultSet) -> list[sweep.Series]:
     """The file's time sweeps: every series of a (workload, fixed parameters) group in which
     some model has at least ``SWEEP_MIN_SIZES`` sizes, counting unreached ones."""
-    series = [s for s in sweep.sweep_series(*sweep_inputs(result)) if s.workload in SWEEP_WORKLOADS]
+    series = [
+        s for s in sweep.sweep_series(*sweep_inputs(result)) if s.workload in TIME_SWEEP_WORKLOADS
+    ]
     groups = {
         (s.workload, s.fixed) for s in series if len(s.sizes) + len(s.unreached) >= SWEEP_MIN_SIZES
     }
-    ranked = {name: index for index, name in enumerate(model_order(s.model for s in series))}
+    names = model_order((s.model for s in series), [result])
+    ranked = {name: index for index, name in enumerate(names)}
     chosen = [s for s in series if (s.workload, s.fixed) in groups]
     order = {name: index for index, name in enumerate(SPECS)}
     return sorted(chosen, key=lambda s: (order.get(s.workload, 99), s.fixed, ranked[s.model]))
@@ -1083,7 +1071,7 @@ def sweeps(result: ResultSet) -> list[sweep.Series]:
 
 def series_params(series: sweep.Series, size: int) -> str:
     """The params of one point of a series (any order: specs parse them by name)."""
-    sizes = ",".join(f"{name}={size}" for name in sweep.SIZE_PARAMETERS[series.workload])
+    sizes = ",".join(f"{name}={size}" for name in sweep.size_parameters(series.workload))
     return ",".join(filter(None, (sizes, series.fixed)))
 
 
@@ -1093,41 +1081,43 @@ def sweep_label(series: sweep.Series) -> str:
     spec = spec_of(series.workload, series_params(series, size))
     if spec is None:
         return f"{series.workload} {series.fixed}"
-    kept = [word for word in short_params(spec).split() if not word.startswith(("N=", "P=", "C="))]
-    return " ".join([series.workload, *kept])
+    kept = spec.short_params(omit=sweep.size_parameters(series.workload))
+    return " ".join(filter(None, [series.workload, kept]))
 
 
 def operation_word(workload: str) -> str:
-    return SWEEP_OPERATION.get(workload, "task")
+    """What one operation of the workload is ("item"); "task" for a workload not the suite's."""
+    facts = workload_facts(workload)
+    return "task" if facts is None else facts.operation
+
+
+def scaling_text(series: sweep.Series, factor: float = SCALING_FACTOR) -> str:
+    """Where a series stops scaling (time per operation more than ``factor`` times its best
+    at a larger N), or that it does not, and the sizes it could not reach with the reason: the
+    report's statement and the runner's end-of-run line. The series needs a measured size."""
+    fit = sweep.scaling(series, factor)
+    per = f"time per {operation_word(series.workload)}"
+    best = f"its best ({format_duration(fit.best_value)} at N={fit.best_size:,})"
+    if fit.stops_at is not None and fit.ratio_at_stop is not None:
+        text = f"{per} grows {times(fit.ratio_at_stop)} over {best} at N={fit.stops_at:,}"
+    elif fit.best_size < series.sizes[-1]:
+        text = f"{per} stays within {factor:g}{TIMES} of {best} up to N={series.sizes[-1]:,}"
+    else:
+        text = f"{per} is lowest at the largest size measured, " + (
+            f"N={fit.best_size:,} ({format_duration(fit.best_value)})"
+        )
+    for size, reason in fit.unreached:
+        text += f"; could not reach N={size:,} ({reason})"
+    return text
 
 
 def scaling_findings(result: ResultSet) -> list[Finding]:
-    """Per sweep series: where the model stops scaling (time per operation more than
-    ``SCALING_FACTOR`` times its best at a larger N), or that it does not, and the sizes it
-    could not reach with the reason."""
+    """Per sweep series: ``scaling_text``."""
     found = []
     for series in sweeps(result):
         if not series.sizes:
             continue
-        fit = sweep.scaling(series, SCALING_FACTOR)
-        per = f"time per {operation_word(series.workload)}"
-        best = f"its best ({format_duration(fit.best_value)} at N={fit.best_size:,})"
-        if fit.stops_at is not None and fit.ratio_at_stop is not None:
-            text = (
-                f"{series.model}: {per} grows {times(fit.ratio_at_stop)} over {best} at "
-                f"N={fit.stops_at:,}"
-            )
-        elif fit.best_size < series.sizes[-1]:
-            text = (
-                f"{series.model}: {per} stays within {SCALING_FACTOR:g}{TIMES} of {best} up to "
-                f"N={series.sizes[-1]:,}"
-            )
-        else:
-            text = f"{series.model}: {per} is lowest at the largest size measured, " + (
-                f"N={fit.best_size:,} ({format_duration(fit.best_value)})"
-            )
-        for size, reason in fit.unreached:
-            text += f"; could not reach N={size:,} ({reason})"
+        text = f"{series.model}: {scaling_text(series)}"
         found.append(Finding("scaling", f"{sweep_label(series)}: {text}."))
     return found
 
@@ -1161,10 +1151,10 @@ def memory_fits(result: ResultSet) -> list[MemoryFit]:
     """Per model with memory cells at two or more N: the line through (N, total bytes)."""
     by_model: dict[str, list[tuple[float, float]]] = {}
     for (row, model), entry in grid(result).items():
-        if row.workload == "memory":
+        if row.workload == Memory.workload:
             by_model.setdefault(model, []).extend(memory_points(entry))
     fits = []
-    for model in model_order(by_model):
+    for model in model_order(by_model, [result]):
         points = by_model[model]
         if len({x for x, _y in points}) < 2:
             continue
@@ -1179,18 +1169,25 @@ def interval_text(fit: sweep.SlopeFit) -> str:
     return f"95% interval {format_bytes(fit.slope_low)} to {format_bytes(fit.slope_high)}"
 
 
+def slope_text(fit: sweep.SlopeFit) -> str:
+    """A memory slope with its interval, fit and sizes: the report's statement and the
+    runner's end-of-run line."""
+    return (
+        f"{format_bytes(fit.slope)} ({interval_text(fit)}, R\N{SUPERSCRIPT TWO} = "
+        f"{fit.r_squared:.3f}, N = {', '.join(f'{size:,}' for size in fit.sizes)})"
+    )
+
+
 def slope_findings(result: ResultSet) -> list[Finding]:
     fits = memory_fits(result)
     if not fits:
         return []
     parts = [
-        f"{item.model} {format_bytes(item.fit.slope)} ({interval_text(item.fit)}, "
-        f"R\N{SUPERSCRIPT TWO} = {item.fit.r_squared:.3f}, N = "
-        f"{', '.join(f'{size:,}' for size in item.fit.sizes)})"
+        f"{item.model} {slope_text(item.fit)}"
         for item in sorted(fits, key=lambda item: item.fit.slope)
     ]
     text = "Memory per parked task fitted as the slope of total bytes against N, smallest first: "
-    return [Finding("memory", text + "; ".join(parts) + ".")]
+    return [Finding(Memory.workload, text + "; ".join(parts) + ".")]
 
 
 def sweep_table(results: Sequence[ResultSet]) -> Table | None:

@@ -20,14 +20,23 @@ rendering (``bench.render.htmlreport`` draws it).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Literal
 
 from bench.analysis import comparison, findings, sweep
-from bench.analysis.findings import BASELINE_MODEL, Row, grid, model_order, rows, times
-from bench.results.resultfiles import Entry, ResultSet
-from bench.units import format_duration
+from bench.analysis.findings import (
+    Row,
+    baseline_of,
+    grid,
+    model_colours,
+    model_order,
+    rows,
+    times,
+)
+from bench.results.schema import Entry, ResultSet
+from bench.spec.workloads import LATENCY_WORKLOADS, workload_facts
+from bench.units import format_duration, format_rate
 
 # p99 / p50 a reader assumes of a latency distribution without outliers.
 EXPECTED_TAIL = 2.0
@@ -66,6 +75,8 @@ class CostGrid:
     label: str
     models: tuple[str, ...]
     rows: tuple[CostRow, ...]
+    # Each model's colour, as its cells record it (``ModelFacts.colour``).
+    colours: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -92,6 +103,7 @@ class ChangeGrid:
     models: tuple[str, ...]
     rows: tuple[ChangeRow, ...]
     summary: str
+    colours: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -104,17 +116,18 @@ class Headline:
 
 
 def _what(row: Row) -> str:
-    if row.workload == "producer_consumer":
-        return "time per item"
-    return findings.unit_word(row.workload)
+    """What a cost is: the stored value, also for a throughput (its time per operation)."""
+    facts = workload_facts(row.workload)
+    return facts.value if facts is not None else findings.unit_word(row.workload)
 
 
 def _cost_detail(
     row: Row, model: str, entry: Entry, best: tuple[str, Entry], serial: Entry | None
 ) -> str:
     parts = [f"{model}, {row.label}: {findings.show_entry(entry)}{findings.spread_percent(entry)}"]
-    if row.workload == "producer_consumer":
-        parts.append(f"{format_duration(entry.mean)} per item")
+    facts = workload_facts(row.workload)
+    if facts is not None and facts.throughput:
+        parts.append(f"{format_duration(entry.mean)} per {facts.operation}")
     overhead = findings.overhead_mean(entry)
     if overhead is not None:
         parts.append(f"adds {findings.overhead_text(overhead)} per task to the waits")
@@ -123,7 +136,7 @@ def _cost_detail(
         parts.append("the best of the row")
     else:
         parts.append(f"{times(cost_of(entry) / cost_of(best_entry))} the best ({best_model})")
-    if serial is not None and model != BASELINE_MODEL:
+    if serial is not None and not entry.model_facts.baseline:
         parts.append(f"{times(cost_of(entry) / cost_of(serial))} the serial baseline")
     return "; ".join(parts)
 
@@ -137,11 +150,14 @@ def cost_of(entry: Entry) -> float:
 
 
 def _short(row: Row, entry: Entry) -> str:
+    facts = workload_facts(row.workload)
     if findings.overhead_mean(entry) is not None:
         text = "+" + findings.overhead_text(cost_of(entry))
+    elif facts is not None and facts.throughput and entry.mean > 0:
+        # The rate without its unit, which the note gives: "12.3 k/s".
+        text = format_rate(1.0 / entry.mean) + "/s"
     else:
-        text = findings.show_entry(entry).removesuffix(" items/s")
-        text += "/s" if row.workload == "producer_consumer" else ""
+        text = findings.show_entry(entry)
     return text.replace(" ", "\N{NO-BREAK SPACE}")
 
 
@@ -149,7 +165,9 @@ def cost_grid(result: ResultSet) -> CostGrid | None:
     """Every row of the file with a positive cost: each model's cost against serial and the best
     (the serial baseline does not compete for best unless it is alone)."""
     cells_of = grid(result)
-    names = model_order(model for (_row, model), entry in cells_of.items() if cost_of(entry) > 0)
+    names = model_order(
+        (model for (_row, model), entry in cells_of.items() if cost_of(entry) > 0), [result]
+    )
     body = []
     for row in rows([result]):
         entries = {
@@ -159,9 +177,10 @@ def cost_grid(result: ResultSet) -> CostGrid | None:
         }
         if not entries:
             continue
-        competing = {m: e for m, e in entries.items() if m != BASELINE_MODEL} or entries
+        baseline = baseline_of(entries)
+        competing = {m: e for m, e in entries.items() if m != baseline} or entries
         best = min(competing.items(), key=lambda item: cost_of(item[1]))
-        serial = entries.get(BASELINE_MODEL)
+        serial = entries[baseline] if baseline is not None else None
         cells = {
             model: Cost(
                 model=model,
@@ -177,7 +196,7 @@ def cost_grid(result: ResultSet) -> CostGrid | None:
         body.append(CostRow(row, cells, best[0], _what(row)))
     if not body:
         return None
-    return CostGrid(result.label, tuple(names), tuple(body))
+    return CostGrid(result.label, tuple(names), tuple(body), model_colours(names, [result]))
 
 
 def _verdict(change: comparison.Change) -> Verdict:
@@ -190,7 +209,7 @@ def _verdict(change: comparison.Change) -> Verdict:
 
 def change_grids(result: comparison.Comparison) -> list[ChangeGrid]:
     """Per later file, a models x cells grid of its ratio to the base and the verdict."""
-    names = model_order(row.model for row in result.rows if row.model is not None)
+    names = model_order((row.model for row in result.rows if row.model is not None), result.files)
     grids = []
     base = result.base.label
     for index, label in enumerate(result.labels[1:]):
@@ -208,7 +227,14 @@ def change_grids(result: comparison.Comparison) -> list[ChangeGrid]:
         )
         if body:
             grids.append(
-                ChangeGrid(base, label, tuple(names), body, _change_summary(result, index))
+                ChangeGrid(
+                    base,
+                    label,
+                    tuple(names),
+                    body,
+                    _change_summary(result, index),
+                    model_colours(names, result.files),
+                )
             )
     return grids
 
@@ -280,18 +306,15 @@ def _score(factor: float, expected: float = 1.0) -> float:
 
 def _spread_headline(row: CostRow, result: ResultSet) -> Headline | None:
     """The best model of a row, its margin over the runner-up and how far the worst is."""
+    cells = grid(result)
+    baseline = baseline_of({model: cells[row.row, model] for model in row.cells})
     competing = sorted(
-        (
-            cost
-            for model, cost in row.cells.items()
-            if model != BASELINE_MODEL or len(row.cells) == 1
-        ),
+        (cost for model, cost in row.cells.items() if model != baseline or len(row.cells) == 1),
         key=lambda cost: cost.vs_best,
     )
     if len(competing) < 2:
         return None
     best, second, worst = competing[0], competing[1], competing[-1]
-    cells = grid(result)
     best_entry, second_entry = cells[row.row, best.model], cells[row.row, second.model]
     noise = max(best_entry.values) >= min(second_entry.values)
     margin = (
@@ -304,7 +327,7 @@ def _spread_headline(row: CostRow, result: ResultSet) -> Headline | None:
         text += (
             f"; {worst.model} costs {times(worst.vs_best)} as much as {best.model} ({worst.value})"
         )
-    serial = row.cells.get(BASELINE_MODEL)
+    serial = row.cells.get(baseline) if baseline is not None else None
     if serial is not None:
         text += f"; the serial baseline: {serial.value}"
     return Headline(_score(worst.vs_best), "cost", text + ".", f"cost:{row.row.workload}")
@@ -430,7 +453,7 @@ def headlines(
         for row in table.rows if table is not None else ():
             spread = _spread_headline(row, result)
             candidates += [spread] if spread is not None else []
-            if row.row.workload in findings.LATENCY_WORKLOADS:
+            if row.row.workload in LATENCY_WORKLOADS:
                 tail = _tail_headline(result, row.row)
                 candidates += [tail] if tail is not None else []
         candidates += _scaling_headlines(result)

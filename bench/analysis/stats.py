@@ -10,7 +10,8 @@ does not depend on scipy.
   the significance level no data could ever be called significant, and saying "not
   significant" would be misleading.
 - ``bootstrap_ratio_ci``: a percentile bootstrap confidence interval of mean(new) / mean(base),
-  seeded so the same files always give the same interval.
+  seeded so the same files always give the same interval (the suite's one quantile rule,
+  ``bench.spec.quantiles``).
 - ``geometric_mean``: the mean of ratios that treats 2x and 0.5x symmetrically.
 """
 
@@ -24,6 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
+
+from bench.spec.quantiles import quantile
 
 # The exact distribution is a polynomial of degree n1*n2; up to this size computing it takes
 # milliseconds, beyond it the normal approximation is accurate anyway.
@@ -176,16 +179,7 @@ def bootstrap_ratio_ci(
         ratios.append(statistics.fmean(rng.choices(new, k=len(new))) / base_mean)
     ratios.sort()
     tail = (1 - confidence) / 2
-    return _quantile(ratios, tail), _quantile(ratios, 1 - tail)
-
-
-def _quantile(sorted_values: Sequence[float], fraction: float) -> float:
-    """Linear interpolation between order statistics."""
-    position = fraction * (len(sorted_values) - 1)
-    low = math.floor(position)
-    high = min(low + 1, len(sorted_values) - 1)
-    weight = position - low
-    return sorted_values[low] * (1 - weight) + sorted_values[high] * weight
+    return quantile(ratios, tail), quantile(ratios, 1 - tail)
 
 
 def geometric_mean(values: Sequence[float]) -> float:

@@ -21,14 +21,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
-# The parameters a sweep varies together, per workload. For producer_consumer the sweep runs
-# P = C, so a cell with producers != consumers is not a point of any curve.
-SIZE_PARAMETERS: dict[str, tuple[str, ...]] = {
-    "fan_out": ("tasks",),
-    "producer_consumer": ("producers", "consumers"),
-    "memory": ("tasks",),
-    "spawn": ("tasks",),
-}
+from bench.results.schema import Missing, Point
+from bench.spec.workloads import workload_facts
+
+# A model's per-task memory is the slope over its runs from this many sizes on: with two, the
+# slope is one difference, which the noise of the smaller size can dominate.
+MEMORY_SLOPE_MIN_SIZES = 3
 
 # Two-sided 95% quantiles of Student's t distribution (the 0.975 quantile) for 1 to 30 degrees
 # of freedom; beyond, the Cornish-Fisher expansion below is accurate to better than 1e-6.
@@ -83,26 +81,6 @@ def t_quantile_975(df: int) -> float:
 
 
 @dataclass(frozen=True)
-class Point:
-    """One measured cell: ``value`` is its mean per operation (seconds or bytes)."""
-
-    workload: str
-    params: str
-    model: str
-    value: float
-
-
-@dataclass(frozen=True)
-class Missing:
-    """One cell without a number (a gap of the result file), e.g. ``"skipped: time limit: ..."``."""
-
-    workload: str
-    params: str
-    model: str
-    reason: str
-
-
-@dataclass(frozen=True)
 class Series:
     """One curve: a model over ascending sizes, every parameter but the size in ``fixed``
     (canonical order). ``unreached`` holds the sizes of the curve without a number and why."""
@@ -115,11 +93,19 @@ class Series:
     unreached: tuple[tuple[int, str], ...]
 
 
+def size_parameters(workload: str) -> tuple[str, ...]:
+    """The parameters a sweep of ``workload`` varies together (``WorkloadFacts``): all at one
+    size, so a producer_consumer cell with producers != consumers is no point of a curve. Empty
+    for a workload that is not swept, or not the suite's."""
+    facts = workload_facts(workload)
+    return () if facts is None else facts.size_parameters
+
+
 def split_params(workload: str, params: str) -> tuple[str, int] | None:
     """``(fixed, size)`` of a cell's params, or None when it is not a sweep point (a workload
     without sizes, a size parameter absent or not an integer, or sizes that differ)."""
-    names = SIZE_PARAMETERS.get(workload)
-    if names is None:
+    names = size_parameters(workload)
+    if not names:
         return None
     fixed: list[str] = []
     sizes: dict[str, int] = {}

@@ -1,13 +1,23 @@
-"""What the command-line tools share: usage errors in one line, exit status 2, and bounded
-numeric options."""
+"""What the command-line tools share: usage errors in one line, exit status 2, bounded numeric
+options, and running a command whose dependencies may be missing."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import math
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import NoReturn
+
+# The commands in this package (each a module with ``main(argv, *, prog)``), and how to install
+# what a command needs when a dependency is missing.
+INSTALL_HINTS = {
+    "compare": "run tox -e compare, or pip install -e . first",
+    "report": "run tox -e report, or pip install -e . first",
+    "readme": "pip install -e '.[report]' first",
+    "screenshot": "pip install -e '.[test]' first",
+}
 
 
 def fail(prog: str, message: str) -> NoReturn:
@@ -54,3 +64,17 @@ def bounded_number(
         return value
 
     return parse
+
+
+def run_command(name: str, argv: Sequence[str] | None = None, prog: str | None = None) -> int:
+    """Run the command ``bench.commands.<name>``: imported here, so that a dependency that is not
+    installed is one line on stderr and exit status 2, not a traceback."""
+    prog = prog or name
+    try:
+        module = importlib.import_module(f"{__package__}.{name}")
+    except ModuleNotFoundError as missing:
+        if (missing.name or "").partition(".")[0] == "bench":
+            raise  # a module of this project is missing: a bug, not an installation problem
+        fail(prog, f"{missing.name} is not installed; {INSTALL_HINTS[name]}")
+    main: Callable[..., int] = module.main
+    return main(argv, prog=prog)

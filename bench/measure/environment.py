@@ -1,7 +1,9 @@
 """What a number needs next to it to be interpreted: library versions and the Python build.
 
 pyperf already records the CPU, the host, the OS and the Python version of every run; this adds
-what pyperf does not know about.
+what pyperf does not know about. The libraries are the harness's own and those the models of
+the run declare (``ModelRecord.libraries``), which the caller passes: measuring does not know
+the models.
 """
 
 from __future__ import annotations
@@ -10,13 +12,25 @@ import os
 import platform
 import sys
 import sysconfig
+from collections.abc import Iterable
 from functools import cache
 from importlib import metadata
 
 import bench
 from bench.spec.workloads import SPEC_VERSION
 
-LIBRARIES = ("pyperf", "greenlet", "gevent", "psutil")
+# The harness's own libraries, recorded with every result whatever the models.
+HARNESS_LIBRARIES = ("pyperf", "psutil")
+
+
+def libraries_of_run(model_libraries: Iterable[str]) -> tuple[str, ...]:
+    """The libraries whose versions a run records: the harness's, then the models', once each."""
+    return tuple(dict.fromkeys((*HARNESS_LIBRARIES, *model_libraries)))
+
+
+def version_key(library: str) -> str:
+    """The metadata key of a library's version."""
+    return f"{library}_version"
 
 
 def library_version(name: str) -> str:
@@ -48,8 +62,13 @@ def python_build() -> str:
 
 
 @cache
-def environment_metadata(start_method: str) -> dict[str, str | int]:
-    result: dict[str, str | int] = {f"{name}_version": library_version(name) for name in LIBRARIES}
+def environment_metadata(
+    start_method: str, model_libraries: tuple[str, ...]
+) -> dict[str, str | int]:
+    """The environment of a run whose models declare ``model_libraries``."""
+    result: dict[str, str | int] = {
+        version_key(name): library_version(name) for name in libraries_of_run(model_libraries)
+    }
     result.update(
         {
             "concbench_version": bench.__version__,

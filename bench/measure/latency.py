@@ -29,18 +29,21 @@ count of operations (for pingpong, of batches) performed.
 
 The timer's limit: the cost is 100-300 ns and its jitter is of the same order, so an interval
 of a few hundred nanoseconds is mostly timer. A cell is *resolved* when k x its median sample
-is at least ``RESOLUTION`` (20) x the timer's cost. pingpong chooses k (``choose_batch``) as
-the smallest power of two that resolves the median of a trial run, at most the largest power of
-two that still leaves ``MIN_BATCHES`` (100) batches in a run: first from a run at k = 1, then
-from one at each larger k chosen, until a run's median asks for no larger k (one round per
-stamp overstates a short switch: the stamping disturbs the loop more than its calibrated cost
-says). A producer_consumer or fan_out sample is one item's or task's own interval and cannot be
-batched. A cell that is not resolved, batched or not, reports no percentile: its record says
-why, with its median and the timer's cost (``unresolved_reason``).
+is at least ``RESOLUTION`` (20) x the timer's cost (``bench.spec.resolution``). pingpong
+chooses k (``choose_batch``) as the smallest power of two that resolves the median of a trial
+run, at most the largest power of two that still leaves ``MIN_BATCHES`` (100) batches in a
+run: first from a run at k = 1, then from one at each larger k chosen, until a run's median
+asks for no larger k (one round per stamp overstates a short switch: the stamping disturbs the
+loop more than its calibrated cost says). A producer_consumer or fan_out sample is one item's
+or task's own interval and cannot be batched. A cell that is not resolved, batched or not,
+reports no percentile: its record says why, with its median and the timer's cost
+(``unresolved_reason``).
 
-Summaries are p50, p90, p99, p99.9 and max per run, and the pooled distribution of all runs as
-quantiles at ``CDF_GRID``. A p99.9 of a run with fewer than 1000 samples is essentially its
-maximum (with linear interpolation it lies between the two largest samples).
+Which workloads have a pass, what one of their samples is and whether it can be batched are
+facts of their specs (``WorkloadFacts.latency``). Summaries are p50, p90, p99, p99.9 and max per
+run, and the pooled distribution of all runs as quantiles at ``CDF_GRID``, both by the suite's
+one quantile rule (``bench.spec.quantiles``). A p99.9 of a run with fewer than 1000 samples is
+essentially its maximum (with linear interpolation it lies between the two largest samples).
 """
 
 from __future__ import annotations
@@ -60,21 +63,19 @@ from typing import Any
 
 from bench.measure.cells import Cell, CellError, run_cell
 from bench.measure.meters import Clock
-from bench.spec.workloads import FanOut, PingPong, ProducerConsumer, Spec
+from bench.spec.quantiles import quantile
+from bench.spec.resolution import RESOLUTION, is_resolved
+from bench.spec.workloads import (
+    FanOut,
+    LatencyFacts,
+    PingPong,
+    ProducerConsumer,
+    Spec,
+    workload_facts,
+)
 from bench.units import format_duration
 
-WORKLOADS = ("pingpong", "producer_consumer", "fan_out")
-WHAT = {
-    "pingpong": "one-way switch: a round trip timed by the coordinator, minus the timer's cost, "
-    "halved",
-    "producer_consumer": "put to get: from just before a producer puts an item to just after a "
-    "consumer gets it, minus the timer's cost",
-    "fan_out": "fan-out start to result: from the start of the fan-out (the measured region's "
-    "start) to the moment a task has its result, minus the timer's cost",
-}
 TIMES = "\N{MULTIPLICATION SIGN}"
-# A cell is resolved when k x its median sample is at least this many times the timer's cost.
-RESOLUTION = 20.0
 # The most rounds per pingpong batch: as many as leave this many batches in a run.
 MIN_BATCHES = 100
 SUMMARY_KEYS = ("p50", "p90", "p99", "p99.9")
@@ -96,15 +97,24 @@ class LatencyError(CellError):
     """The stamps of a run do not account for every operation exactly once."""
 
 
+def _latency_facts(workload: str) -> LatencyFacts:
+    facts = workload_facts(workload)
+    if facts is None or facts.latency is None:
+        raise ValueError(f"{workload} has no latency pass")
+    return facts.latency
+
+
 def supports(workload: str) -> bool:
-    return workload in WORKLOADS
+    facts = workload_facts(workload)
+    return facts is not None and facts.latency is not None
 
 
 def describe(workload: str, batch: int = 1) -> str:
     """What one sample of ``workload`` is, with pingpong's rounds per stamp ``batch``."""
+    facts = _latency_facts(workload)
     if batch == 1:
-        return WHAT[workload]
-    if workload != "pingpong":
+        return facts.what
+    if not facts.batched:
         raise ValueError(f"{workload} samples cannot be batched")
     return (
         f"one-way switch: per switch, averaged over a batch of {batch} rounds ({2 * batch} "
@@ -120,12 +130,6 @@ def batch_limit(rounds: int, min_batches: int = MIN_BATCHES) -> int:
     """The largest power of two k that leaves ``min_batches`` batches of k in ``rounds``
     (1 when there are fewer rounds than that)."""
     return _power_of_two_at_most(rounds // min_batches)
-
-
-def is_resolved(median: float, cost: float, batch: int = 1, resolution: float = RESOLUTION) -> bool:
-    """Whether ``batch`` x a median sample (seconds per operation) stands ``resolution`` times
-    above the timer's cost; a median at or below zero never does."""
-    return median > 0 and batch * median >= resolution * cost
 
 
 def choose_batch(
@@ -158,11 +162,12 @@ def unresolved_reason(
             f"shorter than the timer's jitter ({timer})"
         )
     threshold = f"{RESOLUTION:g} {TIMES} {timer}"
-    if workload != "pingpong":
-        one = "item" if workload == "producer_consumer" else "task"
+    if not _latency_facts(workload).batched:
+        facts = workload_facts(workload)
+        assert facts is not None
         return (
             f"median sample {format_duration(median)}, below {threshold}; a sample is one "
-            f"{one}'s own interval and cannot be batched"
+            f"{facts.operation}'s own interval and cannot be batched"
         )
     why = ""
     if rounds is not None:
@@ -186,27 +191,12 @@ def _rounds(count: int) -> str:
     return f"{count} round" if count == 1 else f"{count} rounds"
 
 
-def percentile(sorted_values: Sequence[float], q: float) -> float:
-    """The q-quantile (q in [0, 1]) of sorted values, interpolating linearly between the two
-    closest ranks: position q * (n - 1) of the 0-based sorted sample."""
-    if not sorted_values:
-        raise ValueError("percentile of no values")
-    if not 0.0 <= q <= 1.0:
-        raise ValueError(f"quantile must be from 0 to 1, got {q!r}")
-    position = q * (len(sorted_values) - 1)
-    low = math.floor(position)
-    high = min(low + 1, len(sorted_values) - 1)
-    lower, upper = sorted_values[low], sorted_values[high]
-    # Capped at the upper rank so that rounding cannot make a quantile exceed the next one.
-    return min(upper, lower + (position - low) * (upper - lower))
-
-
 def summarize(samples: Sequence[float]) -> dict[str, float | int]:
     """One run's summary: {count, p50, p90, p99, p99.9, max}."""
     ordered = sorted(samples)
     summary: dict[str, float | int] = {"count": len(ordered)}
     for key, q in zip(SUMMARY_KEYS, SUMMARY_QUANTILES, strict=True):
-        summary[key] = percentile(ordered, q)
+        summary[key] = quantile(ordered, q)
     summary["max"] = ordered[-1]
     return summary
 
@@ -214,7 +204,7 @@ def summarize(samples: Sequence[float]) -> dict[str, float | int]:
 def cdf(samples: Sequence[float]) -> list[list[float]]:
     """The pooled distribution as [q, value] pairs at the fixed grid ``CDF_GRID``."""
     ordered = sorted(samples)
-    return [[q, percentile(ordered, q)] for q in CDF_GRID]
+    return [[q, quantile(ordered, q)] for q in CDF_GRID]
 
 
 def _shared_dir() -> str:

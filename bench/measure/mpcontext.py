@@ -1,9 +1,10 @@
 """The multiprocessing start method used by the processes model: explicit, recorded, selectable.
 
 The default is ``fork`` where the platform has it (the cheapest start, and the historical Linux
-default), else ``spawn``. It is fixed rather than taken from the interpreter because Python 3.14
-changed its Linux default: results from two Python versions must not differ silently in how
-processes start. The runner passes ``--start-method`` to every worker.
+default), else the platform's first method (``spawn``). It is fixed rather than taken from the
+interpreter because Python 3.14 changed its Linux default: results from two Python versions
+must not differ silently in how processes start. The runner passes ``--start-method`` to every
+worker.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ def available_methods() -> list[str]:
 
 
 def default_method() -> str:
-    return "fork" if "fork" in available_methods() else "spawn"
+    methods = available_methods()
+    # The platform lists its own default first: spawn where there is no fork.
+    return "fork" if "fork" in methods else methods[0]
 
 
 def set_start_method(name: str) -> None:

@@ -16,9 +16,11 @@
 - spawn: trivial coroutines run as tasks of an ``asyncio.TaskGroup``.
 - memory: N tasks of a TaskGroup parked on one shared ``asyncio.Event``.
 
-``asyncio.run`` creates the loop before the coroutine that calls ``meter.start()`` runs, and
-cancels leftovers, shuts the loop down and closes it after that coroutine returns, so neither
-loop creation nor clean-up is measured and no loop outlives a call.
+An ``asyncio.Runner``, as ``asyncio.run`` uses, creates the loop before the coroutine that calls
+``meter.start()`` runs, and cancels leftovers, shuts the loop down and closes it after that
+coroutine returns, so neither loop creation nor clean-up is measured and no loop outlives a call.
+A variant's ``loop`` parameter would choose the Runner's loop factory (``_loop_factory``); the
+plain model uses the default policy's loop.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from bench.measure.echoserver import echo_address
 from bench.measure.meters import Meter, Outcome
 from bench.models._echo import short_reply
+from bench.spec.models import DeclarationError, ModelRecord, VariantParameters
 from bench.spec.workloads import (
     PAYLOAD,
     Checksum,
@@ -44,26 +47,50 @@ from bench.spec.workloads import (
 )
 
 if TYPE_CHECKING:
-    from asyncio import Future
+    from asyncio import AbstractEventLoop, Future
 
-REQUIRES: tuple[str, ...] = ()
-LIGHTWEIGHT = True
-PRIMITIVES = {
-    "pingpong": (
-        "a fresh loop.create_future() per hand-off, awaited by the receiver, the token as its "
-        "result"
-    ),
-    "producer_consumer": "asyncio.Queue(maxsize); Event start gate; TaskGroup",
-    "fan_out": "asyncio.TaskGroup.create_task; asyncio.sleep; streams for echo",
-    "spawn": "asyncio.TaskGroup.create_task",
-    "memory": "TaskGroup tasks awaiting one asyncio.Event",
-}
+MODEL = ModelRecord(
+    name="asyncio",
+    summary="asyncio tasks on the default event loop, asyncio.Queue as the FIFO",
+    lightweight=True,
+    order=30,
+    colour="#d62728",
+    task_noun="asyncio task",
+    parallel="never",
+    primitives={
+        "pingpong": (
+            "a fresh loop.create_future() per hand-off, awaited by the receiver, the token as its "
+            "result"
+        ),
+        "producer_consumer": "asyncio.Queue(maxsize); Event start gate; TaskGroup",
+        "fan_out": "asyncio.TaskGroup.create_task; asyncio.sleep; streams for echo",
+        "spawn": "asyncio.TaskGroup.create_task",
+        "memory": "TaskGroup tasks awaiting one asyncio.Event",
+    },
+)
 
 
-def _run(main: Coroutine[Any, Any, Outcome]) -> Outcome:
+def _loop_factory(variant: VariantParameters) -> Callable[[], AbstractEventLoop] | None:
+    """The event loop the variant asks for with ``loop=...``; None, asyncio.Runner's default
+    (a new loop of the default policy), when it asks for none."""
+    loop = variant.get("loop")
+    if loop is None:
+        return None
+    raise DeclarationError(f"asyncio: no event loop named {loop!r}")
+
+
+def _run(main: Coroutine[Any, Any, Outcome], variant: VariantParameters) -> Outcome:
+    """``main`` run to completion on a fresh loop of the variant's kind, as ``asyncio.run``
+    runs it (``asyncio.run`` is a Runner with the default loop factory)."""
     import asyncio
 
-    return asyncio.run(main)
+    try:
+        factory = _loop_factory(variant)
+    except BaseException:
+        main.close()  # never awaited: closed, so that it does not warn
+        raise
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(main)
 
 
 async def _noop() -> None:
@@ -78,8 +105,8 @@ async def _warm_up_loop() -> None:
         group.create_task(_noop())
 
 
-def pingpong(spec: PingPong, meter: Meter) -> Outcome:
-    return _run(_pingpong(spec, meter))
+def pingpong(spec: PingPong, meter: Meter, variant: VariantParameters) -> Outcome:
+    return _run(_pingpong(spec, meter), variant)
 
 
 class _Inboxes:
@@ -135,8 +162,8 @@ async def _pingpong(spec: PingPong, meter: Meter) -> Outcome:
     return Outcome(switches, (switches,))
 
 
-def producer_consumer(spec: ProducerConsumer, meter: Meter) -> Outcome:
-    return _run(_producer_consumer(spec, meter))
+def producer_consumer(spec: ProducerConsumer, meter: Meter, variant: VariantParameters) -> Outcome:
+    return _run(_producer_consumer(spec, meter), variant)
 
 
 async def _producer_consumer(spec: ProducerConsumer, meter: Meter) -> Outcome:
@@ -183,11 +210,11 @@ async def _producer_consumer(spec: ProducerConsumer, meter: Meter) -> Outcome:
     return Outcome(checksum[0], checksum)
 
 
-def fan_out(spec: FanOut, meter: Meter) -> Outcome:
+def fan_out(spec: FanOut, meter: Meter, variant: VariantParameters) -> Outcome:
     import asyncio
 
     if spec.echoes:
-        return _run(_fan_out_echo(spec, meter))
+        return _run(_fan_out_echo(spec, meter), variant)
     result, sleeps, delay = spec.result, spec.sleeps, spec.delay
     sleep = asyncio.sleep
 
@@ -196,7 +223,7 @@ def fan_out(spec: FanOut, meter: Meter) -> Outcome:
             await sleep(delay)
         return result(number)
 
-    return _run(_task_per_number(task, spec.tasks, meter))
+    return _run(_task_per_number(task, spec.tasks, meter), variant)
 
 
 # connect=reuse opens this many connections at a time before the region: concurrently, so that
@@ -276,8 +303,8 @@ async def _trivial(number: int) -> int:
     return number + 1
 
 
-def spawn(spec: Spawn, meter: Meter) -> Outcome:
-    return _run(_task_per_number(_trivial, spec.tasks, meter))
+def spawn(spec: Spawn, meter: Meter, variant: VariantParameters) -> Outcome:
+    return _run(_task_per_number(_trivial, spec.tasks, meter), variant)
 
 
 async def _task_per_number(
@@ -297,8 +324,8 @@ async def _task_per_number(
     return Outcome(len(results), tally(results))
 
 
-def memory(spec: Memory, meter: Meter) -> Outcome:
-    return _run(_memory(spec, meter))
+def memory(spec: Memory, meter: Meter, variant: VariantParameters) -> Outcome:
+    return _run(_memory(spec, meter), variant)
 
 
 async def _memory(spec: Memory, meter: Meter) -> Outcome:

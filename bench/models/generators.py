@@ -41,6 +41,7 @@ from bench.models._gensched import (
     send_all,
     sleep,
 )
+from bench.spec.models import ModelRecord, VariantParameters
 from bench.spec.workloads import (
     PAYLOAD,
     Checksum,
@@ -53,18 +54,25 @@ from bench.spec.workloads import (
     tally,
 )
 
-REQUIRES: tuple[str, ...] = ()
-LIGHTWEIGHT = True
-PRIMITIVES = {
-    "pingpong": "generator.send() of the token and yield of it back",
-    "producer_consumer": "generator tasks on a round-robin scheduler; bounded FIFO put/get",
-    "fan_out": (
-        "generator tasks on a round-robin scheduler; sleep on its timer heap; "
-        "non-blocking sockets waited on by its selector for echo"
-    ),
-    "spawn": "generator task created, run and finished by a round-robin scheduler",
-    "memory": "generator task parked on a scheduler event",
-}
+MODEL = ModelRecord(
+    name="generators",
+    summary="generators driven by send()/next(), and a round-robin scheduler of the suite's own",
+    lightweight=True,
+    order=60,
+    colour="#e377c2",
+    task_noun="generator",
+    parallel="never",
+    primitives={
+        "pingpong": "generator.send() of the token and yield of it back",
+        "producer_consumer": "generator tasks on a round-robin scheduler; bounded FIFO put/get",
+        "fan_out": (
+            "generator tasks on a round-robin scheduler; sleep on its timer heap; "
+            "non-blocking sockets waited on by its selector for echo"
+        ),
+        "spawn": "generator task created, run and finished by a round-robin scheduler",
+        "memory": "generator task parked on a scheduler event",
+    },
+)
 
 Item = tuple[int, bytes] | None
 
@@ -76,7 +84,7 @@ def _ponger() -> Generator[int, int, None]:
         token = yield token
 
 
-def pingpong(spec: PingPong, meter: Meter) -> Outcome:
+def pingpong(spec: PingPong, meter: Meter, variant: VariantParameters) -> Outcome:
     ponger = _ponger()
     next(ponger)  # started: parked at its first yield, ready to receive
     send = ponger.send
@@ -130,7 +138,7 @@ def _coordinator(
     return merge_tallies(tallies)
 
 
-def producer_consumer(spec: ProducerConsumer, meter: Meter) -> Outcome:
+def producer_consumer(spec: ProducerConsumer, meter: Meter, variant: VariantParameters) -> Outcome:
     scheduler = Scheduler()
     gate = Event(scheduler)
     fifo: Fifo[Item] = Fifo(spec.capacity)
@@ -164,7 +172,7 @@ def _warm_up(scheduler: Scheduler) -> None:
     scheduler.run()
 
 
-def fan_out(spec: FanOut, meter: Meter) -> Outcome:
+def fan_out(spec: FanOut, meter: Meter, variant: VariantParameters) -> Outcome:
     if spec.echoes:
         return _fan_out_echo(spec, meter)
     scheduler = Scheduler()
@@ -233,7 +241,7 @@ def _trivial(number: int) -> TaskBody[int]:
     yield  # never reached: makes this a generator function, a task that returns at once
 
 
-def spawn(spec: Spawn, meter: Meter) -> Outcome:
+def spawn(spec: Spawn, meter: Meter, variant: VariantParameters) -> Outcome:
     scheduler = Scheduler()
     _warm_up(scheduler)
     spawn_task = scheduler.spawn
@@ -252,7 +260,7 @@ def _parked(number: int, event: Event, parked: list[int]) -> TaskBody[int]:
     return number
 
 
-def memory(spec: Memory, meter: Meter) -> Outcome:
+def memory(spec: Memory, meter: Meter, variant: VariantParameters) -> Outcome:
     scheduler = Scheduler()
     event = Event(scheduler)
     parked = [0]

@@ -29,6 +29,7 @@ from bench.measure.cells import CellError
 from bench.measure.echoserver import echo_address
 from bench.measure.meters import Meter, Outcome
 from bench.models._echo import connect, echo_each, exchange
+from bench.spec.models import ModelRecord, VariantParameters
 from bench.spec.workloads import (
     PAYLOAD,
     Checksum,
@@ -41,17 +42,26 @@ from bench.spec.workloads import (
     tally,
 )
 
-REQUIRES: tuple[str, ...] = ("gevent",)
-LIGHTWEIGHT = True
-PRIMITIVES = {
-    "pingpong": (
-        "two gevent.event.Event signals; the token in a slot per side, checked on every turn"
-    ),
-    "producer_consumer": "gevent.queue.Queue(maxsize); Event start gate",
-    "fan_out": "gevent.spawn + Greenlet.get(); gevent.sleep; gevent.socket for echo",
-    "spawn": "gevent.spawn + Greenlet.get()",
-    "memory": "greenlets parked on one gevent.event.Event",
-}
+MODEL = ModelRecord(
+    name="gevent",
+    summary="gevent greenlets on gevent's hub, gevent.queue.Queue as the FIFO",
+    requires=("gevent",),
+    libraries=("gevent", "greenlet"),
+    lightweight=True,
+    order=40,
+    colour="#9467bd",
+    task_noun="gevent greenlet",
+    parallel="never",
+    primitives={
+        "pingpong": (
+            "two gevent.event.Event signals; the token in a slot per side, checked on every turn"
+        ),
+        "producer_consumer": "gevent.queue.Queue(maxsize); Event start gate",
+        "fan_out": "gevent.spawn + Greenlet.get(); gevent.sleep; gevent.socket for echo",
+        "spawn": "gevent.spawn + Greenlet.get()",
+        "memory": "greenlets parked on one gevent.event.Event",
+    },
+)
 
 
 def _noop() -> None:
@@ -68,7 +78,7 @@ def _kill_on_error(gevent: ModuleType, greenlets: list[Any]) -> None:
     gevent.killall(greenlets)
 
 
-def pingpong(spec: PingPong, meter: Meter) -> Outcome:
+def pingpong(spec: PingPong, meter: Meter, variant: VariantParameters) -> Outcome:
     import gevent
     from gevent.event import Event
 
@@ -128,7 +138,7 @@ def pingpong(spec: PingPong, meter: Meter) -> Outcome:
     return Outcome(switches, (switches,))
 
 
-def producer_consumer(spec: ProducerConsumer, meter: Meter) -> Outcome:
+def producer_consumer(spec: ProducerConsumer, meter: Meter, variant: VariantParameters) -> Outcome:
     import gevent
     from gevent.event import Event
     from gevent.queue import Queue
@@ -169,7 +179,7 @@ def producer_consumer(spec: ProducerConsumer, meter: Meter) -> Outcome:
     return Outcome(checksum[0], checksum)
 
 
-def fan_out(spec: FanOut, meter: Meter) -> Outcome:
+def fan_out(spec: FanOut, meter: Meter, variant: VariantParameters) -> Outcome:
     import gevent
 
     if spec.echoes:
@@ -213,7 +223,7 @@ def _trivial(number: int) -> int:
     return number + 1
 
 
-def spawn(spec: Spawn, meter: Meter) -> Outcome:
+def spawn(spec: Spawn, meter: Meter, variant: VariantParameters) -> Outcome:
     import gevent
 
     return _greenlet_per_task(gevent, _trivial, spec.tasks, meter)
@@ -238,7 +248,7 @@ def _greenlet_per_task(
     return Outcome(len(results), tally(results))
 
 
-def memory(spec: Memory, meter: Meter) -> Outcome:
+def memory(spec: Memory, meter: Meter, variant: VariantParameters) -> Outcome:
     import gevent
     from gevent.event import Event
 

@@ -35,6 +35,7 @@ from bench.measure.echoserver import echo_address
 from bench.measure.meters import Meter, Outcome
 from bench.models import _echo
 from bench.models._greensched import Event, Fifo, Hub, Task, connect, receive, send_all
+from bench.spec.models import ModelRecord, VariantParameters
 from bench.spec.workloads import (
     PAYLOAD,
     Checksum,
@@ -47,26 +48,35 @@ from bench.spec.workloads import (
     tally,
 )
 
-REQUIRES: tuple[str, ...] = ("greenlet",)
-LIGHTWEIGHT = True
-PRIMITIVES = {
-    "pingpong": (
-        "greenlet.switch() without a value between the main greenlet and one partner; "
-        "the token in a slot per side"
-    ),
-    "producer_consumer": "greenlets on a small hub; bounded FIFO whose put/get park and switch",
-    "fan_out": (
-        "greenlets on a small hub; sleep on its timer heap; "
-        "non-blocking sockets waited on by its selector for echo"
-    ),
-    "spawn": "greenlet created, switched into by a small hub and run to completion",
-    "memory": "greenlet parked on a hub event",
-}
+MODEL = ModelRecord(
+    name="greenlet",
+    summary="raw greenlet switches, and a small scheduler of the suite's own",
+    requires=("greenlet",),
+    libraries=("greenlet",),
+    lightweight=True,
+    order=50,
+    colour="#8c564b",
+    task_noun="greenlet",
+    parallel="never",
+    primitives={
+        "pingpong": (
+            "greenlet.switch() without a value between the main greenlet and one partner; "
+            "the token in a slot per side"
+        ),
+        "producer_consumer": "greenlets on a small hub; bounded FIFO whose put/get park and switch",
+        "fan_out": (
+            "greenlets on a small hub; sleep on its timer heap; "
+            "non-blocking sockets waited on by its selector for echo"
+        ),
+        "spawn": "greenlet created, switched into by a small hub and run to completion",
+        "memory": "greenlet parked on a hub event",
+    },
+)
 
 Item = tuple[int, bytes] | None
 
 
-def pingpong(spec: PingPong, meter: Meter) -> Outcome:
+def pingpong(spec: PingPong, meter: Meter, variant: VariantParameters) -> Outcome:
     # No value in the switches: with one, greenlet packs a tuple per switch (1.2x the bare
     # switch here), and a switch to a dead greenlet returns its own arguments at once, so a
     # token echoed through it would prove nothing. The slots prove each turn.
@@ -133,7 +143,7 @@ def _coordinator(
     return merge_tallies([hub.join(consumer) for consumer in consumers])
 
 
-def producer_consumer(spec: ProducerConsumer, meter: Meter) -> Outcome:
+def producer_consumer(spec: ProducerConsumer, meter: Meter, variant: VariantParameters) -> Outcome:
     hub = Hub()
     try:
         gate = Event(hub)
@@ -168,7 +178,7 @@ def _warm_up(hub: Hub) -> None:
     hub.run()
 
 
-def fan_out(spec: FanOut, meter: Meter) -> Outcome:
+def fan_out(spec: FanOut, meter: Meter, variant: VariantParameters) -> Outcome:
     if spec.echoes:
         return _fan_out_echo(spec, meter)
     hub = Hub()
@@ -225,7 +235,7 @@ def _trivial(number: int) -> int:
     return number + 1
 
 
-def spawn(spec: Spawn, meter: Meter) -> Outcome:
+def spawn(spec: Spawn, meter: Meter, variant: VariantParameters) -> Outcome:
     hub = Hub()
     try:
         return _greenlet_per_task(hub, _trivial, (), spec.tasks, meter)
@@ -255,7 +265,7 @@ def _parked(number: int, event: Event, parked: list[int]) -> int:
     return number
 
 
-def memory(spec: Memory, meter: Meter) -> Outcome:
+def memory(spec: Memory, meter: Meter, variant: VariantParameters) -> Outcome:
     hub = Hub()
     try:
         event = Event(hub)

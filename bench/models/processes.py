@@ -15,7 +15,7 @@ method (``bench.measure.mpcontext``: fork, forkserver or spawn).
   ``echo`` is a blocking socket's ``sendall`` and ``recv`` in the worker running the task, over a
   connection the task opens (connect=each) or the one its worker opened in the pool's
   initializer, before the region, and uses for every task it runs (connect=reuse). W workers
-  let W tasks wait at once (``FAN_OUT_CONCURRENCY``), so a sleep or echo fan-out cannot finish
+  let W tasks wait at once (``fan_out_concurrency``), so a sleep or echo fan-out cannot finish
   before ceil(N / W) x D.
 - spawn: create, start and join one process per task; task i sends i + 1 back through a pipe.
 - memory: N processes parked on one ``multiprocessing.Event``; the meter reads the memory of the
@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 from bench.measure.mpcontext import context
 from bench.models._echo import connect, echo_each, exchange
+from bench.spec.models import ModelRecord, VariantParameters
 from bench.spec.workloads import (
     PAYLOAD,
     Checksum,
@@ -60,31 +61,48 @@ from bench.spec.workloads import (
 if TYPE_CHECKING:
     from bench.measure.meters import Meter, Outcome
 
-REQUIRES: tuple[str, ...] = ()
-LIGHTWEIGHT = False
-# Summed over the tree, PSS counts the pages a forked child still shares with its parent once;
-# USS would drop them from the parent and undercount (see bench.measure.meters.MemoryMeter).
-MEMORY_MEASURE = "pss"
-# The largest sizes a scaling sweep attempts: a process holds about 1.6 MiB, so 10,000 parked
-# processes would need some 16 GiB, and P = C = 1,000 means 2,000 processes forked before the
-# timed region, where the sweep's per-run time limit cannot see their cost.
-SWEEP_LIMITS = {"memory": 1_000, "producer_consumer": 100}
-PRIMITIVES = {
-    "pingpong": (
-        "two one-way multiprocessing.Pipe()s, send_bytes/recv_bytes of an 8-byte token, sent "
-        "back unchanged"
-    ),
-    "producer_consumer": (
-        "multiprocessing.Queue(maxsize=capacity) between producer and consumer processes; "
-        "multiprocessing.Event start gate"
-    ),
-    "fan_out": (
-        "Pool(usable CPUs).map with its default chunksize (N / (4 x workers), rounded up); "
-        "time.sleep; blocking sockets for echo"
-    ),
-    "spawn": "multiprocessing Process create + start + join; result back through a pipe",
-    "memory": "processes blocked on one multiprocessing.Event",
-}
+
+def usable_cpus() -> int:
+    """CPUs this process may run on: a pool larger than that would only oversubscribe them."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+MODEL = ModelRecord(
+    name="processes",
+    summary="one OS process per task (multiprocessing), a pool of one per usable CPU for fan-out",
+    lightweight=False,
+    order=10,
+    colour="#ff7f0e",
+    task_noun="process",
+    parallel="always",
+    # Summed over the tree, PSS counts the pages a forked child still shares with its parent
+    # once; USS would drop them from the parent and undercount (see
+    # bench.measure.meters.MemoryMeter).
+    memory_measure="pss",
+    # The largest sizes a scaling sweep attempts: a process holds about 1.6 MiB, so 10,000
+    # parked processes would need some 16 GiB, and P = C = 1,000 means 2,000 processes forked
+    # before the timed region, where the sweep's per-run time limit cannot see their cost.
+    sweep_limits={"memory": 1_000, "producer_consumer": 100},
+    fan_out_concurrency=usable_cpus,
+    primitives={
+        "pingpong": (
+            "two one-way multiprocessing.Pipe()s, send_bytes/recv_bytes of an 8-byte token, sent "
+            "back unchanged"
+        ),
+        "producer_consumer": (
+            "multiprocessing.Queue(maxsize=capacity) between producer and consumer processes; "
+            "multiprocessing.Event start gate"
+        ),
+        "fan_out": (
+            "Pool(usable CPUs).map with its default chunksize (N / (4 x workers), rounded up); "
+            "time.sleep; blocking sockets for echo"
+        ),
+        "spawn": "multiprocessing Process create + start + join; result back through a pipe",
+        "memory": "processes blocked on one multiprocessing.Event",
+    },
+)
 
 # How often a coordinator waiting on its children checks that none of them has died.
 _LIVENESS_POLL_SECONDS = 0.5
@@ -94,16 +112,6 @@ _TOKEN = struct.Struct("<q")
 
 Tally = tuple[int, int, int]
 Item = tuple[int, bytes]
-
-
-def usable_cpus() -> int:
-    """CPUs this process may run on: a pool larger than that would only oversubscribe them."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
-FAN_OUT_CONCURRENCY = usable_cpus
 
 
 class ChildFailed(RuntimeError):
@@ -219,7 +227,7 @@ def _pingpong_partner(inbox: Connection, outbox: Connection, rounds: int) -> Non
         send(recv())
 
 
-def pingpong(spec: PingPong, meter: Meter) -> Outcome:
+def pingpong(spec: PingPong, meter: Meter, variant: VariantParameters) -> Outcome:
     ctx = _context()
     # Two one-way pipes rather than one duplex Pipe: on Linux an OS pipe hands off faster than
     # the socketpair a duplex Pipe is built on (about 5.5 against 8.5 us per switch).
@@ -296,7 +304,7 @@ def _put_sentinels(fifo: Queue[Item | None], count: int, children: list[BaseProc
                 _raise_if_failed(children)
 
 
-def producer_consumer(spec: ProducerConsumer, meter: Meter) -> Outcome:
+def producer_consumer(spec: ProducerConsumer, meter: Meter, variant: VariantParameters) -> Outcome:
     ctx = _context()
     fifo: Queue[Item | None] = ctx.Queue(maxsize=spec.capacity)
     gate = ctx.Event()
@@ -382,7 +390,7 @@ def _echo_task(spec: FanOut, number: int) -> int:
     return exchange(_echo_socket, spec, number)
 
 
-def fan_out(spec: FanOut, meter: Meter) -> Outcome:
+def fan_out(spec: FanOut, meter: Meter, variant: VariantParameters) -> Outcome:
     ctx = _context()
     workers = usable_cpus()
     ready = ctx.Semaphore(0)
@@ -434,7 +442,7 @@ def _warm_up(
     children.clear()
 
 
-def spawn(spec: Spawn, meter: Meter) -> Outcome:
+def spawn(spec: Spawn, meter: Meter, variant: VariantParameters) -> Outcome:
     ctx = _context()
     results = _ResultPipe(ctx)
     children: list[BaseProcess] = []
@@ -498,7 +506,7 @@ def _parked_task(number: int, lot: _ParkingLot, results: _ResultPipe) -> None:
     results.send(number)
 
 
-def memory(spec: Memory, meter: Meter) -> Outcome:
+def memory(spec: Memory, meter: Meter, variant: VariantParameters) -> Outcome:
     ctx = _context()
     results = _ResultPipe(ctx)
     children: list[BaseProcess] = []

@@ -8,7 +8,7 @@
 - fan_out: the coordinator runs the N tasks one after another; ``sleep`` uses ``time.sleep``;
   ``echo`` is a blocking socket's ``sendall`` and ``recv``, over a connection of the task's own
   (connect=each) or one connection opened before the region for all of them (connect=reuse).
-  One task waits at a time (``FAN_OUT_CONCURRENCY``), so a sleep or echo fan-out cannot finish
+  One task waits at a time (``fan_out_concurrency``), so a sleep or echo fan-out cannot finish
   before N x D.
 - spawn: a task is a function call that returns.
 - memory: exempt, there are no tasks to park.
@@ -22,17 +22,26 @@ import time
 from bench.measure.echoserver import echo_address
 from bench.measure.meters import Meter, Outcome
 from bench.models._echo import connect, echo_each, exchange
+from bench.spec.models import ModelRecord, VariantParameters
 from bench.spec.workloads import FanOut, PingPong, ProducerConsumer, Spawn, merge_tallies, tally
 
-REQUIRES: tuple[str, ...] = ()
-LIGHTWEIGHT = False
-FAN_OUT_CONCURRENCY = 1
-PRIMITIVES = {
-    "pingpong": "function call with the token, returned unchanged",
-    "producer_consumer": "direct call of the consumer, no buffer",
-    "fan_out": "sequential calls; time.sleep; blocking sockets for echo",
-    "spawn": "function call",
-}
+MODEL = ModelRecord(
+    name="serial",
+    summary='plain calls, the "subroutine" baseline; fan-out runs tasks one after another',
+    lightweight=False,
+    order=0,
+    colour="#1f77b4",
+    task_noun="plain call",
+    parallel="never",
+    baseline=True,
+    fan_out_concurrency=1,
+    primitives={
+        "pingpong": "function call with the token, returned unchanged",
+        "producer_consumer": "direct call of the consumer, no buffer",
+        "fan_out": "sequential calls; time.sleep; blocking sockets for echo",
+        "spawn": "function call",
+    },
+)
 
 
 def _pong(token: int) -> int:
@@ -40,7 +49,7 @@ def _pong(token: int) -> int:
     return token
 
 
-def pingpong(spec: PingPong, meter: Meter) -> Outcome:
+def pingpong(spec: PingPong, meter: Meter, variant: VariantParameters) -> Outcome:
     pong = _pong
     number = back = -1
     meter.start()
@@ -69,7 +78,7 @@ class _Consumer:
         self.squares += value * value
 
 
-def producer_consumer(spec: ProducerConsumer, meter: Meter) -> Outcome:
+def producer_consumer(spec: ProducerConsumer, meter: Meter, variant: VariantParameters) -> Outcome:
     from bench.spec.workloads import PAYLOAD
 
     consumers = [_Consumer(spec) for _ in range(spec.consumers)]
@@ -86,7 +95,7 @@ def producer_consumer(spec: ProducerConsumer, meter: Meter) -> Outcome:
     return Outcome(checksum[0], checksum)
 
 
-def fan_out(spec: FanOut, meter: Meter) -> Outcome:
+def fan_out(spec: FanOut, meter: Meter, variant: VariantParameters) -> Outcome:
     if spec.echoes:
         return _fan_out_echo(spec, meter)
     result, sleeps, delay = spec.result, spec.sleeps, spec.delay
@@ -121,7 +130,7 @@ def _trivial(number: int) -> int:
     return number + 1
 
 
-def spawn(spec: Spawn, meter: Meter) -> Outcome:
+def spawn(spec: Spawn, meter: Meter, variant: VariantParameters) -> Outcome:
     trivial = _trivial
     meter.start()
     results = [trivial(number) for number in range(spec.tasks)]

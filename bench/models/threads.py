@@ -30,6 +30,7 @@ from bench.measure.cells import CellError
 from bench.measure.echoserver import echo_address
 from bench.measure.meters import Meter, Outcome
 from bench.models._echo import connect, echo_each, exchange
+from bench.spec.models import ModelRecord, VariantParameters
 from bench.spec.workloads import (
     PAYLOAD,
     Checksum,
@@ -42,27 +43,34 @@ from bench.spec.workloads import (
     tally,
 )
 
-REQUIRES: tuple[str, ...] = ()
-LIGHTWEIGHT = False
-PRIMITIVES = {
-    "pingpong": (
-        "threading.Lock pair used as binary semaphores; the token in a slot per side, "
-        "checked on every turn"
-    ),
-    "producer_consumer": "queue.Queue(maxsize=capacity); threading.Event start gate",
-    "fan_out": (
-        "threading.Thread per task, results by index, gathered by join; time.sleep; "
-        "blocking sockets for echo"
-    ),
-    "spawn": "threading.Thread create + start + join",
-    "memory": "threads blocked on one threading.Event",
-}
+MODEL = ModelRecord(
+    name="threads",
+    summary="one OS thread per task, queue.Queue as the FIFO",
+    lightweight=False,
+    order=20,
+    colour="#2ca02c",
+    task_noun="thread",
+    parallel="without-gil",
+    primitives={
+        "pingpong": (
+            "threading.Lock pair used as binary semaphores; the token in a slot per side, "
+            "checked on every turn"
+        ),
+        "producer_consumer": "queue.Queue(maxsize=capacity); threading.Event start gate",
+        "fan_out": (
+            "threading.Thread per task, results by index, gathered by join; time.sleep; "
+            "blocking sockets for echo"
+        ),
+        "spawn": "threading.Thread create + start + join",
+        "memory": "threads blocked on one threading.Event",
+    },
+)
 
 # How long a failed pingpong waits for its partner thread to end before raising.
 _STRANDED_PARTNER_SECONDS = 1.0
 
 
-def pingpong(spec: PingPong, meter: Meter) -> Outcome:
+def pingpong(spec: PingPong, meter: Meter, variant: VariantParameters) -> Outcome:
     # Two locks start acquired and act as binary semaphores: release() wakes the one waiter,
     # acquire() blocks until woken. That is the bare OS hand-off (one wake and one wait per
     # switch); a Condition or a Queue would add its own lock and waiter list on top of it.
@@ -118,7 +126,7 @@ def pingpong(spec: PingPong, meter: Meter) -> Outcome:
     return Outcome(switches, (switches,))
 
 
-def producer_consumer(spec: ProducerConsumer, meter: Meter) -> Outcome:
+def producer_consumer(spec: ProducerConsumer, meter: Meter, variant: VariantParameters) -> Outcome:
     fifo: queue.Queue[tuple[int, bytes] | None] = queue.Queue(maxsize=spec.capacity)
     gate = threading.Event()
     parked = threading.Semaphore(0)
@@ -163,7 +171,7 @@ def producer_consumer(spec: ProducerConsumer, meter: Meter) -> Outcome:
     return Outcome(checksum[0], checksum)
 
 
-def fan_out(spec: FanOut, meter: Meter) -> Outcome:
+def fan_out(spec: FanOut, meter: Meter, variant: VariantParameters) -> Outcome:
     if spec.echoes:
         return _fan_out_echo(spec, meter)
     result, sleeps, delay = spec.result, spec.sleeps, spec.delay
@@ -205,7 +213,7 @@ def _fan_out_echo(spec: FanOut, meter: Meter) -> Outcome:
     return outcome
 
 
-def spawn(spec: Spawn, meter: Meter) -> Outcome:
+def spawn(spec: Spawn, meter: Meter, variant: VariantParameters) -> Outcome:
     results: list[int | None] = [None] * spec.tasks
 
     def task(number: int) -> None:
@@ -231,7 +239,7 @@ def _thread_per_task(
     return Outcome(len(gathered), tally(gathered))
 
 
-def memory(spec: Memory, meter: Meter) -> Outcome:
+def memory(spec: Memory, meter: Meter, variant: VariantParameters) -> Outcome:
     release = threading.Event()
     all_parked = threading.Event()
     count_lock = threading.Lock()

@@ -39,17 +39,17 @@ from matplotlib.ticker import (
     NullLocator,
 )
 
+from bench import units
 from bench.analysis import sweep
 from bench.analysis.comparison import Comparison
 from bench.analysis.findings import (
-    LATENCY_WORKLOADS,
     SCALING_FACTOR,
-    SWEEP_WORKLOADS,
     Row,
     fan_out_bound,
     grid,
     memory_fits,
     memory_points,
+    model_facts,
     model_order,
     models,
     operation_word,
@@ -60,10 +60,19 @@ from bench.analysis.findings import (
     sweep_label,
     sweeps,
 )
-from bench.measure.cells import PREFERRED_ORDER
-from bench.measure.latency import RESOLUTION
-from bench.results.resultfiles import Entry, ResultSet
-from bench.units import format_bytes
+from bench.results.schema import Entry, ResultSet
+from bench.spec.resolution import RESOLUTION
+from bench.spec.workloads import (
+    LATENCY_WORKLOADS,
+    TIME_SWEEP_WORKLOADS,
+    TIMED_WORKLOADS,
+    FanOut,
+    Memory,
+    PingPong,
+    ProducerConsumer,
+    Spawn,
+    workload_facts,
+)
 
 TIMES = "\N{MULTIPLICATION SIGN}"
 SPREAD = "error bars: min\N{EN DASH}max of all values"
@@ -75,11 +84,8 @@ INSIGNIFICANT_MARKER = "o"
 # Ratio ticks: factors on either side of 1, fine ones when every ratio is within 2x.
 COARSE_RATIO_TICKS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)
 FINE_RATIO_TICKS = (0.5, 0.67, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0)
-PROFILE_WORKLOADS = ("pingpong", "producer_consumer", "fan_out", "spawn")
 # A latency chart shows at most this many parameter sets; the tables list them all.
 MAX_LATENCY_PANELS = 6
-# What one latency sample of a workload is, for the y axis.
-SAMPLE_NOUNS = {"pingpong": "switches", "producer_consumer": "items", "fan_out": "tasks"}
 # A batched latency line (per switch averaged over k rounds) carries markers at these fractions.
 BATCHED_MARKER = "s"
 BATCHED_MARK_EVERY = 0.1
@@ -87,11 +93,6 @@ BATCHED_MARK_EVERY = 0.1
 TAIL_LEVELS = ((0.5, "p50"), (0.01, "p99"), (0.001, "p99.9"))
 UNREACHED_MARKER = "x"
 STOP_MARKER = "o"
-SWEEP_X_LABELS = {
-    "producer_consumer": "N producers = N consumers (log scale)",
-    "fan_out": "N tasks launched and gathered (log scale)",
-    "spawn": "N tasks (log scale)",
-}
 
 
 @dataclass(frozen=True)
@@ -109,16 +110,12 @@ class Chart:
 
 def duration_unit(values: Sequence[float]) -> tuple[str, float]:
     """The unit (and its size in seconds) that puts the median of the values in 1..1000."""
-    middle = _median([v for v in values if v > 0] or [1.0])
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
-        if middle >= scale:
-            return unit, scale
-    return "ns", 1e-9
+    return units.duration_unit(_median([v for v in values if v > 0] or [1.0]))
 
 
 def bytes_unit(values: Sequence[float]) -> tuple[str, float]:
-    middle = _median([v for v in values if v > 0] or [1.0])
-    return ("MiB", 1024.0 * 1024.0) if middle >= 1024 * 1024 else ("KiB", 1024.0)
+    """The unit (and its size in bytes) the median of the values is shown in."""
+    return units.bytes_unit(_median([v for v in values if v > 0] or [1.0]))
 
 
 def _median(values: Sequence[float]) -> float:
@@ -128,10 +125,13 @@ def _median(values: Sequence[float]) -> float:
 
 def plain_number(value: float) -> str:
     """Tick text of a log axis: 0.01, 1, 100, 10k, 1M."""
-    for suffix, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if value >= scale:
-            return f"{value / scale:g}{suffix}"
-    return f"{value:g}"
+    return units.format_count(value)
+
+
+def size_axis_label(workload: str) -> str:
+    """The x axis of a sweep: the workload's size in words ("N tasks (log scale)")."""
+    facts = workload_facts(workload)
+    return f"{facts.size_label if facts is not None else 'N'} (log scale)"
 
 
 def _log_axis(ax: Axes, axis: str, values: Sequence[float]) -> None:
@@ -153,18 +153,14 @@ def _log_axis(ax: Axes, axis: str, values: Sequence[float]) -> None:
     target.set_minor_formatter(NullFormatter())
 
 
-def _model_colors() -> dict[str, str]:
-    palette = [f"C{i}" for i in range(10)]
-    return {name: palette[i % len(palette)] for i, name in enumerate(PREFERRED_ORDER)}
-
-
 def paired_color(index: int) -> tuple[float, float, float, float]:
     """Colours in dark/light pairs (tab20): a quantity and its complement share a hue."""
     return colormaps["tab20"](index % 20)
 
 
-def model_color(model: str) -> str:
-    return _model_colors().get(model, "C9")
+def model_color(model: str, results: Sequence[ResultSet]) -> str:
+    """The model's colour, as its cells record it (``ModelFacts.colour``)."""
+    return model_facts(results, model).colour
 
 
 def file_color(index: int) -> str:
@@ -215,7 +211,7 @@ def _categories(results: Sequence[ResultSet], workload: str) -> list[tuple[Row, 
     ordered_rows = rows(results, workload)
     return [
         (row, model)
-        for model in model_order(model for _row, model in present)
+        for model in model_order((model for _row, model in present), results)
         for row in ordered_rows
         if (row, model) in present
     ]
@@ -261,7 +257,7 @@ def model_bars(
         # One file: colour by model, as in the line charts; several: colour by file.
         colors = (
             [
-                model_color(model)
+                model_color(model, results)
                 for position, (_row, model) in enumerate(categories)
                 if position in placed
             ]
@@ -297,20 +293,20 @@ def model_bars(
 
 def switch_latency(results: Sequence[ResultSet]) -> Figure | None:
     return model_bars(
-        results, "pingpong", "Switch latency", "time per one-way switch", duration_unit
+        results, PingPong.workload, "Switch latency", PingPong.facts.value, duration_unit
     )
 
 
 def memory_per_task(results: Sequence[ResultSet]) -> Figure | None:
     return model_bars(
-        results, "memory", "Memory per parked task", "memory per parked task", bytes_unit
+        results, Memory.workload, "Memory per parked task", "memory per parked task", bytes_unit
     )
 
 
 def spawn_cost(results: Sequence[ResultSet]) -> Figure | None:
     return model_bars(
         results,
-        "spawn",
+        Spawn.workload,
         "Spawn cost: create, start and finish one task",
         "time per task",
         duration_unit,
@@ -379,7 +375,7 @@ def _throughput(
                     [x for x, _ in points],
                     [c for _, (c, _l, _h) in points],
                     yerr=[[lo for _, (_c, lo, _h) in points], [hi for _, (_c, _l, hi) in points]],
-                    color=model_color(model),
+                    color=model_color(model, results),
                     linestyle=FILE_LINESTYLES[index % len(FILE_LINESTYLES)],
                     marker=FILE_MARKERS[index % len(FILE_MARKERS)],
                     capsize=3,
@@ -434,8 +430,8 @@ def producer_consumer_throughput(results: Sequence[ResultSet]) -> Figure | None:
 
     return _throughput(
         results,
-        "producer_consumer",
-        vary=("producers", "consumers"),
+        ProducerConsumer.workload,
+        vary=ProducerConsumer.facts.size_parameters,
         x_of=x_of,
         x_label=f"concurrency: producers {TIMES} consumers",
         x_text=lambda row: f"{_param(row, 'producers')}{TIMES}{_param(row, 'consumers')}",
@@ -465,8 +461,8 @@ def fan_out_throughput(results: Sequence[ResultSet]) -> Figure | None:
     delay, request size and connection handling)."""
     return _throughput(
         results,
-        "fan_out",
-        vary=("tasks",),
+        FanOut.workload,
+        vary=FanOut.facts.size_parameters,
         x_of=lambda row: float(_int_param(row, "tasks")),
         x_label="N tasks launched and gathered (log scale)",
         x_text=lambda row: f"{_param(row, 'tasks')}",
@@ -485,7 +481,7 @@ def fan_out_overhead(results: Sequence[ResultSet]) -> Figure | None:
         (row, model, index): values
         for index, result in enumerate(results)
         for (row, model), entry in grid(result).items()
-        if row.workload == "fan_out"
+        if row.workload == FanOut.workload
         and (values := overhead_values(entry)) is not None
         and _ideal_positive(entry)
     }
@@ -506,8 +502,8 @@ def fan_out_overhead(results: Sequence[ResultSet]) -> Figure | None:
 
     return _throughput(
         results,
-        "fan_out",
-        vary=("tasks",),
+        FanOut.workload,
+        vary=FanOut.facts.size_parameters,
         x_of=lambda row: float(_int_param(row, "tasks")),
         x_label="N tasks launched and gathered (log scale)",
         x_text=lambda row: f"{_param(row, 'tasks')}",
@@ -703,7 +699,8 @@ def latency_cdf(results: Sequence[ResultSet], workload: str) -> Figure | None:
     ]
     unit, scale = duration_unit([record.p50 for record in records if record.p50 is not None])
     what = records[0].what.split(":", 1)[0].strip()
-    noun = SAMPLE_NOUNS.get(workload, "samples")
+    facts = workload_facts(workload)
+    noun = facts.operations if facts is not None else "samples"
     columns = min(3, len(panel_rows))
     lines_count = math.ceil(len(panel_rows) / columns)
     figure = Figure(figsize=(5.0 * columns + 2.5, 4.0 * lines_count), layout="constrained")
@@ -733,7 +730,7 @@ def latency_cdf(results: Sequence[ResultSet], workload: str) -> Figure | None:
                 ax.plot(
                     [x for x, _ in points],
                     [y for _, y in points],
-                    color=model_color(model),
+                    color=model_color(model, results),
                     linestyle=FILE_LINESTYLES[index % len(FILE_LINESTYLES)],
                     label=label + (f" (k={batch})" if batch > 1 else ""),
                     marker=BATCHED_MARKER if batch > 1 else "",
@@ -833,7 +830,7 @@ def sweep_curves(results: Sequence[ResultSet], workload: str) -> Figure | None:
             for s in file_series
             if s.fixed == fixed
         ]
-        order = model_order(s.model for _i, _r, s in panel)
+        order = model_order((s.model for _i, _r, s in panel), results)
         panel.sort(key=lambda item: (order.index(item[2].model), item[0]))
         shown = [v / scale for _i, _r, s in panel for v in s.values]
         _log_axis(ax, "y", shown)
@@ -841,7 +838,7 @@ def sweep_curves(results: Sequence[ResultSet], workload: str) -> Figure | None:
         sizes: list[float] = []
         for index, result, series in panel:
             label = series.model if len(results) == 1 else f"{series.model} ({result.label})"
-            color = model_color(series.model)
+            color = model_color(series.model, results)
             ax.plot(
                 list(series.sizes),
                 [v / scale for v in series.values],
@@ -888,7 +885,7 @@ def sweep_curves(results: Sequence[ResultSet], workload: str) -> Figure | None:
                 )
         _log_axis(ax, "x", [min(sizes) / 2, max(sizes) * 2])
         ax.set_ylim(top=top)
-        ax.set_xlabel(SWEEP_X_LABELS.get(workload, "N (log scale)"))
+        ax.set_xlabel(size_axis_label(workload))
         ax.set_ylabel(f"time per {per} [{unit}] (log scale)")
         ax.grid(which="major", alpha=0.3)
     _panel_titles(
@@ -918,7 +915,7 @@ def memory_slope(results: Sequence[ResultSet]) -> Figure | None:
     points: dict[tuple[int, str], list[tuple[float, float]]] = {}
     for index, file_cells in enumerate(cells):
         for (row, model), entry in file_cells.items():
-            if row.workload == "memory":
+            if row.workload == Memory.workload:
                 points.setdefault((index, model), []).extend(memory_points(entry))
     totals = [y for file_fits in fits for item in file_fits for y in _fitted_ys(item.fit)]
     unit, scale = bytes_unit(totals)
@@ -930,7 +927,7 @@ def memory_slope(results: Sequence[ResultSet]) -> Figure | None:
         # memory_fits already gives the models in the suite's order.
         for item in file_fits:
             fit = item.fit
-            color = model_color(item.model)
+            color = model_color(item.model, results)
             suffix = "" if len(results) == 1 else f" ({result.label})"
             measured = [(x, y) for x, y in points.get((index, item.model), []) if y > 0]
             ax.plot(
@@ -950,7 +947,7 @@ def memory_slope(results: Sequence[ResultSet]) -> Figure | None:
                 [y / scale for _, y in line],
                 color=color,
                 linestyle=FILE_LINESTYLES[index % len(FILE_LINESTYLES)],
-                label=f"{item.model}{suffix}: {format_bytes(fit.slope)} per task "
+                label=f"{item.model}{suffix}: {units.format_bytes(fit.slope)} per task "
                 f"(R\N{SUPERSCRIPT TWO} = {fit.r_squared:.3f})",
             )
             shown_x += [x for x, _ in measured] + [x for x, _ in line]
@@ -1137,7 +1134,7 @@ def build(results: Sequence[ResultSet], comparison: Comparison | None) -> list[C
             + latency_panel_note(results, workload),
             latency_cdf(results, workload),
         )
-    for workload in SWEEP_WORKLOADS:
+    for workload in TIME_SWEEP_WORKLOADS:
         add(
             f"sweep_{workload}",
             f"{workload} sweep",
@@ -1158,7 +1155,7 @@ def build(results: Sequence[ResultSet], comparison: Comparison | None) -> list[C
         "total is not positive cannot be drawn on a log axis but are in the fit.",
         memory_slope(results),
     )
-    for workload in PROFILE_WORKLOADS:
+    for workload in TIMED_WORKLOADS:
         add(
             f"profile_{workload}",
             f"Profile of {workload}",

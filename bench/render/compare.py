@@ -36,20 +36,15 @@ from bench.analysis.comparison import (
     Side,
 )
 from bench.analysis.stats import EXACT_MAX_PRODUCT, EXACT_TIES_MAX_TOTAL
-from bench.measure.latency import RESOLUTION
-from bench.render.terminal import (
-    BELOW_RESOLUTION,
-    TIMES,
-    short_params,
-)
-from bench.results.resultfiles import LatencyRecord
-from bench.spec.workloads import SPECS, SpecError
-from bench.units import format_bytes, format_duration, format_rate
+from bench.results.schema import LatencyRecord
+from bench.spec.resolution import BELOW_RESOLUTION, RESOLUTION
+from bench.spec.workloads import SPECS, SpecError, workload_facts
+from bench.units import format_bytes, format_duration
 
 FORMATS = ("text", "markdown", "csv", "json")
 JSON_SCHEMA = "concbench-compare"
 JSON_SCHEMA_VERSION = 1
-THROUGHPUT_WORKLOADS = frozenset({"producer_consumer"})
+TIMES = "\N{MULTIPLICATION SIGN}"
 OVERHEAD_LABEL = "overhead per task"
 
 TEST_NAME = "Mann-Whitney U"
@@ -179,15 +174,16 @@ def _short_params(workload: str, params: str) -> str:
     if spec_class is None:
         return params
     try:
-        return short_params(spec_class.from_params(params))
-    except (SpecError, TypeError, ValueError, KeyError):
+        return spec_class.from_params(params).short_params()
+    except (SpecError, TypeError, ValueError):
         return params  # a spec from another suite version: the canonical string still says it
 
 
 def format_mean(side: Side, workload: str | None) -> str:
     """The mean in human units with its spread (standard deviation as % of the mean)."""
-    if side.unit == "second" and workload in THROUGHPUT_WORKLOADS and side.mean > 0:
-        text = format_rate(1.0 / side.mean) + " items/s"
+    spec_class = SPECS.get(workload) if workload is not None else None
+    if spec_class is not None and spec_class.unit == side.unit:
+        text = spec_class.show(side.mean)
     elif side.unit == "second":
         text = format_duration(side.mean)
     elif side.unit == "byte":
@@ -243,10 +239,14 @@ def _notes(comparison: Comparison) -> list[str]:
             "overhead at or below 0 cannot be compared. cpu fan-outs (no model-independent "
             "bound) and files that record no ideal are judged on the makespan per task."
         )
-    if any(row.workload in THROUGHPUT_WORKLOADS for row in comparison.rows):
+    for workload in dict.fromkeys(row.workload for row in comparison.rows if row.workload):
+        facts = workload_facts(workload)
+        if facts is None or not facts.throughput:
+            continue
+        per, rate = facts.operation, facts.rate_unit
         notes.append(
-            "producer_consumer values are shown as items/s; their ratio and change are of the "
-            "time per item (+25% time per item = 20% fewer items/s), and the verdict says "
+            f"{workload} values are shown as {rate}; their ratio and change are of the "
+            f"time per {per} (+25% time per {per} = 20% fewer {rate}), and the verdict says "
             "faster or slower."
         )
     return notes

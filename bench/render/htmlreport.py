@@ -33,7 +33,7 @@ from bench.analysis import comparison, findings, overview
 from bench.analysis.findings import FindingGroup, Row, Table
 from bench.render import charts, markdownreport, svgcharts
 from bench.render.pageassets import SCRIPT, STYLE
-from bench.results.resultfiles import ResultSet
+from bench.results.schema import ResultSet
 
 T = TypeVar("T")
 
@@ -215,9 +215,10 @@ def cost_hue(vs_best: float) -> float:
     return round(GOOD_HUE * (1.0 - fraction))
 
 
-def _model_header(models: Sequence[str]) -> str:
+def _model_header(models: Sequence[str], colours: Mapping[str, str]) -> str:
     return "".join(
-        f'<th class="model" style="--c:{svgcharts.color(m)}">{_esc(m)}</th>' for m in models
+        f'<th class="model" style="--c:{svgcharts.color(m, colours)}">{_esc(m)}</th>'
+        for m in models
     )
 
 
@@ -234,12 +235,14 @@ def _grid_table(
     models: Sequence[str],
     rows: Sequence[tuple[Row, Mapping[str, T]]],
     cell_html: Callable[[str, T], str],
+    colours: Mapping[str, str],
 ) -> str:
     """A models x cells table: one row per parameter set, the workload named on its first row,
-    ``cell_html`` for every cell the row has and the missing mark elsewhere."""
+    ``cell_html`` for every cell the row has and the missing mark elsewhere; each model's
+    header in its colour."""
     out = [
         f'<div class="scroll"><table class="grid {kind}">',
-        f"<thead><tr><th>cell</th>{_model_header(models)}</tr></thead>",
+        f"<thead><tr><th>cell</th>{_model_header(models, colours)}</tr></thead>",
         "<tbody>",
     ]
     previous = ""
@@ -272,7 +275,7 @@ def _cost_cell(model: str, cost: overview.Cost) -> str:
 
 def cost_table(grid: overview.CostGrid) -> str:
     rows = [(row.row, row.cells) for row in grid.rows]
-    return _grid_table("cost-grid", grid.models, rows, _cost_cell)
+    return _grid_table("cost-grid", grid.models, rows, _cost_cell, grid.colours)
 
 
 def _cost_legend() -> str:
@@ -310,7 +313,7 @@ def _change_cell(model: str, cell: overview.ChangeCell) -> str:
 
 def change_table(grid: overview.ChangeGrid) -> str:
     rows = [(row.row, row.cells) for row in grid.rows]
-    return _grid_table("change-grid", grid.models, rows, _change_cell)
+    return _grid_table("change-grid", grid.models, rows, _change_cell, grid.colours)
 
 
 def _change_legend(page: Content) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from bench.analysis.findings import FindingGroup, Table
 from bench.render.charts import Chart
-from bench.results.resultfiles import ResultSet
+from bench.results.schema import ResultSet
 
 
 def escape(text: str) -> str:

@@ -23,7 +23,8 @@ from pathlib import Path
 from bench.analysis import findings
 from bench.analysis.findings import Table
 from bench.render import markdownreport
-from bench.results.resultfiles import Entry, ResultSet
+from bench.results.schema import Entry, ResultSet
+from bench.spec.workloads import LATENCY_WORKLOADS, FanOut, Memory, Spawn
 from bench.units import format_duration
 
 SCRIPT = "scripts/readme.py"
@@ -31,14 +32,15 @@ START_PATTERN = re.compile(r"^<!-- generated: (?P<command>.*) -->$")
 END_MARKER = "<!-- end generated -->"
 
 # Statement topics as headings, in this order; topics added later follow under their own name.
+# A workload's statements have the workload's name as their topic.
 TOPIC_TITLES = {
     "switch": "Switches",
-    "memory": "Memory",
-    "spawn": "Starting tasks",
+    Memory.workload: "Memory",
+    Spawn.workload: "Starting tasks",
     "tail": "Tail latency",
     "winner": "Best model per cell",
     "parallel": "Parallelism",
-    "fan_out": "What a fan-out adds to its waits",
+    FanOut.workload: "What a fan-out adds to its waits",
     "scaling": "Scaling",
     "gaps": "Gaps",
 }
@@ -120,7 +122,7 @@ def numbers_table(result: ResultSet) -> Table:
     for line in means.rows:
         body.append(line)
         row = by_label.get(line[0])
-        if row is None or row.workload not in findings.LATENCY_WORKLOADS:
+        if row is None or row.workload not in LATENCY_WORKLOADS:
             continue
         texts = tuple(_latency_cell(cells.get((row, model))) for model in model_names)
         if any(text != findings.MISSING for text in texts):

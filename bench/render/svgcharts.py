@@ -22,16 +22,24 @@ from __future__ import annotations
 import html
 import math
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-
-from matplotlib.colors import to_hex
 
 from bench.analysis import findings, overview, sweep
 from bench.analysis.comparison import Comparison
-from bench.analysis.findings import Row, grid, model_order, rows
+from bench.analysis.findings import Row, grid, model_colours, model_order, rows
 from bench.render import charts
-from bench.results.resultfiles import Entry, ResultSet
+from bench.results.schema import Entry, ModelFacts, ResultSet
+from bench.spec.workloads import (
+    LATENCY_WORKLOADS,
+    SPECS,
+    TIME_SWEEP_WORKLOADS,
+    FanOut,
+    Memory,
+    PingPong,
+    ProducerConsumer,
+    Spawn,
+)
 from bench.units import format_bytes, format_duration, format_rate
 
 # Panel sizes in CSS pixels: two panels side by side in the page's main column at 1366 px.
@@ -53,9 +61,10 @@ OTHER = "other benchmarks"
 PERCENTILE_NAMES = (("p50", "p50"), ("p90", "p90"), ("p99", "p99"), ("p999", "p99.9"))
 
 
-def color(model: str) -> str:
-    """The model's colour as CSS hex, from the one place the PNG charts take it from."""
-    return to_hex(charts.model_color(model))
+def color(model: str, colours: Mapping[str, str]) -> str:
+    """The model's colour as CSS hex: as its cells record it (``colours``, which the PNG charts
+    use too), else as its name says (``ModelFacts.for_name``)."""
+    return colours.get(model) or ModelFacts.for_name(model).colour
 
 
 def _esc(text: object) -> str:
@@ -132,6 +141,8 @@ class Chart:
     caption: str
     panels: tuple[Panel, ...]
     models: tuple[str, ...] = field(default=())
+    # Each model's colour (``color``).
+    colours: Mapping[str, str] = field(default_factory=dict)
 
 
 # --- axes -------------------------------------------------------------------------------------
@@ -203,7 +214,7 @@ def _positive(values: Sequence[float | None]) -> list[float]:
 # --- rendering --------------------------------------------------------------------------------
 
 
-def render_line_panel(panel: LinePanel) -> str:
+def render_line_panel(panel: LinePanel, colours: Mapping[str, str]) -> str:
     left, right = MARGIN_LEFT, WIDTH - MARGIN_RIGHT
     top, bottom = MARGIN_TOP, HEIGHT - MARGIN_BOTTOM
     ys = _positive(
@@ -249,7 +260,7 @@ def render_line_panel(panel: LinePanel) -> str:
     body.append(_text((left + right) / 2, HEIGHT - 8, panel.x_label, "axis"))
     body.append(_text(4, 14, panel.y_label, "axis", "start"))
     for series in panel.series:
-        hue = color(series.model)
+        hue = color(series.model, colours)
         parts = [f'<g class="series" data-series="{_esc(series.model)}" style="--c:{hue}">']
         line = [p for p in series.points if p.y > 0]
         if len(line) > 1:
@@ -284,7 +295,7 @@ def render_line_panel(panel: LinePanel) -> str:
     return _svg(WIDTH, HEIGHT, panel.title, body)
 
 
-def render_bar_panel(panel: BarPanel) -> str:
+def render_bar_panel(panel: BarPanel, colours: Mapping[str, str]) -> str:
     several = len({bar.label for bar in panel.bars}) > 1
     label_width = BAR_LABEL_WIDTH + (64 if several else 0)
     left, right = label_width, WIDTH - VALUE_TEXT_WIDTH
@@ -306,7 +317,8 @@ def render_bar_panel(panel: BarPanel) -> str:
         end = x_of(bar.value)
         name = f"{bar.model} {bar.label}" if several else bar.model
         body.append(
-            f'<g class="series" data-series="{_esc(bar.model)}" style="--c:{color(bar.model)}">'
+            f'<g class="series" data-series="{_esc(bar.model)}" '
+            f'style="--c:{color(bar.model, colours)}">'
             + _text(left - 6, y + BAR_HEIGHT - 5, name, "bar-label", "end")
             + f'<rect class="bar{" later" if bar.later else ""}" x="{left}" '
             f'y="{_num(y)}" width="{_num(max(1.0, end - left))}" height="{BAR_HEIGHT}">'
@@ -331,7 +343,7 @@ def _bar_value(after: float, end: float, y: float, text: str) -> str:
     return _text(end - 5, y, text, "value inside", "end")
 
 
-def render_ratio_panel(panel: RatioPanel) -> str:
+def render_ratio_panel(panel: RatioPanel, colours: Mapping[str, str]) -> str:
     label_width = 300
     left, right = label_width, WIDE - 80
     top = MARGIN_TOP
@@ -359,7 +371,7 @@ def render_ratio_panel(panel: RatioPanel) -> str:
     for index, (label, model, ratio, ci, significant, tip) in enumerate(panel.rows):
         y = top + index * RATIO_ROW + RATIO_ROW / 2
         parts = [
-            f'<g class="series" data-series="{_esc(model)}" style="--c:{color(model)}">',
+            f'<g class="series" data-series="{_esc(model)}" style="--c:{color(model, colours)}">',
             _text(left - 8, y + 4, label, "bar-label", "end"),
         ]
         if ci is not None and ci[0] > 0:
@@ -377,12 +389,12 @@ def render_ratio_panel(panel: RatioPanel) -> str:
     return _svg(WIDE, height, panel.title, body)
 
 
-def render_panel(panel: Panel) -> str:
+def render_panel(panel: Panel, colours: Mapping[str, str]) -> str:
     if isinstance(panel, LinePanel):
-        return render_line_panel(panel)
+        return render_line_panel(panel, colours)
     if isinstance(panel, BarPanel):
-        return render_bar_panel(panel)
-    return render_ratio_panel(panel)
+        return render_bar_panel(panel, colours)
+    return render_ratio_panel(panel, colours)
 
 
 def render(chart: Chart) -> str:
@@ -393,7 +405,8 @@ def render(chart: Chart) -> str:
         out.append('<div class="legend" role="group" aria-label="show or hide a model">')
         out += [
             f'<button type="button" class="key" data-series="{_esc(model)}" '
-            f'aria-pressed="true"><span class="swatch" style="background:{color(model)}">'
+            f'aria-pressed="true"><span class="swatch" '
+            f'style="background:{color(model, chart.colours)}">'
             f"</span>{_esc(model)}</button>"
             for model in chart.models
         ]
@@ -403,7 +416,7 @@ def render(chart: Chart) -> str:
     for panel in chart.panels:
         out.append(
             f'<div class="panel"><div class="panel-title">{_esc(panel.title)}</div>'
-            f"{render_panel(panel)}</div>"
+            f"{render_panel(panel, chart.colours)}</div>"
         )
     out.append("</div>")
     out.append(f"<figcaption>{_esc(chart.caption)}</figcaption>")
@@ -472,18 +485,26 @@ def bar_chart(
                     )
                 )
         if bars:
-            x_text = _bytes_tick if workload == "memory" else _duration_tick
+            x_text = _bytes_tick if SPECS[workload].unit == "byte" else _duration_tick
             panels.append(BarPanel(row.label, findings.unit_word(workload), tuple(bars), x_text))
     if not panels:
         return None
-    return Chart(name, title, caption, tuple(panels), _models_of(panels))
+    return _chart(name, title, caption, panels, results)
 
 
 def _show(entry: Entry, value: float) -> str:
     return findings.show_value(entry.workload, entry.unit, value)
 
 
-def _models_of(panels: Sequence[Panel]) -> tuple[str, ...]:
+def _chart(
+    name: str, title: str, caption: str, panels: Sequence[Panel], results: Sequence[ResultSet]
+) -> Chart:
+    """A chart of ``panels`` with its models in their order and colours."""
+    models = _models_of(panels, results)
+    return Chart(name, title, caption, tuple(panels), models, model_colours(models, results))
+
+
+def _models_of(panels: Sequence[Panel], results: Sequence[ResultSet]) -> tuple[str, ...]:
     found: list[str] = []
     for panel in panels:
         if isinstance(panel, BarPanel):
@@ -492,7 +513,7 @@ def _models_of(panels: Sequence[Panel]) -> tuple[str, ...]:
             found += [series.model for series in panel.series]
         else:
             found += [model for _l, model, *_rest in panel.rows]
-    return tuple(model_order(found))
+    return tuple(model_order(found, results))
 
 
 def _sweep_sizes(results: Sequence[ResultSet], workload: str) -> set[Row]:
@@ -520,7 +541,7 @@ def throughput_chart(
 ) -> Chart | None:
     """Per set of fixed parameters (and file), a line per model against the size; a panel
     with a single size is bars, not a column of dots."""
-    vary = sweep.SIZE_PARAMETERS[workload]
+    vary = sweep.size_parameters(workload)
     swept = _sweep_sizes(results, workload)
     groups: dict[str, list[Row]] = {}
     for row in rows(results, workload):
@@ -590,7 +611,7 @@ def throughput_chart(
                 )
     if not panels:
         return None
-    return Chart(name, title, caption, tuple(panels), _models_of(panels))
+    return _chart(name, title, caption, panels, results)
 
 
 def _size(row: Row) -> int:
@@ -599,21 +620,22 @@ def _size(row: Row) -> int:
 
 
 def _single(row: Row) -> str:
+    """The size of a panel that has one, as the row label shows it: "N=100: "."""
     spec = row.spec
     if spec is None:
         return ""
-    words = findings.short_label(row, size_only=True).split()
-    return " ".join(w for w in words if w.startswith(("N=", "P=", "C="))) + ": "
+    vary = sweep.size_parameters(row.workload)
+    return " ".join(text for name, text in spec.short_parts() if name in vary) + ": "
 
 
 def _panel_label(row: Row, vary: Sequence[str]) -> str:
-    words = findings.short_label(row, size_only=True).split()
-    kept = [w for w in words if not w.startswith(("N=", "P=", "C="))]
-    return " ".join(kept) or row.workload
+    """The row label without its size: what a panel's rows share."""
+    spec = row.spec
+    return (spec.short_params(omit=vary) if spec is not None else row.params) or row.workload
 
 
 def _size_label(workload: str) -> str:
-    return charts.SWEEP_X_LABELS.get(workload, "N (log scale)")
+    return charts.size_axis_label(workload)
 
 
 def _rate(entry: Entry) -> tuple[float, float, float] | None:
@@ -702,12 +724,8 @@ def latency_chart(results: Sequence[ResultSet], workload: str) -> Chart | None:
     )
     if left_out > 0:
         caption += f" {left_out} more parameter sets are in the latency table."
-    return Chart(
-        f"latency_{workload}",
-        f"Latency distribution of {workload}",
-        caption,
-        tuple(panels),
-        _models_of(panels),
+    return _chart(
+        f"latency_{workload}", f"Latency distribution of {workload}", caption, panels, results
     )
 
 
@@ -752,9 +770,7 @@ def sweep_chart(results: Sequence[ResultSet], workload: str) -> Chart | None:
         f"Mean time per {per} against N, log-log, one line per model. Crosses on the top edge: "
         "sizes a model could not reach (hover for the reason; all are in the Sweeps table)."
     )
-    return Chart(
-        f"sweep_{workload}", f"{workload} sweep", caption, tuple(panels), _models_of(panels)
-    )
+    return _chart(f"sweep_{workload}", f"{workload} sweep", caption, panels, results)
 
 
 def memory_slope_chart(results: Sequence[ResultSet]) -> Chart | None:
@@ -767,7 +783,7 @@ def memory_slope_chart(results: Sequence[ResultSet]) -> Chart | None:
         for model, fit in fits.items():
             by_size: dict[float, list[float]] = {}
             for (row, cell_model), entry in grid(result).items():
-                if row.workload == "memory" and cell_model == model:
+                if row.workload == Memory.workload and cell_model == model:
                     for x, y in findings.memory_points(entry):
                         by_size.setdefault(x, []).append(y)
             points = tuple(
@@ -803,7 +819,7 @@ def memory_slope_chart(results: Sequence[ResultSet]) -> Chart | None:
         "log-log; hover a point for the fitted slope, the memory per parked task without the "
         "fixed overhead (all fits are in the Memory slope table)."
     )
-    return Chart("memory_slope", "Memory against N", caption, tuple(panels), _models_of(panels))
+    return _chart("memory_slope", "Memory against N", caption, panels, results)
 
 
 def ratio_chart(result: Comparison) -> Chart | None:
@@ -850,9 +866,7 @@ def ratio_chart(result: Comparison) -> Chart | None:
         "(below 1: less time or memory). Filled: significant (Mann\N{EN DASH}Whitney U); hollow: "
         "not significant or not testable. Whiskers: 95% bootstrap interval of the ratio."
     )
-    return Chart(
-        "ratios", "Ratios against the first file", caption, tuple(panels), _models_of(panels)
-    )
+    return _chart("ratios", "Ratios against the first file", caption, panels, result.files)
 
 
 def build(results: Sequence[ResultSet], comparison: Comparison | None) -> list[Chart]:
@@ -864,40 +878,40 @@ def build(results: Sequence[ResultSet], comparison: Comparison | None) -> list[C
         ratio_chart(comparison) if comparison is not None else None,
         bar_chart(
             results,
-            "pingpong",
+            PingPong.workload,
             "switch_latency",
             "Switch latency per model",
             f"pingpong: mean time per one-way switch, log scale; {whiskers}{side}.",
         ),
         throughput_chart(
             results,
-            "producer_consumer",
+            ProducerConsumer.workload,
             name="throughput_producer_consumer",
             title="producer_consumer throughput",
             caption="Items per second (1 / mean time per item) against P = C, one line per "
             "model, one panel per capacity, item count and work; log scale; whiskers: the rates "
             "of the slowest and fastest values. A single size is drawn as bars.",
             value=_rate,
-            value_text=lambda v: format_rate(v) + " items/s",
+            value_text=lambda v: f"{format_rate(v)} {ProducerConsumer.facts.rate_unit}",
             tick_text=_rate_tick,
-            y_label="items/s",
+            y_label=ProducerConsumer.facts.rate_unit,
         ),
         throughput_chart(
             results,
-            "fan_out",
+            FanOut.workload,
             name="throughput_fan_out",
             title="fan_out throughput",
             caption="Tasks per second (1 / mean time per task) against N, one line per model, "
             "one panel per kind of work; log scales; whiskers: the rates of the slowest and "
             "fastest values. A single size is drawn as bars.",
             value=_rate,
-            value_text=lambda v: format_rate(v) + " tasks/s",
+            value_text=lambda v: f"{format_rate(v)} {FanOut.facts.rate_unit}",
             tick_text=_rate_tick,
-            y_label="tasks/s",
+            y_label=FanOut.facts.rate_unit,
         ),
         throughput_chart(
             results,
-            "fan_out",
+            FanOut.workload,
             name="overhead_fan_out",
             title="fan_out overhead per task",
             caption="What each model adds to the waits the spec prescribes, (makespan - ideal "
@@ -910,20 +924,20 @@ def build(results: Sequence[ResultSet], comparison: Comparison | None) -> list[C
         ),
         bar_chart(
             results,
-            "memory",
+            Memory.workload,
             "memory_per_task",
             "Memory per parked task",
             f"memory: bytes each parked task adds, log scale; {whiskers}{side}.",
         ),
         bar_chart(
             results,
-            "spawn",
+            Spawn.workload,
             "spawn_cost",
             "Spawn cost per model",
             f"spawn: mean time to create, start and finish one task, log scale; {whiskers}{side}.",
         ),
-        *(latency_chart(results, workload) for workload in findings.LATENCY_WORKLOADS),
-        *(sweep_chart(results, workload) for workload in findings.SWEEP_WORKLOADS),
+        *(latency_chart(results, workload) for workload in LATENCY_WORKLOADS),
+        *(sweep_chart(results, workload) for workload in TIME_SWEEP_WORKLOADS),
         memory_slope_chart(results),
     ]
     return [chart for chart in built if chart is not None]

@@ -7,64 +7,38 @@ import math
 import statistics
 from collections.abc import Callable, Iterable
 
-import pyperf
-
-from bench.analysis.sweep import SlopeFit, fit_line
-from bench.measure.cells import PREFERRED_ORDER, RecordedBound, recorded_bound
-from bench.measure.latency import RESOLUTION
+from bench.analysis.sweep import MEMORY_SLOPE_MIN_SIZES, SlopeFit, fit_line
 from bench.results import gil
-from bench.results.storage import CellGap
-from bench.spec.workloads import SPECS, Memory, Spec
+from bench.results.schema import (
+    Entry,
+    Gap,
+    RecordedBound,
+    collect_model_facts,
+    ordered_models,
+    recorded_bound,
+)
+from bench.spec.resolution import BELOW_RESOLUTION, RESOLUTION
+from bench.spec.workloads import LATENCY_WORKLOADS, SPECS, FanOut, Memory, Spec
 from bench.units import format_bytes, format_duration, format_rate
 
 TIMES = "\N{MULTIPLICATION SIGN}"
-# What a latency table shows where the timer cannot resolve a cell's samples.
-BELOW_RESOLUTION = "below timer resolution"
 # What a table shows where a cell has no number.
 GAP_TEXT = {"failed": "FAILED", "skipped": "skipped"}
 
 
-def short_params(spec: Spec) -> str:
-    """A compact row label; the full canonical params stay in the result file."""
-    p = spec.__dict__
-    if spec.workload == "producer_consumer":
-        work = "cpu" if p["work"] == "cpu" else "no work"
-        return f"P={p['producers']} C={p['consumers']} Q={p['capacity']} M={p['items']} {work}"
-    if spec.workload == "fan_out":
-        if p["work"] == "echo":
-            return (
-                f"N={p['tasks']} echo D={p['delay_ms']:g} ms {p['request_bytes']} B "
-                f"connect={p['connect']}"
-            )
-        work = f"sleep {p['delay_ms']:g} ms" if p["work"] == "sleep" else "cpu"
-        return f"N={p['tasks']} {work}"
-    if spec.workload == "pingpong":
-        return f"rounds={p['rounds']}"
-    return f"N={p['tasks']}"
+def value_kind(spec_class: type[Spec]) -> tuple[str, Callable[[float], str]]:
+    """Column unit and formatter of a workload's mean value (a throughput as a rate, whose
+    unit the column names)."""
+    facts = spec_class.facts
+    if facts.throughput:
+        return facts.column, lambda mean: format_rate(1.0 / mean)
+    return facts.column, format_bytes if spec_class.unit == "byte" else format_duration
 
 
-def value_kind(workload: str) -> tuple[str, Callable[[float], str]]:
-    """Column unit and formatter of a workload's mean value."""
-    if workload == "producer_consumer":
-        return "items/s", lambda mean: format_rate(1.0 / mean)
-    if SPECS[workload].unit == "byte":
-        return "per task", format_bytes
-    if workload == "pingpong":
-        return "per switch", format_duration
-    if workload == "fan_out":
-        return "makespan per task", format_duration
-    return "per task", format_duration
-
-
-def _spread(bench: pyperf.Benchmark) -> str:
-    if bench.get_nvalue() < 2:
+def _spread(bench: Entry) -> str:
+    if len(bench.values) < 2:
         return ""
-    return f" ±{100 * bench.stdev() / bench.mean():.0f}%"
-
-
-def _model_order(models: Iterable[str]) -> list[str]:
-    rank = {name: index for index, name in enumerate(PREFERRED_ORDER)}
-    return sorted(set(models), key=lambda name: (rank.get(name, len(rank)), name))
+    return f" ±{100 * bench.stdev / bench.mean:.0f}%"
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -77,11 +51,11 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return [line(header), line(["-" * w for w in widths]), *(line(row) for row in rows)]
 
 
-def _rows(benchmarks: list[pyperf.Benchmark], gaps: list[CellGap]) -> list[tuple[str, str]]:
+def _rows(benchmarks: list[Entry], gaps: list[Gap]) -> list[tuple[str, str]]:
     keys: list[tuple[str, str]] = []
-    for workload, params in [
-        (b.get_metadata()["workload"], b.get_metadata()["params"]) for b in benchmarks
-    ] + [(g.workload, g.params) for g in gaps]:
+    for workload, params in [(str(b.workload), str(b.params)) for b in benchmarks] + [
+        (str(g.workload), str(g.params)) for g in gaps
+    ]:
         if (workload, params) not in keys:
             keys.append((workload, params))
     order = {name: index for index, name in enumerate(SPECS)}
@@ -89,30 +63,28 @@ def _rows(benchmarks: list[pyperf.Benchmark], gaps: list[CellGap]) -> list[tuple
 
 
 def render(
-    benchmarks: list[pyperf.Benchmark],
-    gaps: list[CellGap],
-    cell_text: Callable[[pyperf.Benchmark], str] | None = None,
+    benchmarks: list[Entry],
+    gaps: list[Gap],
+    cell_text: Callable[[Entry], str] | None = None,
     title: str = "",
 ) -> list[str]:
     """One table; ``cell_text`` picks what each benchmark shows (default: its mean and spread)."""
-    by_key = {}
-    for bench in benchmarks:
-        meta = bench.get_metadata()
-        by_key[meta["workload"], meta["params"], meta["model"]] = bench
+    by_key = {(b.workload, b.params, b.model): b for b in benchmarks}
     gap_text = {(g.workload, g.params, g.model): GAP_TEXT[g.status] for g in gaps}
-    models = _model_order([key[2] for key in by_key] + [g.model for g in gaps])
+    facts = collect_model_facts(benchmarks, gaps)
+    models = ordered_models([str(key[2]) for key in by_key] + [str(g.model) for g in gaps], facts)
     rows = []
     for workload, params in _rows(benchmarks, gaps):
         spec = SPECS[workload].from_params(params)
-        unit, fmt = value_kind(workload)
-        label = f"{workload} {short_params(spec)}"
+        unit, fmt = value_kind(SPECS[workload])
+        label = f"{workload} {spec.short_params()}"
         if cell_text is None:
             label += f" [{unit}]"
         row = [label]
         for model in models:
             bench = by_key.get((workload, params, model))
             if bench is not None:
-                row.append(cell_text(bench) if cell_text else fmt(bench.mean()) + _spread(bench))
+                row.append(cell_text(bench) if cell_text else fmt(bench.mean) + _spread(bench))
             else:
                 row.append(gap_text.get((workload, params, model), "·"))
         rows.append(row)
@@ -122,16 +94,16 @@ def render(
     return lines + _table(["cell", *models], rows)
 
 
-def _profile_text(key: str, fmt: Callable[[float], str]) -> Callable[[pyperf.Benchmark], str]:
-    def text(bench: pyperf.Benchmark) -> str:
-        value = bench.get_metadata().get(key)
+def _profile_text(key: str, fmt: Callable[[float], str]) -> Callable[[Entry], str]:
+    def text(bench: Entry) -> str:
+        value = bench.metadata.get(key)
         return fmt(float(value)) if value is not None else "·"
 
     return text
 
 
-def _latency_text(bench: pyperf.Benchmark) -> str:
-    meta = bench.get_metadata()
+def _latency_text(bench: Entry) -> str:
+    meta = bench.metadata
     if "latency_unresolved" in meta:
         return BELOW_RESOLUTION
     if "latency_p50" not in meta or "latency_p99" not in meta:
@@ -149,18 +121,17 @@ FAN_OUT_OVERHEAD_TITLE = (
 )
 
 
-def _bound(bench: pyperf.Benchmark) -> RecordedBound | None:
-    meta = bench.get_metadata()
-    return recorded_bound(meta.get("workload"), meta.get("params"), meta)
+def _bound(bench: Entry) -> RecordedBound | None:
+    return recorded_bound(bench.workload, bench.params, bench.metadata)
 
 
-def fan_out_overhead_text(bench: pyperf.Benchmark) -> str:
+def fan_out_overhead_text(bench: Entry) -> str:
     """The mean overhead per task with its spread; that there is none (cpu work has no bound);
     or that the makespan came out at or below the ideal, which no overhead can describe."""
     bound = _bound(bench)
     if bound is None:
         return "·"
-    overhead = bound.overhead(bench.get_values())
+    overhead = bound.overhead(bench.values)
     if overhead is None:
         return "no bound (cpu)"
     mean = statistics.fmean(overhead)
@@ -170,7 +141,7 @@ def fan_out_overhead_text(bench: pyperf.Benchmark) -> str:
     return format_duration(mean) + spread
 
 
-def _fan_out_overhead_lines(timed: list[pyperf.Benchmark]) -> list[str]:
+def _fan_out_overhead_lines(timed: list[Entry]) -> list[str]:
     """The overhead table of the fan_out cells that record a bound, and the bounds of those
     whose tasks do not all wait at once."""
     bounded = [(bench, bound) for bench in timed if (bound := _bound(bench)) is not None]
@@ -179,11 +150,10 @@ def _fan_out_overhead_lines(timed: list[pyperf.Benchmark]) -> list[str]:
     table = render([bench for bench, _ in bounded], [], fan_out_overhead_text)
     lines = ["", FAN_OUT_OVERHEAD_TITLE, *table]
     listed = [
-        f"  {meta['model']}, {short_params(SPECS['fan_out'].from_params(meta['params']))}: "
-        + bound.text
+        f"  {meta['model']}, {FanOut.from_params(meta['params']).short_params()}: " + bound.text
         for bench, bound in bounded
         if bound.ideal_per_task and not bound.all_wait_at_once
-        for meta in [bench.get_metadata()]
+        for meta in [bench.metadata]
     ]
     lines.append(
         "Ideal makespan: D when all N tasks wait at once" + (", except:" if listed else "")
@@ -197,9 +167,6 @@ def _fan_out_overhead_lines(timed: list[pyperf.Benchmark]) -> list[str]:
     return lines
 
 
-# A model's per-task memory is the slope over its runs from this many sizes on: with two, the
-# slope is one difference, which the noise of the smaller size can dominate.
-MEMORY_SLOPE_MIN_SIZES = 3
 KERNEL_MEMORY_ABSENT = "n/a"
 MEMORY_TITLE = (
     "Memory per parked task, user / kernel (user: the value above; kernel: /proc/meminfo "
@@ -208,25 +175,25 @@ MEMORY_TITLE = (
 )
 
 
-def _tasks(bench: pyperf.Benchmark) -> int:
-    spec = Memory.from_params(bench.get_metadata()["params"])
+def _tasks(bench: Entry) -> int:
+    spec = Memory.from_params(str(bench.params))
     assert isinstance(spec, Memory)
     return spec.tasks
 
 
-def memory_points(bench: pyperf.Benchmark, key: str) -> list[tuple[float, float]]:
+def memory_points(bench: Entry, key: str) -> list[tuple[float, float]]:
     """(N, bytes) of every run of a memory cell that recorded ``key`` (``memory_delta``: user,
     ``kernel_memory_delta``: kernel)."""
     tasks = _tasks(bench)
     points = []
-    for run in bench.get_runs():
-        value = run.get_metadata().get(key)
+    for run in bench.runs:
+        value = bench.run_metadata(run).get(key)
         if isinstance(value, int | float) and math.isfinite(value):
             points.append((float(tasks), float(value)))
     return points
 
 
-def kernel_per_task(bench: pyperf.Benchmark) -> float | None:
+def kernel_per_task(bench: Entry) -> float | None:
     """Mean kernel bytes per task over the runs that recorded it; None when none did."""
     points = memory_points(bench, "kernel_memory_delta")
     return statistics.fmean(y / x for x, y in points) if points else None
@@ -239,7 +206,7 @@ def _slope(points: list[tuple[float, float]]) -> SlopeFit | None:
 
 
 def memory_slopes(
-    benchmarks: Iterable[pyperf.Benchmark],
+    benchmarks: Iterable[Entry],
 ) -> dict[str, tuple[SlopeFit, SlopeFit | None]]:
     """Per model measured at ``MEMORY_SLOPE_MIN_SIZES`` sizes or more: the user and the kernel
     bytes per task as least-squares slopes over all its runs (kernel None where too few sizes
@@ -247,9 +214,9 @@ def memory_slopes(
     user: dict[str, list[tuple[float, float]]] = {}
     kernel: dict[str, list[tuple[float, float]]] = {}
     for bench in benchmarks:
-        if bench.get_metadata().get("workload") != "memory":
+        if bench.workload != Memory.workload:
             continue
-        model = str(bench.get_metadata()["model"])
+        model = str(bench.model)
         user.setdefault(model, []).extend(memory_points(bench, "memory_delta"))
         kernel.setdefault(model, []).extend(memory_points(bench, "kernel_memory_delta"))
     slopes = {}
@@ -265,24 +232,24 @@ def _user_kernel(user: float, kernel: float | None) -> str:
     return f"{format_bytes(user)} / {shown}"
 
 
-def _memory_cell_text(bench: pyperf.Benchmark) -> str:
-    return _user_kernel(bench.mean(), kernel_per_task(bench))
+def _memory_cell_text(bench: Entry) -> str:
+    return _user_kernel(bench.mean, kernel_per_task(bench))
 
 
 def sizes_text(sizes: Iterable[int]) -> str:
     return ", ".join(f"{size:,}" for size in sizes)
 
 
-def _memory_lines(benchmarks: list[pyperf.Benchmark]) -> list[str]:
+def _memory_lines(benchmarks: list[Entry]) -> list[str]:
     """Every memory cell as user / kernel per task, then a slope row per set of sizes."""
     cells = {
-        (_tasks(bench), str(bench.get_metadata()["model"])): bench
+        (_tasks(bench), str(bench.model)): bench
         for bench in benchmarks
-        if bench.get_metadata().get("workload") == "memory"
+        if bench.workload == Memory.workload
     }
     if not cells:
         return []
-    models = _model_order(model for _, model in cells)
+    models = ordered_models((model for _, model in cells), collect_model_facts(cells.values()))
     rows = []
     for tasks in sorted({tasks for tasks, _ in cells}):
         row = [f"memory N={tasks}"]
@@ -301,43 +268,51 @@ def _memory_lines(benchmarks: list[pyperf.Benchmark]) -> list[str]:
     return ["", MEMORY_TITLE, *_table(["cell", *models], rows)]
 
 
-def gil_warning(benchmarks: list[pyperf.Benchmark]) -> str | None:
+def gil_warning(benchmarks: list[Entry]) -> str | None:
     """One line naming the cells whose GIL readings differ from each other or from what the
     run asked for (``bench.results.gil``); None when every reading agrees or none was recorded."""
     flagged: list[tuple[str, str]] = []
     asked: set[str | None] = set()
     for bench in benchmarks:
-        metadata = bench.get_metadata()
+        metadata = bench.metadata
         requested = gil.requested(metadata)
         asked.add(requested)
-        runs = [run.get_metadata() for run in bench.get_runs()]
+        runs = [bench.run_metadata(run) for run in bench.runs]
         why = gil.mismatch([metadata, *runs], requested)
         if why is not None:
-            flagged.append((bench.get_name(), why))
+            flagged.append((bench.name, why))
     if not flagged:
         return None
     return "warning: " + gil.mismatch_text(flagged, asked.pop() if len(asked) == 1 else None)
 
 
-def render_all(benchmarks: list[pyperf.Benchmark], gaps: list[CellGap]) -> str:
-    timed = [b for b in benchmarks if b.get_unit() == "second"]
+def _sample_names() -> str:
+    """ "pingpong one-way switch, producer_consumer put to get, ...": what a latency sample of
+    each workload is, in the words before the colon of its description."""
+    return ", ".join(
+        f"{name} {latency.what.partition(':')[0]}"
+        for name in LATENCY_WORKLOADS
+        if (latency := SPECS[name].facts.latency) is not None
+    )
+
+
+def render_all(benchmarks: list[Entry], gaps: list[Gap]) -> str:
+    timed = [b for b in benchmarks if b.unit == "second"]
     warning = gil_warning(benchmarks)
     lines = [warning, ""] if warning else []
     title = "Mean of all values (± standard deviation as % of mean)"
     lines += render(benchmarks, gaps, title=title)
     lines += _fan_out_overhead_lines(timed)
-    with_latency = [
-        b for b in timed if {"latency_p99", "latency_unresolved"} & set(b.get_metadata())
-    ]
+    with_latency = [b for b in timed if {"latency_p99", "latency_unresolved"} & set(b.metadata)]
     if with_latency:
         latency_title = (
-            "Latency p50 / p99 (latency pass: pingpong one-way switch, producer_consumer put to "
-            "get, fan_out fan-out start to result; timer cost subtracted; (k=N): per switch "
-            f"averaged over batches of N rounds; {BELOW_RESOLUTION}: k {TIMES} the median is "
-            f"under {RESOLUTION:g} {TIMES} the timer's cost, no percentile reported)"
+            f"Latency p50 / p99 (latency pass: {_sample_names()}; timer cost subtracted; "
+            f"(k=N): per switch averaged over batches of N rounds; {BELOW_RESOLUTION}: k "
+            f"{TIMES} the median is under {RESOLUTION:g} {TIMES} the timer's cost, no "
+            "percentile reported)"
         )
         lines += ["", *render(with_latency, [], _latency_text, title=latency_title)]
-    if any("cpu_per_op" in b.get_metadata() for b in timed):
+    if any("cpu_per_op" in b.metadata for b in timed):
         cpu = _profile_text("cpu_per_op", format_duration)
         switches = _profile_text("ctx_switches_per_op", lambda v: f"{v:.3g}")
         cpu_title = "CPU time per operation, user + system, whole process tree (profile pass)"

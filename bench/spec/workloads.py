@@ -3,16 +3,24 @@
 A spec is an immutable value; its ``params`` string is canonical (declared field order, ``k=v``
 joined by commas) so that results from different runs and machines match by name. ``reference()``
 is computed here, independently of any model, and every run is checked against it.
+
+Each spec class also carries its workload's facts (``WorkloadFacts``: what a value is, what
+one operation is called, what a sweep varies, what a latency sample is) and how a table
+abbreviates its parameters (``short_parts``): the analysis and rendering layers read them here,
+so that no module but the specs and the models tests a workload's name.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import struct
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import ClassVar, Literal
+
+from bench.units import format_bytes, format_duration, format_rate
 
 # Bump when a change makes old results incomparable (and say so in CHANGELOG.md).
 SPEC_VERSION = 2
@@ -83,12 +91,56 @@ def _choice(spec: object, name: str, allowed: tuple[str, ...]) -> None:
 
 
 @dataclass(frozen=True)
+class LatencyFacts:
+    """What one sample of a workload's latency pass is (``bench.measure.latency``): ``what``
+    in words (the record's ``what`` of an unbatched pass), and whether the samples can be
+    batched, several operations per stamp, when one is too short for the timer."""
+
+    what: str
+    batched: bool = False
+
+
+@dataclass(frozen=True)
+class WorkloadFacts:
+    """What the layers above the specs need to know about a workload, in one place: summary,
+    findings, charts, compare, the latency pass and sweeps read it here instead of testing the
+    workload's name.
+
+    ``value`` is what one stored value is in words ("time per one-way switch"); ``column`` the
+    summary table's unit column ("per switch"); ``throughput``: shown as operations per second
+    (1 / value) rather than as the value; ``operation`` and ``operations`` name one and several
+    of what a value is per. ``size_parameters`` are the parameters a sweep varies together (all
+    at the same size; none: the workload is not swept), ``size_label`` the size axis in words.
+    ``latency`` is None for a workload without a latency pass."""
+
+    value: str
+    column: str
+    operation: str
+    operations: str
+    throughput: bool = False
+    size_parameters: tuple[str, ...] = ()
+    size_label: str = "N"
+    latency: LatencyFacts | None = None
+
+    @property
+    def rate_unit(self) -> str:
+        """The unit of a throughput: "items/s"."""
+        return f"{self.operations}/s"
+
+    @property
+    def swept(self) -> bool:
+        return bool(self.size_parameters)
+
+
+@dataclass(frozen=True)
 class Spec:
-    """Base of all workload specs."""
+    """Base of all workload specs. A subclass declares its name (``workload``), what one value
+    is (``metric``, ``unit``) and its ``facts``."""
 
     workload: ClassVar[str]
     metric: ClassVar[str]
     unit: ClassVar[Literal["second", "byte"]] = "second"
+    facts: ClassVar[WorkloadFacts]
 
     @property
     def params(self) -> str:
@@ -102,6 +154,29 @@ class Spec:
     def ops(self) -> int:
         """Operations one run performs: the count a per-operation value is divided by."""
         raise NotImplementedError
+
+    def short_parts(self) -> tuple[tuple[str, str], ...]:
+        """The parameters as a table row shows them, each with the field it shows: by default
+        ``name=value`` of every field in the spec's name. Subclasses abbreviate."""
+        return tuple(
+            (f.name, f"{f.name}={getattr(self, f.name)}")
+            for f in dataclasses.fields(self)
+            if _applies(self, f)
+        )
+
+    def short_params(self, omit: Collection[str] = ()) -> str:
+        """A compact row label ("P=1 C=1 Q=64 M=4000 no work"), without the fields in
+        ``omit``; the full canonical params stay in the result file."""
+        return " ".join(text for name, text in self.short_parts() if name not in omit)
+
+    @classmethod
+    def show(cls, per_op: float) -> str:
+        """A stored value (per operation) in human units: a throughput as a rate."""
+        if cls.facts.throughput and per_op > 0:
+            return f"{format_rate(1.0 / per_op)} {cls.facts.rate_unit}"
+        if cls.unit == "byte":
+            return format_bytes(per_op)
+        return format_duration(per_op)
 
     def reference(self) -> Checksum:
         raise NotImplementedError
@@ -158,6 +233,17 @@ class PingPong(Spec):
 
     workload: ClassVar[str] = "pingpong"
     metric: ClassVar[str] = "seconds per one-way switch"
+    facts: ClassVar[WorkloadFacts] = WorkloadFacts(
+        value="time per one-way switch",
+        column="per switch",
+        operation="switch",
+        operations="switches",
+        latency=LatencyFacts(
+            what="one-way switch: a round trip timed by the coordinator, minus the timer's "
+            "cost, halved",
+            batched=True,
+        ),
+    )
     rounds: int = 2000
 
     def __post_init__(self) -> None:
@@ -215,6 +301,20 @@ class ProducerConsumer(Spec):
 
     workload: ClassVar[str] = "producer_consumer"
     metric: ClassVar[str] = "seconds per item"
+    # The sweep runs P = C: a cell with producers != consumers is not a point of any curve.
+    facts: ClassVar[WorkloadFacts] = WorkloadFacts(
+        value="time per item",
+        column="items/s",
+        operation="item",
+        operations="items",
+        throughput=True,
+        size_parameters=("producers", "consumers"),
+        size_label="N producers = N consumers",
+        latency=LatencyFacts(
+            what="put to get: from just before a producer puts an item to just after a "
+            "consumer gets it, minus the timer's cost"
+        ),
+    )
     producers: int = 1
     consumers: int = 1
     capacity: int = 64
@@ -230,6 +330,15 @@ class ProducerConsumer(Spec):
         _choice(self, "work", ("none", "cpu"))
         if self.producers > self.items:
             raise SpecError(f"producers ({self.producers}) must not exceed items ({self.items})")
+
+    def short_parts(self) -> tuple[tuple[str, str], ...]:
+        return (
+            ("producers", f"P={self.producers}"),
+            ("consumers", f"C={self.consumers}"),
+            ("capacity", f"Q={self.capacity}"),
+            ("items", f"M={self.items}"),
+            ("work", "cpu" if self.work == "cpu" else "no work"),
+        )
 
     @property
     def ops(self) -> int:
@@ -262,6 +371,17 @@ class ProducerConsumer(Spec):
         return tally(self.consume((i, PAYLOAD)) for i in range(self.items))
 
 
+@dataclass(frozen=True)
+class FanOutBound:
+    """The fastest a fan-out can finish whatever the model (``FanOut.bound``): ``ideal``
+    seconds with ``workers`` tasks waiting at once. cpu work has no model-independent bound:
+    ``ideal`` and ``workers`` are None and ``text`` says so."""
+
+    ideal: float | None
+    workers: int | None
+    text: str
+
+
 # An echo request or reply: payload length and the server's delay in microseconds, then the
 # payload. The server sends the whole frame back unchanged after the delay.
 ECHO_HEADER = struct.Struct("!II")
@@ -283,6 +403,18 @@ class FanOut(Spec):
 
     workload: ClassVar[str] = "fan_out"
     metric: ClassVar[str] = "seconds per task"
+    facts: ClassVar[WorkloadFacts] = WorkloadFacts(
+        value="time per task",
+        column="makespan per task",
+        operation="task",
+        operations="tasks",
+        size_parameters=("tasks",),
+        size_label="N tasks launched and gathered",
+        latency=LatencyFacts(
+            what="fan-out start to result: from the start of the fan-out (the measured "
+            "region's start) to the moment a task has its result, minus the timer's cost"
+        ),
+    )
     tasks: int = 100
     work: str = "cpu"
     delay_ms: float = 1.0
@@ -314,6 +446,44 @@ class FanOut(Spec):
                 if _applies(self, field) or getattr(self, field.name) == field.default:
                     continue
                 raise SpecError(f"{field.name} applies to work=echo only, not work={self.work}")
+
+    def short_parts(self) -> tuple[tuple[str, str], ...]:
+        tasks = ("tasks", f"N={self.tasks}")
+        if self.echoes:
+            return (
+                tasks,
+                ("work", "echo"),
+                ("delay_ms", f"D={self.delay_ms:g} ms"),
+                ("request_bytes", f"{self.request_bytes} B"),
+                ("connect", f"connect={self.connect}"),
+            )
+        if self.sleeps:
+            return (tasks, ("work", f"sleep {self.delay_ms:g} ms"))
+        return (tasks, ("work", "cpu"))
+
+    def bound(self, concurrency: int) -> FanOutBound:
+        """The ideal makespan when ``concurrency`` tasks can wait at once: each task waits D
+        (its sleep, or the server's delay for echo), so ceil(N / W) waves of D; that is D when
+        all tasks wait at once and N x D when one does. The work around the waits (launching,
+        switching, the I/O itself) is what a model adds, and is left out."""
+        if self.work == "cpu":
+            return FanOutBound(None, None, "none: cpu work has no model-independent bound")
+        tasks, workers = self.tasks, max(1, min(concurrency, self.tasks))
+        waves = math.ceil(tasks / workers)
+        wait = "sleep" if self.sleeps else "server delay"
+        delay = f"{self.delay_ms:g} ms"
+        total = f"{waves * self.delay_ms:g} ms"
+        if waves == 1:
+            who = "the one task waits" if tasks == 1 else f"all {tasks} tasks wait at once"
+            text = f"D = {delay} ({wait}): {who}"
+        elif workers == 1:
+            text = f"N x D = {tasks} x {delay} = {total} ({wait}): one task waits at a time"
+        else:
+            text = (
+                f"ceil(N / W) x D = ceil({tasks} / {workers}) x {delay} = {total} ({wait}): "
+                f"{workers} tasks wait at once"
+            )
+        return FanOutBound(waves * self.delay, workers, text)
 
     @property
     def echoes(self) -> bool:
@@ -365,10 +535,21 @@ class Spawn(Spec):
 
     workload: ClassVar[str] = "spawn"
     metric: ClassVar[str] = "seconds per task"
+    facts: ClassVar[WorkloadFacts] = WorkloadFacts(
+        value="time per task",
+        column="per task",
+        operation="task",
+        operations="tasks",
+        size_parameters=("tasks",),
+        size_label="N tasks",
+    )
     tasks: int = 100
 
     def __post_init__(self) -> None:
         _positive(self, "tasks", limit=1_000_000)
+
+    def short_parts(self) -> tuple[tuple[str, str], ...]:
+        return (("tasks", f"N={self.tasks}"),)
 
     @property
     def ops(self) -> int:
@@ -389,10 +570,21 @@ class Memory(Spec):
     workload: ClassVar[str] = "memory"
     metric: ClassVar[str] = "bytes per parked task"
     unit: ClassVar[Literal["second", "byte"]] = "byte"
+    facts: ClassVar[WorkloadFacts] = WorkloadFacts(
+        value="bytes per parked task",
+        column="per task",
+        operation="task",
+        operations="tasks",
+        size_parameters=("tasks",),
+        size_label="N parked tasks",
+    )
     tasks: int = 100
 
     def __post_init__(self) -> None:
         _positive(self, "tasks", limit=1_000_000)
+
+    def short_parts(self) -> tuple[tuple[str, str], ...]:
+        return (("tasks", f"N={self.tasks}"),)
 
     @property
     def ops(self) -> int:
@@ -405,6 +597,23 @@ class Memory(Spec):
 SPECS: dict[str, type[Spec]] = {
     cls.workload: cls for cls in (PingPong, ProducerConsumer, FanOut, Spawn, Memory)
 }
+
+
+def workload_facts(workload: object) -> WorkloadFacts | None:
+    """The facts of a workload of this suite by name; None for any other name (a foreign
+    benchmark, a workload of another suite version)."""
+    spec_class = SPECS.get(workload) if isinstance(workload, str) else None
+    return None if spec_class is None else spec_class.facts
+
+
+# The workloads, in the suite's order, that have a latency pass; that are timed (their values
+# are seconds, and a profile pass applies); whose time per operation is swept over sizes (a
+# memory sweep is fitted as a line instead).
+LATENCY_WORKLOADS = tuple(name for name, cls in SPECS.items() if cls.facts.latency is not None)
+TIMED_WORKLOADS = tuple(name for name, cls in SPECS.items() if cls.unit == "second")
+TIME_SWEEP_WORKLOADS = tuple(
+    name for name, cls in SPECS.items() if cls.facts.swept and cls.unit == "second"
+)
 
 # The default matrix: every model runs the "all" sizes; the large sizes are for the models that
 # declare themselves lightweight (a thread or process per task at 10,000 tasks would spend the
@@ -466,7 +675,7 @@ MATRICES: dict[str, tuple[tuple[Spec, Scope], ...]] = {
 # with every other parameter fixed. Every size has scope "all": the point of a sweep is to find
 # where each model stops, so the runner (``runners.sweeps``) decides per model, at run time,
 # that a size cannot usefully be measured (a smaller one failed, one run would exceed
-# ``--sweep-run-limit``, or the size is above the model's ``SWEEP_LIMITS``) and records why,
+# ``--sweep-run-limit``, or the size is above the model's ``sweep_limits``) and records why,
 # instead of the matrix leaving the large sizes out in advance. producer_consumer moves a fixed
 # 20,000 items at every P = C, so the per-item cost compares across sizes (and P <= items).
 SWEEP_SIZES = (1, 10, 100, 1_000, 10_000, 100_000)

@@ -11,20 +11,24 @@ import errno
 import os
 
 from bench.measure.meters import Meter, Outcome
+from bench.spec.models import ModelRecord, VariantParameters
 from bench.spec.workloads import Memory, PingPong, Spawn
 
-REQUIRES: tuple[str, ...] = ()
-LIGHTWEIGHT = True
-PRIMITIVES = {"pingpong": "thread limit", "spawn": "process limit", "memory": "memory limit"}
+MODEL = ModelRecord(
+    name="exhausts",
+    summary="hits resource limits: threads, processes, memory",
+    lightweight=True,
+    primitives={"pingpong": "thread limit", "spawn": "process limit", "memory": "memory limit"},
+)
 
 
-def pingpong(spec: PingPong, meter: Meter) -> Outcome:
+def pingpong(spec: PingPong, meter: Meter, variant: VariantParameters) -> Outcome:
     raise RuntimeError("can't start new thread")
 
 
-def spawn(spec: Spawn, meter: Meter) -> Outcome:
+def spawn(spec: Spawn, meter: Meter, variant: VariantParameters) -> Outcome:
     raise BlockingIOError(errno.EAGAIN, os.strerror(errno.EAGAIN))
 
 
-def memory(spec: Memory, meter: Meter) -> Outcome:
+def memory(spec: Memory, meter: Meter, variant: VariantParameters) -> Outcome:
     raise MemoryError

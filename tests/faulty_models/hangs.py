@@ -10,14 +10,18 @@ import signal
 import threading
 
 from bench.measure.meters import Meter, Outcome
+from bench.spec.models import ModelRecord, VariantParameters
 from bench.spec.workloads import PingPong
 
-REQUIRES: tuple[str, ...] = ()
-LIGHTWEIGHT = True
-PRIMITIVES = {"pingpong": "a lock acquired twice (deadlock)"}
+MODEL = ModelRecord(
+    name="hangs",
+    summary="deadlocks its pingpong and ignores SIGTERM",
+    lightweight=True,
+    primitives={"pingpong": "a lock acquired twice (deadlock)"},
+)
 
 
-def pingpong(spec: PingPong, meter: Meter) -> Outcome:
+def pingpong(spec: PingPong, meter: Meter, variant: VariantParameters) -> Outcome:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     lock = threading.Lock()
     lock.acquire()

@@ -14,11 +14,16 @@ import sys
 import time
 
 from bench.measure.meters import Meter, Outcome
+from bench.spec.models import ModelRecord, VariantParameters
 from bench.spec.workloads import PingPong, Spawn, tally
 
-REQUIRES: tuple[str, ...] = ()
-LIGHTWEIGHT = True
-PRIMITIVES = {"pingpong": "loop; leaks a setsid process", "spawn": "loop; leaks a forked child"}
+MODEL = ModelRecord(
+    name="leaks",
+    summary="does its work and leaves a process running",
+    lightweight=True,
+    primitives={"pingpong": "loop; leaks a setsid process", "spawn": "loop; leaks a forked child"},
+)
+
 STRAY_SECONDS = 300
 _leaked: set[str] = set()
 
@@ -29,7 +34,7 @@ def _first_time(workload: str) -> bool:
     return first
 
 
-def pingpong(spec: PingPong, meter: Meter) -> Outcome:
+def pingpong(spec: PingPong, meter: Meter, variant: VariantParameters) -> Outcome:
     if not _first_time("pingpong"):
         return _count(spec, meter)
     subprocess.Popen(
@@ -51,7 +56,7 @@ def _count(spec: PingPong, meter: Meter) -> Outcome:
     return Outcome(spec.ops, (token,))
 
 
-def spawn(spec: Spawn, meter: Meter) -> Outcome:
+def spawn(spec: Spawn, meter: Meter, variant: VariantParameters) -> Outcome:
     if _first_time("spawn") and os.fork() == 0:
         # Let go of the worker's pipes, so pyperf sees the worker finish and only the stray
         # process is left; one holding them would turn the leak into a hang.

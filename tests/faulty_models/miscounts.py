@@ -7,14 +7,18 @@ checksums and store no number. Found through CONCBENCH_MODEL_PATH.
 from __future__ import annotations
 
 from bench.measure.meters import Meter, Outcome
+from bench.spec.models import ModelRecord, VariantParameters
 from bench.spec.workloads import PingPong
 
-REQUIRES: tuple[str, ...] = ()
-LIGHTWEIGHT = True
-PRIMITIVES = {"pingpong": "a loop with an off-by-one token"}
+MODEL = ModelRecord(
+    name="miscounts",
+    summary="returns a wrong pingpong checksum",
+    lightweight=True,
+    primitives={"pingpong": "a loop with an off-by-one token"},
+)
 
 
-def pingpong(spec: PingPong, meter: Meter) -> Outcome:
+def pingpong(spec: PingPong, meter: Meter, variant: VariantParameters) -> Outcome:
     meter.start()
     token = 0
     for _ in range(spec.rounds):

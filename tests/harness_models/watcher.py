@@ -23,11 +23,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench.measure.meters import Meter, Outcome
+from bench.spec.models import ModelRecord, VariantParameters
 from bench.spec.workloads import Memory, PingPong, tally
 
-REQUIRES: tuple[str, ...] = ()
-LIGHTWEIGHT = True
-PRIMITIVES = {"pingpong": "none (watches the harness)", "memory": "a 16 KiB block per task"}
+MODEL = ModelRecord(
+    name="watcher",
+    summary="checks that nothing of the harness runs in its measured regions",
+    lightweight=True,
+    primitives={"pingpong": "none (watches the harness)", "memory": "a 16 KiB block per task"},
+)
 
 QUIET_SECONDS = 0.2
 HARNESS_MODULES = ("runners.run", "runners.probe")
@@ -123,7 +127,7 @@ def watch_harness() -> None:
     check_quiet(ancestors)
 
 
-def pingpong(spec: PingPong, meter: Meter) -> Outcome:
+def pingpong(spec: PingPong, meter: Meter, variant: VariantParameters) -> Outcome:
     meter.start()
     watch_harness()
     for _ in spec.each_round():
@@ -132,7 +136,7 @@ def pingpong(spec: PingPong, meter: Meter) -> Outcome:
     return Outcome(spec.ops, spec.reference())
 
 
-def memory(spec: Memory, meter: Meter) -> Outcome:
+def memory(spec: Memory, meter: Meter, variant: VariantParameters) -> Outcome:
     meter.start()
     watch_harness()
     blocks = [bytearray(BLOCK) for _ in range(spec.tasks)]

@@ -1,4 +1,5 @@
-"""Contract: ``capacity`` means one thing in every model (issue 10, item 2).
+"""What the capacity contract of ``tests/test_contract.py`` measures and how it judges a run
+(issue 10, item 2): ``capacity`` means one thing in every model.
 
 The spec's definition: at most Q items have been put and not yet taken by a consumer. Every model
 in the registry runs ``producer_consumer`` with one producer and one consumer at Q = 1 and Q = 64
@@ -49,9 +50,9 @@ at Q = 1, one blocking put and one blocking get per item, as in asyncio, gevent 
 - A model whose put is a call of the consumer (the consumer's work on item k runs inside put k:
   serial) has no FIFO: nothing blocks and nothing is ever in flight.
 
-The negative control plugs the generator scheduler's FIFO as it was before issue 10 (a put hands
-its item straight to a parked getter; a get refills the freed slot from a parked putter at once)
-into the generators model: the same checker must reject it.
+The negative control, ``LooseFifo``, is the generator scheduler's FIFO as it was before issue 10
+(a put hands its item straight to a parked getter; a get refills the freed slot from a parked
+putter at once): plugged into the generators model, the same checker must reject it.
 """
 
 from __future__ import annotations
@@ -60,7 +61,6 @@ import bisect
 import itertools
 import math
 import os
-import re
 import resource
 import sys
 import threading
@@ -68,20 +68,16 @@ import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Generic, TypeVar
-
-import pytest
 
 from bench.measure.cells import Cell, run_cell
 from bench.measure.latency import Recorder, StartClock
-from bench.models import _gensched, generators
-from bench.registry import Model, get_model, model_names
+from bench.models import _gensched
+from bench.spec.models import Model
 from bench.spec.workloads import Checksum, ProducerConsumer
 
-if not hasattr(resource, "RUSAGE_THREAD"):
-    pytest.skip("needs per-thread context switch counts (Linux)", allow_module_level=True)
-
+# Per-thread voluntary context switch counts (Linux): without them the contract cannot run.
+THREAD_SWITCHES = hasattr(resource, "RUSAGE_THREAD")
 # (capacity, items): tiny runs, several rounds of filling and draining the FIFO.
 SIZES = ((1, 200), (64, 640))
 # Long enough that no forced GIL switch falls into a run of the test.
@@ -380,23 +376,7 @@ def measure(model: Model, capacity: int, items: int) -> Counts:
     return analyse(trace, capacity, gil_enabled)
 
 
-def _size_id(size: tuple[int, int]) -> str:
-    return f"Q={size[0]},M={size[1]}"
-
-
-@pytest.mark.parametrize("size", SIZES, ids=_size_id)
-@pytest.mark.parametrize("name", model_names())
-def test_capacity_means_the_same_in_every_model(name: str, size: tuple[int, int]) -> None:
-    model = get_model(name)
-    reason = model.unavailable_reason()
-    if reason is not None:
-        pytest.skip(f"{name} is unavailable: {reason}")
-    if not model.supports("producer_consumer"):
-        pytest.skip(f"{name} has no producer_consumer")
-    check_contract(name, measure(model, *size))
-
-
-# --- The negative control: the generator scheduler's FIFO before issue 10. ------------------
+# The negative control: the generator scheduler's FIFO before issue 10.
 
 
 class LooseFifo(Generic[T]):
@@ -454,35 +434,10 @@ class _LooseGet(_gensched.Request, Generic[T]):
         return _gensched.PARKED
 
 
-@pytest.mark.parametrize("size", SIZES, ids=_size_id)
-def test_the_loose_fifo_of_before_is_caught(
-    monkeypatch: pytest.MonkeyPatch, size: tuple[int, int]
-) -> None:
-    monkeypatch.setattr(generators, "Fifo", LooseFifo)
-    capacity, items = size
-    counts = measure(get_model("generators"), capacity, items)
-    assert not counts.calls_consumer and not counts.parallel
-    assert counts.peak_in_flight > capacity
-    with pytest.raises(AssertionError, match="expected"):
-        check_contract("generators with the loose FIFO", counts)
+# Hand-made traces, for the paths of the checker no real model here can break.
 
 
-def test_the_loose_fifo_of_before_blocks_less_than_capacity_requires(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # At Q = 1 every item shows the hand-off. (At Q = 64 a cycle of the loose FIFO is 65 items
-    # instead of 64, which 640 items cannot tell apart in the counts: 9 either way.)
-    monkeypatch.setattr(generators, "Fifo", LooseFifo)
-    capacity, items = SIZES[0]
-    counts = measure(get_model("generators"), capacity, items)
-    assert counts.blocking_puts < expected_blocking(items, capacity)
-    assert counts.blocking_gets < expected_blocking(items, capacity)
-
-
-# --- The checker on hand-made traces: the paths no real model here can break. ----------------
-
-
-def _trace(layout: Layout, rows: list[tuple[int, float, int, int, int]]) -> Trace:
+def trace_from_rows(layout: Layout, rows: list[tuple[int, float, int, int, int]]) -> Trace:
     """A trace from (event, time, switches, thread, process) rows."""
     times = [math.nan] * layout.events
     switches = [0.0] * layout.events
@@ -495,7 +450,7 @@ def _trace(layout: Layout, rows: list[tuple[int, float, int, int, int]]) -> Trac
     return Trace(layout, times, switches, thread_ids, process_ids)
 
 
-def _pipeline(layout: Layout, put_returns: list[float], gets: list[float]) -> list[Any]:
+def pipeline_rows(layout: Layout, put_returns: list[float], gets: list[float]) -> list[Any]:
     """Rows of a two-process run: the producer (pid 1) and the consumer (pid 2); item k's put
     starts just before ``put_returns[k - 1]`` and its get returns at ``gets[k]``, its work
     taking 0.1."""
@@ -507,76 +462,3 @@ def _pipeline(layout: Layout, put_returns: list[float], gets: list[float]) -> li
         rows.append((layout.consumed(item), gets[item] + 0.1, 0, 20, 2))
     rows.append((layout.producer_ends(0), put_returns[-1], 0, 10, 1))
     return rows
-
-
-def test_a_parallel_fifo_holding_more_than_q_items_is_caught() -> None:
-    layout = Layout(4, 1)
-    # Puts of items 0, 1 and 2 all return before the consumer starts its second get: with
-    # Q = 1, at least two items (1 and 2) were in flight at once.
-    rows = _pipeline(layout, put_returns=[1.0, 2.0, 3.0, 9.0], gets=[3.5, 4.0, 6.0, 9.5])
-    counts = analyse(_trace(layout, rows), capacity=1, gil_enabled=True)
-    assert counts.parallel and counts.peak_certainly_in_flight == 2
-    with pytest.raises(AssertionError, match="more than Q=1"):
-        check_contract("a parallel model", counts)
-    assert analyse(_trace(layout, rows), capacity=2, gil_enabled=True).peak_certainly_in_flight <= 2
-
-
-def test_threads_sharing_a_gil_are_held_to_the_exact_counts() -> None:
-    layout = Layout(2, 1)
-    consumer = [(3, 2.5, 0, 20, 1), (5, 2.6, 0, 20, 1), (4, 5.5, 0, 20, 1), (6, 5.6, 0, 20, 1)]
-    # Two threads of one process at Q = 1: put 1 waits until the consumer took item 0, get 1
-    # until put 1 returned, which is what the rule gives.
-    producer = [(0, 1.0, 0, 10, 1), (1, 2.0, 0, 10, 1), (2, 5.0, 0, 10, 1)]
-    good = analyse(_trace(layout, producer + consumer), capacity=1, gil_enabled=True)
-    assert not good.parallel
-    assert (good.blocking_puts, good.blocking_gets, good.peak_in_flight) == (1, 1, 1)
-    check_contract("threads", good)
-    # Both puts return before the consumer takes anything: two items in flight at Q = 1.
-    early = [(0, 1.0, 0, 10, 1), (1, 2.0, 0, 10, 1), (2, 2.2, 0, 10, 1)]
-    bad = analyse(_trace(layout, early + consumer), capacity=1, gil_enabled=True)
-    assert (bad.blocking_puts, bad.blocking_gets, bad.peak_in_flight) == (0, 0, 2)
-    with pytest.raises(AssertionError, match="expected 1 blocking puts"):
-        check_contract("threads", bad)
-    # Without a GIL the same threads run at the same time: only the bound holds them, and the
-    # bound cannot tell this run (get 0 may have started before either put).
-    parallel = analyse(_trace(layout, early + consumer), capacity=1, gil_enabled=False)
-    assert parallel.parallel and parallel.peak_certainly_in_flight == 1
-    check_contract("threads without a GIL", parallel)
-
-
-def test_only_a_put_that_runs_the_consumer_on_its_own_item_counts_as_a_call() -> None:
-    layout = Layout(2, 1)
-    producer = [(0, 1.0, 0, 10, 1), (1, 2.0, 0, 10, 1), (2, 3.0, 0, 10, 1)]
-    # Serial: the consumer's work on each item runs inside that item's put.
-    inside = [(3, 1.2, 0, 10, 1), (5, 1.3, 0, 10, 1), (4, 2.2, 0, 10, 1), (6, 2.3, 0, 10, 1)]
-    call = analyse(_trace(layout, producer + inside), capacity=1, gil_enabled=True)
-    assert call.calls_consumer and call.peak_in_flight == 0
-    check_contract("serial", call)
-    # One thread that buffers both items and consumes them afterwards is no call: it is held to
-    # the FIFO's counts, and two items in flight at Q = 1 fail them.
-    later = [(3, 4.0, 0, 10, 1), (5, 4.1, 0, 10, 1), (4, 4.2, 0, 10, 1), (6, 4.3, 0, 10, 1)]
-    deferred = analyse(_trace(layout, producer + later), capacity=1, gil_enabled=True)
-    assert not deferred.calls_consumer and deferred.peak_in_flight == 2
-    with pytest.raises(AssertionError, match="expected"):
-        check_contract("a buffering serial", deferred)
-
-
-def test_the_switch_counter_is_the_one_proc_reports() -> None:
-    status = Path("/proc/thread-self/status")
-    if not status.exists():
-        pytest.skip("no /proc/thread-self")
-
-    def from_proc() -> int:
-        text = status.read_text()
-        match = re.search(r"^voluntary_ctxt_switches:\s+(\d+)$", text, re.MULTILINE)
-        assert match is not None
-        return int(match.group(1))
-
-    def from_getrusage() -> int:
-        return resource.getrusage(resource.RUSAGE_THREAD).ru_nvcsw
-
-    first, before, second = from_proc(), from_getrusage(), from_proc()
-    time.sleep(0.001)  # a wait is a voluntary switch
-    after, third = from_getrusage(), from_proc()
-    assert first <= before <= second < third
-    assert before < after <= third
