@@ -19,13 +19,14 @@
 An ``asyncio.Runner``, as ``asyncio.run`` uses, creates the loop before the coroutine that calls
 ``meter.start()`` runs, and cancels leftovers, shuts the loop down and closes it after that
 coroutine returns, so neither loop creation nor clean-up is measured and no loop outlives a call.
-A variant's ``loop`` parameter would choose the Runner's loop factory (``_loop_factory``); the
-plain model uses the default policy's loop.
+The variant ``asyncio[loop=uvloop]`` runs the same code on uvloop's loop (the Runner's loop
+factory, ``_loop_factory``); the plain model uses the default policy's loop.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
@@ -33,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from bench.measure.echoserver import echo_address
 from bench.measure.meters import Meter, Outcome
 from bench.models._echo import short_reply
-from bench.spec.models import DeclarationError, ModelRecord, VariantParameters
+from bench.spec.models import DeclarationError, ModelRecord, Variant, VariantParameters
 from bench.spec.workloads import (
     PAYLOAD,
     Checksum,
@@ -67,6 +68,14 @@ MODEL = ModelRecord(
         "spawn": "asyncio.TaskGroup.create_task",
         "memory": "TaskGroup tasks awaiting one asyncio.Event",
     },
+    variants=(
+        Variant(
+            parameters={"loop": "uvloop"},
+            summary="the same tasks, queue and streams on uvloop's event loop (libuv)",
+            requires=("uvloop",),
+            libraries=("uvloop",),
+        ),
+    ),
 )
 
 
@@ -76,6 +85,11 @@ def _loop_factory(variant: VariantParameters) -> Callable[[], AbstractEventLoop]
     loop = variant.get("loop")
     if loop is None:
         return None
+    if loop == "uvloop":
+        # Imported by name: uvloop is optional, and the registry has already checked that it
+        # imports (the variant requires it) before a cell gets here.
+        factory: Callable[[], AbstractEventLoop] = importlib.import_module("uvloop").new_event_loop
+        return factory
     raise DeclarationError(f"asyncio: no event loop named {loop!r}")
 
 
