@@ -28,13 +28,16 @@ from types import FrameType
 from typing import Any
 
 from bench.measure import latency
+from bench.measure.calibration import CALIBRATION_VERSION, calibrate
 from bench.measure.cells import Cell
 from bench.measure.environment import environment_metadata, version_key
+from bench.measure.machine import machine_state
 from bench.planning import plan
 from bench.registry import Model, get_model
 from bench.render.terminal import render_all
 from bench.results.schema import (
     RESUME_KEYS,
+    Calibration,
     Entry,
     Gap,
     GapStatus,
@@ -47,6 +50,7 @@ from bench.results.schema import (
 from bench.spec.workloads import MATRICES, SWEEP_MATRICES, Scope, Spec
 from runners.facts import model_facts
 from runners.options import RESULT_FILE_OPTIONS, UsageError, cell_argv, drop_options
+from runners.progress import Progress
 from runners.supervisor import Finished, Supervised, become_subreaper
 from runners.sweeps import order_cells, skip_reason, sweep_report
 from runners.verdict import FAILURE_FILE_VARIABLE, Failed, Measured, Verdict, exit_text
@@ -316,6 +320,15 @@ def run_conductor(args: argparse.Namespace, argv: list[str]) -> int:
 
     environment = run_environment(args, model_libraries(requested))
     result_file, stored = _open_result_file(args, environment)
+    # Before the first cell (its sampling sleeps 0.2 s, never during a cell), after the resume
+    # check: the machine's state is this run's, not one a resumed run must match.
+    machine = machine_state()
+    environment.update(machine.environment())
+    if (warning := machine.warning()) is not None:
+        print(warning, flush=True)
+    # Here, before the first cell, so that it overlaps no measured region; after the resume
+    # check, which it is not part of: each run records its own machine's speed.
+    environment.update(Calibration(calibrate(), CALIBRATION_VERSION).environment())
     state = RunState(result_file, environment)
     already: set[str] = set()
     if stored is not None:
@@ -334,15 +347,21 @@ def run_conductor(args: argparse.Namespace, argv: list[str]) -> int:
         print(f"resuming {result_file.path}: {len(cells) - len(todo)} of {len(cells)} cells "
               f"are already measured there; {len(todo)} to go")  # fmt: skip
 
+    progress = Progress([(cell.name, cell.spec.workload) for cell in todo], sys.stdout)
     become_subreaper()
     with stop_on_signals(state):
         state.save()
-        for cell in todo:
-            if state.stop_signal is not None:
-                break
-            if not (_sweeping(args) and _sweep_skip(state, cell, args)):
-                measure_cell(state, cell, argv, args)
-            state.save()
+        try:
+            for index, cell in enumerate(todo):
+                if state.stop_signal is not None:
+                    break
+                progress.start(index)
+                if not (_sweeping(args) and _sweep_skip(state, cell, args)):
+                    measure_cell(state, cell, argv, args)
+                    progress.end()
+                state.save()
+        finally:
+            progress.close()  # a terminal's bottom row back, whatever ends the loop
         state.save()
     result_file.discard_if_empty()
     return _finish(state, argv, sweep=_sweeping(args))

@@ -307,5 +307,10 @@ def cell_argv(argv: list[str], args: argparse.Namespace, cell_name: str) -> list
     """The command of the process that measures one cell: the user's pyperf options as given,
     concbench's per-cell options, without the runner's own (file, selection, time limit)."""
     passed = drop_options(argv, RUNNER_ONLY)
+    if not (args.quiet or args.verbose):
+        # pyperf's "the benchmark result may be unstable" and its progress dots: the summary's
+        # precision section reports what the warning says, once per cell, and the runner's
+        # progress line replaces the dots. Errors go to stderr whatever the mode.
+        passed.append("--quiet")
     passed += ["--cell", cell_name, "--start-method", args.start_method]
     return [sys.executable, "-m", "runners.run", *passed]

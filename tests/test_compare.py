@@ -293,7 +293,7 @@ def test_fail_above_names_the_regression_and_exits_one() -> None:
         "than in py311 (p<0.0001)"
     )
     assert any("too few values" in line for line in errors[1:])
-    assert "Regression gate (--fail-above 10%): FAILED" in result.stdout
+    assert "Regression gate (--fail-above 10%, judged on raw values): FAILED" in result.stdout
     assert "pingpong rounds=5 / greenlet" in result.stdout  # the table still prints
 
 
@@ -733,3 +733,172 @@ def test_the_gate_names_an_overhead_regression() -> None:
     assert f"{FAN_SLEEP}/asyncio: overhead per task 50.0% slower" in result.stderr
     # on the makespan per task the same change is 30%: an older file passes the same gate
     assert run(FAN_OUT_OLD, FAN_OUT_NEW, "--fail-above", "40").returncode == 0
+
+
+# -- machines of different speed --------------------------------------------------------------
+
+SLOWER_MACHINE = 1.8
+GREENLET = "pingpong[rounds=5]/greenlet"
+SPAWN_THREADS = "spawn[tasks=5]/threads"
+MACHINES_DIFFER = "the machines differ: the calibration loop is 1.80x slower in B than in A"
+
+
+def calibrated(
+    tmp_path: Path,
+    name: str,
+    ns: float | None,
+    factor: float = 1.0,
+    *,
+    version: int = 1,
+    extra: dict[str, float] | None = None,
+    drop: str | None = None,
+) -> Path:
+    """py311.json with a calibration record (none for ``ns=None``), every value times ``factor``
+    (and the benchmarks of ``extra`` by their factor besides), ``drop`` left out."""
+
+    def edit(document: dict[str, Any]) -> None:
+        if ns is not None:
+            environment = {"calibration_ns": ns, "calibration_version": version}
+            document["concbench"] = {"version": 2, "environment": environment}
+        document["benchmarks"] = [
+            bench for bench in document["benchmarks"] if bench["metadata"]["name"] != drop
+        ]
+        for bench in document["benchmarks"]:
+            scale = factor * (extra or {}).get(bench["metadata"]["name"], 1.0)
+            for run_ in bench["runs"]:
+                run_["values"] = [value * scale for value in run_.get("values", [])]
+
+    return variant(tmp_path, PY311, name, edit)
+
+
+def machine_pair(tmp_path: Path, **kwargs: Any) -> tuple[Path, Path]:
+    """Two files whose calibrations and raw values differ 1.8x: one program, two machines."""
+    return (
+        calibrated(tmp_path, "a.json", 100.0),
+        calibrated(tmp_path, "b.json", 100.0 * SLOWER_MACHINE, SLOWER_MACHINE, **kwargs),
+    )
+
+
+def test_a_slower_machine_is_said_first_and_the_normalised_view_shows_no_change(
+    tmp_path: Path,
+) -> None:
+    a, b = machine_pair(tmp_path)
+    text = run(a, b, "--labels", "A,B")
+    assert text.returncode == 0, text.stderr
+    assert text.stdout.splitlines()[0] == f"WARNING: {MACHINES_DIFFER}"
+    assert "100.0 ns/iteration (loop v1)" in text.stdout
+    assert "180.0 ns/iteration (loop v1)" in text.stdout
+    assert "Relative to serial in the same file:" in text.stdout
+    raw_greenlet = next(line for line in text.stdout.splitlines() if "/ greenlet" in line)
+    assert "1.80x" in raw_greenlet and raw_greenlet.endswith("slower")
+    markdown = run(a, b, "--labels", "A,B", "--format", "markdown")
+    assert markdown.stdout.splitlines()[0] == f"> **WARNING: {MACHINES_DIFFER}**"
+    assert "**Relative to serial in the same file**" in markdown.stdout
+
+    document = json_output(a, b, "--labels", "A,B")
+    assert [d["text"] for d in document["machine_differences"]] == ["1.80x slower in B than in A"]
+    assert document["calibrations"]["B"] == {"ns_per_iteration": 180.0, "version": 1}
+    raw = changes_by_benchmark(document)
+    assert raw[GREENLET]["verdict"] == "slower"
+    assert raw[GREENLET]["ratio"] == pytest.approx(SLOWER_MACHINE)
+    normalised = document["normalised"]
+    assert normalised["reason"] == "the machines differ"
+    relative = {row["benchmark"]: row["changes"][0] for row in normalised["benchmarks"]}
+    # every time benchmark but serial's own, and no memory (bytes do not scale with speed)
+    assert len(relative) == 30
+    assert all(change["ratio"] == pytest.approx(1.0) for change in relative.values())
+    assert {change["verdict"] for change in relative.values()} == {"no change"}
+    assert normalised["not_normalisable"] == []
+
+    rows = list(csv.DictReader(io.StringIO(run(a, b, "--format", "csv").stdout)))
+    greenlet = next(r for r in rows if r["benchmark"] == GREENLET and r["role"] == "new")
+    assert float(greenlet["relative_ratio"]) == pytest.approx(1.0)
+    assert greenlet["relative_verdict"] == "no change"
+    assert float(greenlet["calibration_ns"]) == 180.0
+
+
+def test_the_normalised_view_still_sees_a_real_regression_and_the_gate_says_what_it_judged(
+    tmp_path: Path,
+) -> None:
+    a, b = machine_pair(tmp_path, extra={GREENLET: 1.3})
+    document = json_output(a, b, "--labels", "A,B")
+    relative = {row["benchmark"]: row["changes"][0] for row in document["normalised"]["benchmarks"]}
+    assert relative[GREENLET]["verdict"] == "slower"
+    assert relative[GREENLET]["ratio"] == pytest.approx(1.3)
+    assert relative["pingpong[rounds=5]/asyncio"]["verdict"] == "no change"
+
+    raw_gate = run(a, b, "--labels", "A,B", "--fail-above", "10")
+    assert raw_gate.returncode == 1
+    assert "Regression gate (--fail-above 10%, judged on raw values): FAILED, 35" in (
+        raw_gate.stdout
+    )
+    normalised_gate = run(a, b, "--labels", "A,B", "--fail-above", "10", "--normalise")
+    assert normalised_gate.returncode == 1
+    assert (
+        "Regression gate (--fail-above 10%, judged on values relative to serial in the same "
+        "file (--normalise)): FAILED, 1 significantly worse" in normalised_gate.stdout
+    )
+    assert normalised_gate.stderr.splitlines()[0] == (
+        f"compare: regression: {GREENLET}: relative to serial 30.0% slower in B than in A "
+        "(p<0.0001)"
+    )
+    gated_json = run(a, b, "--fail-above", "10", "--normalise", "--format", "json")
+    gated = json.loads(gated_json.stdout)
+    assert gated["gate"]["judged_on"] == "relative to serial"
+    assert [r["benchmark"] for r in gated["gate"]["regressions"]] == [GREENLET]
+
+
+def test_equal_calibrations_print_no_warning_unless_normalise_is_asked(tmp_path: Path) -> None:
+    a = calibrated(tmp_path, "a.json", 100.0)
+    b = calibrated(tmp_path, "b.json", 105.0, SLOWER_MACHINE)  # within the 10% threshold
+    text = run(a, b, "--labels", "A,B")
+    assert "machines differ" not in text.stdout
+    assert "Relative to serial" not in text.stdout
+    assert text.stdout.startswith("Comparison of 2 result files")
+    assert "105.0 ns/iteration" in text.stdout  # the header still shows each calibration
+    assert json_output(a, b)["normalised"] is None
+    forced = json_output(a, b, "--normalise")
+    assert forced["machine_differences"] == []
+    assert forced["normalised"]["reason"] == "--normalise"
+    # the threshold is an option: 5% is below this pair's difference
+    assert run(a, b, "--labels", "A,B", "--calibration-threshold", "4").stdout.startswith(
+        "WARNING: the machines differ: the calibration loop is 1.05x slower in B than in A"
+    )
+    bad = run(a, b, "--calibration-threshold", "-1")
+    assert bad.returncode == 2
+    assert bad.stderr.count("\n") == 1
+
+
+def test_files_without_calibration_or_of_another_loop_version_print_no_warning(
+    tmp_path: Path,
+) -> None:
+    a = calibrated(tmp_path, "a.json", None)
+    b = calibrated(tmp_path, "b.json", None, SLOWER_MACHINE)
+    assert [result.calibration for result in load_all([a, b])] == [None, None]
+    text = run(a, b)
+    assert text.returncode == 0
+    assert "machines differ" not in text.stdout
+    assert "ns/iteration" not in text.stdout
+    # loads and compares as before
+    before = run(PY311, REGRESSED, "--labels", "X,Y").stdout
+    assert before == run(a, REGRESSED, "--labels", "X,Y").stdout.replace(str(a), str(PY311))
+    old_loop = calibrated(tmp_path, "old.json", 100.0, version=1)
+    new_loop = calibrated(tmp_path, "new.json", 180.0, SLOWER_MACHINE, version=2)
+    mixed = run(old_loop, new_loop, "--labels", "A,B")
+    assert "machines differ" not in mixed.stdout
+    assert "(loop v2)" in mixed.stdout
+
+
+def test_a_benchmark_without_a_serial_baseline_is_listed_as_not_normalisable(
+    tmp_path: Path,
+) -> None:
+    a, b = machine_pair(tmp_path, drop="spawn[tasks=5]/serial")
+    document = json_output(a, b, "--labels", "A,B")
+    missing = {
+        entry["benchmark"]: entry["reason"] for entry in document["normalised"]["not_normalisable"]
+    }
+    assert missing[SPAWN_THREADS] == "no serial baseline in B"
+    assert len(missing) == 6
+    text = run(a, b, "--labels", "A,B").stdout
+    assert "Not normalisable (6 benchmarks):" in text
+    assert f"{SPAWN_THREADS}: no serial baseline in B" in text

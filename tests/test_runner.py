@@ -17,6 +17,7 @@ import pytest
 from bench.planning import plan
 from bench.registry import all_models, get_model, model_names
 from bench.results.schema import bound_metadata
+from bench.results.schema import load as load_result
 from bench.spec.workloads import SMOKE_MATRIX, SPECS
 from tests.runs import gaps, load
 from tests.runs import run_runner as run
@@ -92,6 +93,19 @@ def test_smoke_matrix_end_to_end_writes_every_cell(smoke_run: SmokeRun) -> None:
     header = next(line for line in result.stdout.splitlines() if line.startswith("cell "))
     for name in available_model_names():
         assert name in header
+    # not on a terminal: one plain progress line per cell start, no carriage return; pyperf's
+    # warnings silenced (--debug-single-value: every cell has one value, so no interval)
+    lines = result.stdout.splitlines()
+    assert "\r" not in result.stdout and "\x1b" not in result.stdout
+    assert sum(line.startswith("[") and "done" in line for line in lines) == len(expected)
+    assert next(line for line in lines if line.startswith("[1/")).endswith("no estimate yet)")
+    assert "may be unstable" not in result.stdout
+    assert f"  cells with a single value, so no interval: {len(expected)}" in lines
+    # the machine's state before the run, recorded beside the environment
+    recorded = load_result(output).recorded_environment
+    assert recorded is not None
+    assert recorded["machine_state"] == "quiet" or recorded["machine_state"].startswith("not ")
+    assert {"cpu_governor", "cpu_boost", "load_average", "busy_processes"} <= set(recorded)
     # pyperf's own tools read the file
     stats = subprocess.run(
         [sys.executable, "-m", "pyperf", "stats", str(output)], capture_output=True, check=False
@@ -186,13 +200,17 @@ def test_a_cell_process_gets_the_pyperf_options_but_not_the_runner_options() -> 
         "--list", "--matrix", "smoke", "--spec", "spawn:tasks=5", "-p", "3", "--no-profile",
         "--inherit-environ", "FOO",
     ]  # fmt: skip
-    args = argparse.Namespace(start_method="fork")
+    args = argparse.Namespace(start_method="fork", quiet=False, verbose=False)
     cmd = cell_argv(argv, args, "spawn[tasks=5]/serial")
     assert cmd[:3] == [sys.executable, "-m", "runners.run"]
+    # --quiet: pyperf's warnings are in the summary's precision section instead
     assert cmd[3:] == [
-        "--fast", "-p", "3", "--no-profile", "--inherit-environ", "FOO",
+        "--fast", "-p", "3", "--no-profile", "--inherit-environ", "FOO", "--quiet",
         "--cell", "spawn[tasks=5]/serial", "--start-method", "fork",
     ]  # fmt: skip
+    # asked for pyperf's details, the user gets them
+    verbose = argparse.Namespace(start_method="fork", quiet=False, verbose=True)
+    assert "--quiet" not in cell_argv([*argv, "-v"], verbose, "spawn[tasks=5]/serial")
 
 
 @pytest.mark.slow(seconds=30)  # the smoke run
@@ -248,6 +266,22 @@ def test_append_adds_runs_to_an_existing_file_and_refuses_a_bad_one(tmp_path: Pa
     assert result.returncode == 2
     assert "truncated JSON" in result.stderr
     assert broken.read_text() == "{"
+
+
+@pytest.mark.slow(seconds=30)  # the smoke run
+@pytest.mark.timeout(300)
+def test_the_run_records_its_machine_calibration(smoke_run: SmokeRun) -> None:
+    """Measured once by the runner before the first cell; not a key a resumed or appended run
+    must match (test_append_adds_runs_to_an_existing_file_and_refuses_a_bad_one appends to a
+    file measured by another run, with another calibration)."""
+    from bench.measure.calibration import CALIBRATION_VERSION
+    from bench.results import schema
+
+    calibration = schema.load(smoke_run.output).calibration
+    assert calibration is not None
+    assert 0 < calibration.ns_per_iteration < 1e6
+    assert calibration.version == CALIBRATION_VERSION
+    assert not {"calibration_ns", "calibration_version"} & set(schema.RESUME_KEYS)
 
 
 @pytest.mark.slow(seconds=30)  # the smoke run

@@ -9,9 +9,10 @@ from typing import ClassVar
 import pyperf
 import pytest
 
-from bench.render.terminal import render_all
+from bench.render.terminal import pyperf_findings, render_all
 from bench.results.schema import Entry, Gap, ResultFile, ResultFileError, default_output
 from bench.spec.cellnames import cell_name
+from bench.spec.precision import PRECISION_TARGET, relative_precision, t_quantile_975
 from bench.spec.workloads import (
     SPECS,
     Checksum,
@@ -282,3 +283,62 @@ def test_fan_out_without_a_recorded_ideal_has_no_overhead_table() -> None:
     # a file from before ideals were recorded: the makespan per task only, as before
     text = render_all([_fan_out(FAN_SLEEP, "asyncio", [25.1e-6])], [])
     assert "25.1 µs" in text and "overhead" not in text
+
+
+# --- precision ---------------------------------------------------------------------------------
+
+
+def _precision_section(text: str) -> list[str]:
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("Precision of the mean"))
+    end = lines.index("", start)
+    return lines[start:end]
+
+
+def test_relative_precision_is_the_t_interval_of_the_mean() -> None:
+    # mean 2, standard deviation 1, t(0.975, 2) = 4.303: half-width 4.303 / sqrt(3)
+    assert relative_precision([1.0, 2.0, 3.0]) == pytest.approx(4.303 / 3**0.5 / 2)
+    assert relative_precision([5.0]) is None
+    assert t_quantile_975(30) == pytest.approx(2.042)
+    assert t_quantile_975(31) == pytest.approx(2.0395, abs=1e-3)  # the expansion takes over
+
+
+def test_precision_section_lists_the_unstable_cell_and_not_the_stable_one() -> None:
+    pingpong = PingPong(rounds=10)
+    # ±0.4% (well within 2%) and ±16% (far outside), ten values each, loops long enough
+    values = {"loops": 10}
+    stable = _bench(
+        pingpong, "threads", [1.00e-3, 1.01e-3, 0.99e-3, 1.00e-3, 1.01e-3] * 2, **values
+    )
+    unstable = _bench(pingpong, "asyncio", [1.0e-3, 1.3e-3, 0.8e-3, 1.2e-3, 0.9e-3] * 2, **values)
+    single = _bench(pingpong, "serial", [2e-3], **values)
+    section = _precision_section(render_all([stable, unstable, single], []))
+    assert f"±{100 * PRECISION_TARGET:g}%" in section[0]
+    assert "Student's t" in section[0]
+    assert section[1].startswith("  over 2 cells: median ±")
+    assert "90th percentile" in section[1] and "1 unstable" in section[1]
+    assert unstable.name in section[1]  # the worst
+    assert section[2] == "  cells with a single value, so no interval: 1"
+    listed = section[3:]
+    assert len(listed) == 1
+    precision = relative_precision(unstable.values)
+    assert precision is not None and precision > PRECISION_TARGET
+    # pyperf's own warning (standard deviation >= 10% of the mean) is carried on the same line
+    assert listed[0] == (
+        f"  {unstable.name}: ±{100 * precision:.0f}%; unstable; standard deviation 19% of the mean"
+    )
+    assert stable.name not in "\n".join(section)
+
+
+def test_precision_section_carries_each_of_pyperfs_warnings() -> None:
+    pingpong = PingPong(rounds=10)
+    # one timed run of all its loops took 10 µs x 10 loops: under pyperf's 1 ms
+    short = _bench(pingpong, "threads", [1e-5, 1e-5, 1.0001e-5], loops=10)
+    outlier = _bench(pingpong, "asyncio", [1e-3] * 9 + [10e-3])
+    findings = {bench.name: pyperf_findings(bench) for bench in (short, outlier)}
+    assert findings[short.name] == ("shortest raw value 100 µs (under 1 ms)",)
+    assert any(text.startswith("maximum") for text in findings[outlier.name])
+    assert any(text.startswith("standard deviation") for text in findings[outlier.name])
+    # a stable cell with pyperf's warning is listed, without "unstable"
+    section = _precision_section(render_all([short], []))
+    assert section[-1] == f"  {short.name}: ±0.0%; shortest raw value 100 µs (under 1 ms)"

@@ -28,6 +28,17 @@ median over the pass's runs of a run's p99) and the same verdicts, tested on the
 values. A pass has a few runs, so "too few runs" is common and said as such. A p99 the timer
 could not resolve, on either side, or p99s of pingpong batches of different sizes (an average
 over more rounds has a shorter tail) are not compared: ``undefined``, saying which.
+
+Machines: each file may record its machine's calibration (``bench.results.schema.Calibration``).
+A file whose calibration (of the base's loop version) differs from the base's by more than
+``calibration_threshold_pct`` is a ``MachineDifference``: its raw values measure the machine as
+much as the code. Then, or with ``normalise``, the comparison also holds a ``Normalisation``:
+each time benchmark's values divided by the mean of its own file's serial baseline for the same
+workload and parameters, a dimensionless cost that survives a change of machine, judged as the
+raw values are. Memory is left out (bytes do not scale with a machine's speed), and so are the
+baseline's own rows (1 by definition); a benchmark without a serial counterpart in every file
+that has it is listed as not normalisable, with why. The regression gate judges the normalised
+changes with ``normalise``, the raw ones otherwise.
 """
 
 from __future__ import annotations
@@ -40,7 +51,10 @@ from typing import Any, Literal
 
 from bench.analysis import stats
 from bench.results.schema import (
+    CALIBRATION_NS,
+    CALIBRATION_VERSION,
     ENVIRONMENT_KEYS,
+    Calibration,
     Entry,
     Gap,
     LatencyRecord,
@@ -69,6 +83,13 @@ QUANTITY_NAMES: Mapping[str, str] = {"second": "time", "byte": "memory"}
 
 # Aliases or per-run noise that would only clutter the list of differences.
 IGNORED_ENVIRONMENT_KEYS = frozenset({"perf_version"})
+# Shown for every file in a row of their own (``Comparison.calibrations``), differing or not.
+CALIBRATION_KEYS = frozenset({CALIBRATION_NS, CALIBRATION_VERSION})
+# Repeated in fresh processes on one quiet machine the calibration varies by about 4% (8 runs:
+# 279 to 291 ns); another machine or build typically differs by tens of percent (1.78x in
+# issue 14). 10% is above the first and well below the second.
+DEFAULT_CALIBRATION_THRESHOLD_PCT = 10.0
+RELATIVE_UNIT = "relative to serial"
 
 
 class ComparisonError(Exception):
@@ -83,6 +104,9 @@ class Options:
     confidence: float = 0.95
     skip_unit_mismatch: bool = False
     force: bool = False
+    calibration_threshold_pct: float = DEFAULT_CALIBRATION_THRESHOLD_PCT
+    # Normalise even when the calibrations agree, and gate on the normalised changes.
+    normalise: bool = False
 
 
 @dataclass(frozen=True)
@@ -232,10 +256,52 @@ class EnvironmentDifference:
 
 
 @dataclass(frozen=True)
+class MachineDifference:
+    """A file whose machine calibration differs from the base's beyond the threshold:
+    ``factor`` is its nanoseconds per loop iteration over the base's (above 1: slower)."""
+
+    label: str
+    base_label: str
+    factor: float
+
+    def describe(self) -> str:
+        if self.factor >= 1:
+            return f"{self.factor:.2f}x slower in {self.label} than in {self.base_label}"
+        return f"{1 / self.factor:.2f}x faster in {self.label} than in {self.base_label}"
+
+
+@dataclass(frozen=True)
+class NormalisedRow:
+    """A time benchmark's values divided by its own file's serial baseline mean: ``sides`` one
+    per file (None where the file lacks it), ``changes`` one per non-base file, like ``Row``."""
+
+    row: Row
+    sides: tuple[Side | None, ...]
+    changes: tuple[Change | None, ...]
+
+    @property
+    def compared(self) -> bool:
+        return any(change is not None for change in self.changes)
+
+
+@dataclass(frozen=True)
+class Normalisation:
+    """The comparison relative to serial in the same file; ``not_normalisable``: (benchmark
+    key, why) for the time benchmarks that cannot be (no serial counterpart in some file)."""
+
+    rows: tuple[NormalisedRow, ...]
+    not_normalisable: tuple[tuple[str, str], ...]
+    # Why it is there: the machines differ, or --normalise asked for it.
+    forced: bool
+
+
+@dataclass(frozen=True)
 class Regression:
     row: Row
     change: Change
     base_label: str
+    # Judged on the values relative to serial in the same file, not the raw values.
+    normalised: bool = False
 
 
 @dataclass(frozen=True)
@@ -255,6 +321,8 @@ class Comparison:
     geometric_means: tuple[GeometricMean, ...]
     environment_differences: tuple[EnvironmentDifference, ...]
     spec_versions_differ: bool
+    machine_differences: tuple[MachineDifference, ...] = ()
+    normalisation: Normalisation | None = None
 
     @property
     def base(self) -> ResultSet:
@@ -267,12 +335,28 @@ class Comparison:
     def gaps(self) -> list[tuple[str, Gap]]:
         return [(result.label, gap) for result in self.files for gap in result.gaps]
 
+    @property
+    def calibrations(self) -> tuple[Calibration | None, ...]:
+        return tuple(result.calibration for result in self.files)
+
+    @property
+    def gate_normalised(self) -> bool:
+        """Whether the gate judges the values relative to serial (``--normalise``)."""
+        return self.options.normalise and self.normalisation is not None
+
+    def _gated(self) -> list[tuple[Row, tuple[Change | None, ...]]]:
+        if self.gate_normalised:
+            assert self.normalisation is not None
+            return [(n.row, n.changes) for n in self.normalisation.rows]
+        return [(row, row.changes) for row in self.rows]
+
     def regressions(self, threshold_pct: float) -> list[Regression]:
-        """Significant changes for the worse by more than ``threshold_pct`` percent."""
+        """Significant changes for the worse by more than ``threshold_pct`` percent: of the raw
+        values, or with ``normalise`` of the values relative to serial in the same file."""
         return [
-            Regression(row, change, self.base.label)
-            for row in self.rows
-            for change in row.changes
+            Regression(row, change, self.base.label, self.gate_normalised)
+            for row, changes in self._gated()
+            for change in changes
             if change is not None and _regressed_beyond(change, threshold_pct)
         ]
 
@@ -295,11 +379,12 @@ class Comparison:
         ]
 
     def untested(self) -> list[tuple[Row, Change]]:
-        """Changes the test could not judge: a gate cannot see a regression hidden in them."""
+        """Changes the test could not judge (those the gate judges): a gate cannot see a
+        regression hidden in them."""
         return [
             (row, change)
-            for row in self.rows
-            for change in row.changes
+            for row, changes in self._gated()
+            for change in changes
             if change is not None and change.status in UNTESTED
         ]
 
@@ -358,6 +443,12 @@ def compare(results: Sequence[ResultSet], options: Options | None = None) -> Com
             missing.append(_missing(key, results, entries))
         if key not in refused:
             rows.append(_row(key, results, entries, options))
+    machines = tuple(machine_differences(results, options.calibration_threshold_pct))
+    normalisation = (
+        normalise(rows, results, options, forced=not machines)
+        if machines or options.normalise
+        else None
+    )
     return Comparison(
         files=tuple(results),
         options=options,
@@ -367,6 +458,97 @@ def compare(results: Sequence[ResultSet], options: Options | None = None) -> Com
         geometric_means=tuple(_geometric_means(rows, labels)),
         environment_differences=tuple(environment_differences(results)),
         spec_versions_differ=spec_versions_differ,
+        machine_differences=machines,
+        normalisation=normalisation,
+    )
+
+
+def machine_differences(
+    results: Sequence[ResultSet], threshold_pct: float
+) -> list[MachineDifference]:
+    """The files whose calibration differs from the base's by more than ``threshold_pct``
+    percent (either way); files without one, or of another loop version, are not judged."""
+    base = results[0].calibration
+    if base is None:
+        return []
+    found = []
+    for result in results[1:]:
+        other = result.calibration
+        if other is None or other.version != base.version:
+            continue
+        factor = other.ns_per_iteration / base.ns_per_iteration
+        if (max(factor, 1 / factor) - 1) * 100 > threshold_pct:
+            found.append(MachineDifference(result.label, results[0].label, factor))
+    return found
+
+
+def normalise(
+    rows: Sequence[Row], results: Sequence[ResultSet], options: Options, *, forced: bool
+) -> Normalisation:
+    """Each time benchmark of the suite relative to its own file's serial baseline (module
+    docstring), judged like the raw values on the values each divided by that mean."""
+    baselines = [_baselines(result) for result in results]
+    by_file = [{entry.key: entry for entry in result.entries} for result in results]
+    normalised = []
+    not_normalisable = []
+    for row in rows:
+        if row.unit != "second" or row.workload is None or row.model is None:
+            continue
+        entries = [entries_of.get(row.key) for entries_of in by_file]
+        if any(entry is not None and entry.model_facts.baseline for entry in entries):
+            continue
+        serials = [
+            None if entry is None else found.get((row.workload, row.params))
+            for entry, found in zip(entries, baselines, strict=True)
+        ]
+        lacking = [
+            result.label
+            for result, entry, serial in zip(results, entries, serials, strict=True)
+            if entry is not None and (serial is None or serial.mean <= 0)
+        ]
+        if lacking:
+            not_normalisable.append((row.key, f"no serial baseline in {', '.join(lacking)}"))
+            continue
+        values = [
+            None if entry is None or serial is None else [v / serial.mean for v in entry.values]
+            for entry, serial in zip(entries, serials, strict=True)
+        ]
+        seed = zlib.crc32(row.key.encode())
+        base = values[0]
+        changes = tuple(
+            None
+            if base is None or new is None
+            else judge(base, new, row.unit, result.label, options, seed=seed)
+            for result, new in zip(results[1:], values[1:], strict=True)
+        )
+        sides = tuple(
+            None if new is None else _relative_side(result.label, new)
+            for result, new in zip(results, values, strict=True)
+        )
+        normalised.append(NormalisedRow(row, sides, changes))
+    return Normalisation(tuple(normalised), tuple(not_normalisable), forced)
+
+
+def _baselines(result: ResultSet) -> dict[tuple[str, str | None], Entry]:
+    """The file's serial baseline entry per (workload, params)."""
+    return {
+        (entry.workload, entry.params): entry
+        for entry in result.entries
+        if entry.workload is not None and entry.model_facts.baseline and entry.unit == "second"
+    }
+
+
+def _relative_side(label: str, values: Sequence[float]) -> Side:
+    ordered = sorted(values)
+    return Side(
+        label,
+        RELATIVE_UNIT,
+        len(ordered),
+        statistics.fmean(ordered),
+        statistics.stdev(ordered) if len(ordered) >= 2 else 0.0,
+        statistics.median(ordered),
+        ordered[0],
+        ordered[-1],
     )
 
 
@@ -662,6 +844,8 @@ def environment_differences(results: Sequence[ResultSet]) -> list[EnvironmentDif
     )
     differences = []
     for key in (*ENVIRONMENT_KEYS, *extra):
+        if key in CALIBRATION_KEYS:
+            continue
         values = tuple(_text(result.environment.get(key)) for result in results)
         if all(value is None for value in values) or len(set(values)) == 1:
             continue

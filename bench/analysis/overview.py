@@ -9,6 +9,9 @@ rendering (``bench.render.htmlreport`` draws it).
 - ``change_grid``: for several files, the same grid of each later file against the first, with
   the comparison's ratio and verdict (``bench.analysis.comparison``), the files labelled as it
   labels them.
+- ``normalised_grids``: when the machines differ (``comparison.MachineDifference``), the same
+  grids relative to serial in the same file: each cell the ratio of the models' costs as
+  multiples of their own file's serial baseline, which a change of machine leaves alone.
 - ``headlines``: the few statements that matter most, ranked by how far the data is from what a
   reader would assume without it. Each candidate has a factor and an expected factor, and its
   score is |ln(factor / expected)|: models doing the same work are assumed to cost the same (a
@@ -278,6 +281,62 @@ def _change_cell(compared: comparison.Row, index: int, base: str) -> ChangeCell:
     text = "n/a" if change.ratio is None else f"{change.ratio:.2f}{findings.TIMES}"
     model = compared.model or compared.name
     return ChangeCell(model, change.ratio, verdict, text, "; ".join(parts))
+
+
+def normalised_grids(result: comparison.Comparison) -> list[ChangeGrid]:
+    """Per later file, the change grid relative to serial in the same file, when the comparison
+    holds one (``Comparison.normalisation``)."""
+    if result.normalisation is None:
+        return []
+    normalised = result.normalisation.rows
+    names = model_order((n.row.model for n in normalised if n.row.model is not None), result.files)
+    order = {row: position for position, row in enumerate(rows(result.files))}
+    base = result.base.label
+    grids = []
+    for index, label in enumerate(result.labels[1:]):
+        by_row: dict[Row, dict[str, ChangeCell]] = {}
+        for relative in normalised:
+            change = relative.changes[index]
+            row = _suite_row(relative.row)
+            if change is None or row is None or relative.row.model is None:
+                continue
+            old, new = relative.sides[0], relative.sides[index + 1]
+            compared = relative.row
+            label_of = findings.benchmark_label(
+                compared.workload, compared.params, compared.model, compared.name
+            )
+            parts = [f"{label_of} relative to serial in the same file"]
+            if old is not None and new is not None:
+                parts.append(f"{old.mean:.3g}x serial in {base}, {new.mean:.3g}x in {label}")
+            if change.ratio is not None:
+                parts.append(f"ratio {change.ratio:.3f}")
+            if change.p_value is not None:
+                parts.append(f"p = {change.p_value:.2g}")
+            parts.append(change.verdict)
+            text = "n/a" if change.ratio is None else f"{change.ratio:.2f}{findings.TIMES}"
+            by_row.setdefault(row, {})[relative.row.model] = ChangeCell(
+                relative.row.model, change.ratio, _verdict(change), text, "; ".join(parts)
+            )
+        body = tuple(
+            ChangeRow(row, cells)
+            for row, cells in sorted(by_row.items(), key=lambda item: order.get(item[0], 0))
+        )
+        if body:
+            cells = [cell for change_row in body for cell in change_row.cells.values()]
+            better = sum(1 for cell in cells if cell.verdict == "improved")
+            worse = sum(1 for cell in cells if cell.verdict == "regressed")
+            summary = (
+                f"{label} against {base}, relative to serial in the same file: {better} of "
+                f"{len(cells)} benchmarks significantly better, {worse} significantly worse; "
+                f"{len(result.normalisation.not_normalisable)} not normalisable (no serial "
+                "baseline)."
+            )
+            grids.append(
+                ChangeGrid(
+                    base, label, tuple(names), body, summary, model_colours(names, result.files)
+                )
+            )
+    return grids
 
 
 def change_detail(compared: comparison.Row, index: int, base: str) -> str:

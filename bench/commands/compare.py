@@ -14,7 +14,12 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.analysis.comparison import ComparisonError, Options, compare
+from bench.analysis.comparison import (
+    DEFAULT_CALIBRATION_THRESHOLD_PCT,
+    ComparisonError,
+    Options,
+    compare,
+)
 from bench.commands.cli import OneLineParser, bounded_number, fail
 from bench.render.compare import (
     FORMATS,
@@ -53,10 +58,18 @@ units: a benchmark whose unit differs between files stops the whole comparison (
 spec_version: files from different workload spec versions measure different work; they are
   refused (exit 2) unless --force, which compares them under a loud warning.
 gate: --fail-above counts a benchmark only when its verdict is slower/larger/higher (significant
-  and at least --min-change) and its change exceeds PCT; benchmarks too small to test are counted
-  in a note on stderr, since the gate cannot see a regression in them. It judges means only;
+  and at least --min-change) and its change exceeds PCT; it judges the raw values, or with
+  --normalise those relative to serial, and its line says which. Benchmarks too small to test
+  are counted in a note on stderr, since the gate cannot see a regression in them. It judges
+  means only;
   --fail-above-p99 gates the p99 latency the same way (significance on the runs' p99 values:
   a latency pass of 3 runs a side cannot reach p < 0.05, and says "too few runs").
+machines: a run records its machine's calibration (ns per iteration of a fixed reference
+  loop). When a file's differs from the base's by more than --calibration-threshold, the output
+  opens with "the machines differ: the calibration loop is 1.80x slower in B than in A", and
+  adds a section "relative to serial in the same file": each time benchmark divided by its own
+  file's serial baseline for the same cell, a dimensionless figure that survives a change of
+  machine. --normalise adds it whatever the calibrations; files without one never warn.
 exit status: 0 done; 1 --fail-above or --fail-above-p99 found a significant regression (named on
   stderr, one line each; the report is still written); 2 bad input: a one-line error, nothing
   written."""
@@ -126,6 +139,21 @@ def build_parser(prog: str = PROG) -> OneLineParser:
         "percent (0 to 1000); off by default, --fail-above judges means only",
     )
     parser.add_argument(
+        "--calibration-threshold",
+        metavar="PCT",
+        type=bounded_number(0, PERCENT_LIMIT, "percent"),
+        default=DEFAULT_CALIBRATION_THRESHOLD_PCT,
+        help="say that the machines differ when two files' calibrations differ by more than PCT "
+        f"percent (default {DEFAULT_CALIBRATION_THRESHOLD_PCT:g}: one machine's calibration "
+        "varies by about 4%% from run to run)",
+    )
+    parser.add_argument(
+        "--normalise",
+        action="store_true",
+        help="add the comparison relative to serial in the same file even when the "
+        "calibrations agree, and let --fail-above judge it instead of the raw values",
+    )
+    parser.add_argument(
         "--labels",
         type=_labels,
         help="comma-separated labels for the files, in order (default: Python version when "
@@ -191,6 +219,8 @@ def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
         bootstrap_resamples=args.bootstrap,
         skip_unit_mismatch=args.skip_unit_mismatch,
         force=args.force,
+        calibration_threshold_pct=args.calibration_threshold,
+        normalise=args.normalise,
     )
     try:
         comparison = compare(load_all(paths, args.labels), options)

@@ -11,6 +11,12 @@ Markdown: p50, p90, p99, p99.9 per file, the rounds per stamp of a batched pingp
 ratio and its verdict; "below timer resolution" where the timer cannot resolve a cell, never a
 number); CSV adds the percentiles and the p99 verdict as columns, JSON every field of the
 records.
+
+Machines: when a file's machine calibration differs from the base's beyond the threshold, the
+first line of the text and Markdown output says so ("the machines differ: ..."). Every format
+then has the comparison relative to serial in the same file (``Comparison.normalisation``):
+a section of its own in text and Markdown, ``relative_*`` columns in CSV, ``normalised`` in
+JSON. The environment header shows every file's calibration.
 """
 
 from __future__ import annotations
@@ -24,19 +30,22 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bench.analysis import stats
 from bench.analysis.comparison import (
+    RELATIVE_UNIT,
     Change,
     Comparison,
     EnvironmentDifference,
     GeometricMean,
     LatencyChange,
     LatencyRegression,
+    NormalisedRow,
     Regression,
     Row,
     Side,
 )
 from bench.analysis.stats import EXACT_MAX_PRODUCT, EXACT_TIES_MAX_TOTAL
-from bench.results.schema import LatencyRecord
+from bench.results.schema import Calibration, LatencyRecord
 from bench.spec.resolution import BELOW_RESOLUTION, RESOLUTION
 from bench.spec.workloads import SPECS, SpecError, workload_facts
 from bench.units import format_bytes, format_duration
@@ -46,6 +55,12 @@ JSON_SCHEMA = "concbench-compare"
 JSON_SCHEMA_VERSION = 1
 TIMES = "\N{MULTIPLICATION SIGN}"
 OVERHEAD_LABEL = "overhead per task"
+RELATIVE_TITLE = "Relative to serial in the same file"
+RELATIVE_NOTE = (
+    "Each time benchmark's values divided by the mean of its own file's serial baseline for the "
+    "same workload and parameters: a dimensionless cost that a change of machine leaves alone. "
+    "Ratio and test as for the raw values. Memory and the serial rows themselves are left out."
+)
 
 TEST_NAME = "Mann-Whitney U"
 TEST_DESCRIPTION = (
@@ -96,6 +111,8 @@ def regression_text(regression: Regression) -> str:
     change = regression.change
     assert change.change_pct is not None
     what = f" {OVERHEAD_LABEL}" if regression.row.judged_on_overhead else ""
+    if regression.normalised:
+        what = " relative to serial"
     return (
         f"{regression.row.key}:{what} {change.change_pct:.1f}% {change.verdict} in "
         f"{change.label} than in {regression.base_label} ({p_phrase(change.p_value)})"
@@ -131,8 +148,13 @@ def _latency_gate_lines(comparison: Comparison, fail_above_p99_pct: float | None
 def _gate_lines(comparison: Comparison, fail_above_pct: float | None) -> list[str]:
     if fail_above_pct is None:
         return []
+    judged = (
+        "values relative to serial in the same file (--normalise)"
+        if comparison.gate_normalised
+        else "raw values"
+    )
     return _gate_report(
-        f"Regression gate (--fail-above {fail_above_pct:g}%)",
+        f"Regression gate (--fail-above {fail_above_pct:g}%, judged on {judged})",
         "significantly worse",
         [regression_text(r) for r in comparison.regressions(fail_above_pct)],
         len(comparison.untested()),
@@ -369,6 +391,128 @@ def _environment_rows(
     ]
 
 
+def _environment_header(comparison: Comparison) -> list[list[str]]:
+    """The calibration of every file (when any has one), then the keys that differ."""
+    rows = _environment_rows(comparison.environment_differences)
+    calibrations = comparison.calibrations
+    if any(calibration is not None for calibration in calibrations):
+        rows.insert(0, ["calibration", *map(_calibration_text, calibrations)])
+    return rows
+
+
+def _calibration_text(calibration: Calibration | None) -> str:
+    if calibration is None:
+        return "-"
+    return f"{calibration.ns_per_iteration:.1f} ns/iteration (loop v{calibration.version})"
+
+
+def machine_warning(comparison: Comparison) -> str | None:
+    """One line when the machines' calibrations differ beyond the threshold, else None."""
+    if not comparison.machine_differences:
+        return None
+    described = "; ".join(difference.describe() for difference in comparison.machine_differences)
+    return f"the machines differ: the calibration loop is {described}"
+
+
+def _normalised_rows(comparison: Comparison) -> list[NormalisedRow]:
+    if comparison.normalisation is None:
+        return []
+    return [row for row in comparison.normalisation.rows if row.compared]
+
+
+def format_relative(side: Side) -> str:
+    text = f"{side.mean:,.0f}x serial" if side.mean >= 100 else f"{side.mean:.3g}x serial"
+    if side.n >= 2 and side.mean != 0:
+        text += f" ±{100 * side.stdev / abs(side.mean):.0f}%"
+    return text
+
+
+def _normalised_table(comparison: Comparison) -> tuple[list[str], list[list[str]]]:
+    labels = comparison.labels
+    several = len(labels) > 2
+    header = ["benchmark", f"{labels[0]} (base)"]
+    for label in labels[1:]:
+        suffix = f" {label}" if several else ""
+        header += [label, "ratio" + suffix, "change" + suffix, "p" + suffix, "verdict" + suffix]
+    body = []
+    for normalised in _normalised_rows(comparison):
+        base = normalised.sides[0]
+        cells = [row_label(normalised.row), "-" if base is None else format_relative(base)]
+        for side, change in zip(normalised.sides[1:], normalised.changes, strict=True):
+            if side is None or change is None:
+                cells += ["-" if side is None else format_relative(side), "-", "-", "-", "-"]
+                continue
+            cells += [
+                format_relative(side),
+                format_ratio(change.ratio),
+                format_change(change.change_pct),
+                format_p(change.p_value),
+                change.verdict,
+            ]
+        body.append(cells)
+    return header, body
+
+
+def _normalised_summary(comparison: Comparison) -> list[str]:
+    """Per later file: the geometric mean of its ratios relative to serial, and the verdicts."""
+    lines = []
+    rows = _normalised_rows(comparison)
+    for index, label in enumerate(comparison.labels[1:]):
+        changes = [row.changes[index] for row in rows]
+        ratios = [c.ratio for c in changes if c is not None and c.ratio is not None]
+        if not ratios:
+            continue
+        counts: dict[str, int] = {}
+        for change in changes:
+            if change is not None:
+                counts[change.verdict] = counts.get(change.verdict, 0) + 1
+        verdicts = ", ".join(f"{count} {verdict}" for verdict, count in sorted(counts.items()))
+        lines.append(
+            f"{label} against {comparison.labels[0]}, relative to serial: geometric mean "
+            f"{stats.geometric_mean(ratios):.3f}x (n={len(ratios)}); {verdicts}"
+        )
+    return lines
+
+
+def _not_normalisable(comparison: Comparison) -> list[str]:
+    if comparison.normalisation is None:
+        return []
+    return [f"{key}: {why}" for key, why in comparison.normalisation.not_normalisable]
+
+
+def _normalised_text(comparison: Comparison) -> list[str]:
+    if comparison.normalisation is None:
+        return []
+    lines = ["", f"{RELATIVE_TITLE}:"]
+    lines += [f"  {wrapped}" for wrapped in textwrap.wrap(RELATIVE_NOTE, 98)]
+    if _normalised_rows(comparison):
+        lines += _aligned(*_normalised_table(comparison), indent="  ")
+        lines += [f"  {line}" for line in _normalised_summary(comparison)]
+    else:
+        lines.append("  no benchmark could be set against a serial baseline in every file")
+    missing = _not_normalisable(comparison)
+    if missing:
+        lines.append(f"  Not normalisable ({plural(len(missing), 'benchmark')}):")
+        lines += [f"    {line}" for line in missing]
+    return lines
+
+
+def _normalised_markdown(comparison: Comparison) -> list[str]:
+    if comparison.normalisation is None:
+        return []
+    lines = ["", f"**{RELATIVE_TITLE}**", "", RELATIVE_NOTE, ""]
+    if _normalised_rows(comparison):
+        lines += _md_table(*_normalised_table(comparison), code_first=True)
+        lines += ["", *(f"- {line}" for line in _normalised_summary(comparison))]
+    else:
+        lines.append("No benchmark could be set against a serial baseline in every file.")
+    missing = _not_normalisable(comparison)
+    if missing:
+        lines += ["", f"Not normalisable ({plural(len(missing), 'benchmark')}):", ""]
+        lines += [f"- `{_md_cell(line)}`" for line in missing]
+    return lines
+
+
 def _latency_rows(comparison: Comparison) -> list[Row]:
     return [row for row in comparison.rows if row.latency_compared]
 
@@ -465,14 +609,15 @@ def _aligned(header: list[str], rows: list[list[str]], indent: str = "") -> list
 def render_text(comparison: Comparison, gates: Gates | None = None) -> str:
     gates = gates or Gates()
     labels = comparison.labels
-    lines = [f"Comparison of {len(labels)} result files (base: {labels[0]})"]
+    machines = machine_warning(comparison)
+    lines = [f"WARNING: {machines}", ""] if machines else []
+    lines.append(f"Comparison of {len(labels)} result files (base: {labels[0]})")
     lines += [f"  {result.label}: {result.path}" for result in comparison.files]
     lines += ["", *_warnings(comparison)] if _warnings(comparison) else []
     lines += ["", "Environment differences:"]
-    if comparison.environment_differences:
-        lines += _aligned(
-            ["key", *labels], _environment_rows(comparison.environment_differences), "  "
-        )
+    environment = _environment_header(comparison)
+    if environment:
+        lines += _aligned(["key", *labels], environment, "  ")
     else:
         lines.append("  none")
     lines.append("")
@@ -484,6 +629,7 @@ def render_text(comparison: Comparison, gates: Gates | None = None) -> str:
         lines.append(f"{label} against {labels[0]}: {_verdict_counts(comparison, index)}")
     lines += ["", "Geometric mean of the ratios:"]
     lines += _aligned(*_geomean_table(comparison), indent="  ")
+    lines += _normalised_text(comparison)
     if _latency_rows(comparison):
         lines += ["", "Latency percentiles (latency pass):"]
         lines += _aligned(*_latency_table(comparison), indent="  ")
@@ -540,16 +686,17 @@ def _md_table(
 def render_markdown(comparison: Comparison, gates: Gates | None = None) -> str:
     gates = gates or Gates()
     labels = comparison.labels
-    lines = [f"### Benchmark comparison: {' vs '.join(labels)} (base: {labels[0]})", ""]
+    machines = machine_warning(comparison)
+    lines = [f"> **WARNING: {machines}**", ""] if machines else []
+    lines += [f"### Benchmark comparison: {' vs '.join(labels)} (base: {labels[0]})", ""]
     lines += [f"- **{result.label}**: `{result.path}`" for result in comparison.files]
     warnings = _warnings(comparison)
     if warnings:
         lines += ["", *(f"> {warning}" for warning in warnings)]
     lines += ["", "**Environment differences**", ""]
-    if comparison.environment_differences:
-        lines += _md_table(
-            ["key", *labels], _environment_rows(comparison.environment_differences), all_text=True
-        )
+    environment = _environment_header(comparison)
+    if environment:
+        lines += _md_table(["key", *labels], environment, all_text=True)
     else:
         lines.append("none")
     lines += ["", *(f"- {note}" for note in _notes(comparison)), ""]
@@ -559,6 +706,7 @@ def render_markdown(comparison: Comparison, gates: Gates | None = None) -> str:
         lines.append(f"- **{label}** against {labels[0]}: {_verdict_counts(comparison, index)}")
     lines += ["", "**Geometric mean of the ratios**", ""]
     lines += _md_table(*_geomean_table(comparison))
+    lines += _normalised_markdown(comparison)
     if _latency_rows(comparison):
         lines += ["", "**Latency percentiles** (latency pass)", ""]
         lines += _md_table(*_latency_table(comparison), code_first=True)
@@ -633,6 +781,13 @@ CSV_COLUMNS = (
     "latency_p99_verdict",
     "judged_on",
     "ideal_per_op",
+    "calibration_ns",
+    "relative_mean",
+    "relative_ratio",
+    "relative_change_pct",
+    "relative_p_value",
+    "relative_status",
+    "relative_verdict",
 )
 
 
@@ -645,7 +800,13 @@ def render_csv(comparison: Comparison) -> str:
     ``latency_median`` the median; ``latency_batch`` the rounds per stamp) and, for another
     file, its p99 against the base's.
     ``judged_on``: ``overhead`` for a fan_out row whose n, mean .. max are of the overhead per
-    task (each value less ``ideal_per_op``, the file's ideal makespan / N), else ``value``."""
+    task (each value less ``ideal_per_op``, the file's ideal makespan / N), else ``value``.
+    ``calibration_ns``: the file's machine calibration. ``relative_*``: relative to serial in
+    the same file (the mean / the file's serial mean, and for another file its ratio and
+    verdict), empty where the comparison is not normalised or the benchmark cannot be."""
+    normalised = (
+        {n.row.key: n for n in comparison.normalisation.rows} if comparison.normalisation else {}
+    )
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
@@ -705,8 +866,29 @@ def render_csv(comparison: Comparison) -> str:
                     latency_p99_status=latency_change.status,
                     latency_p99_verdict=latency_change.verdict,
                 )
+            calibration = result.calibration
+            if calibration is not None:
+                record["calibration_ns"] = _raw(calibration.ns_per_iteration)
+            relative = normalised.get(row.key)
+            if relative is not None:
+                record.update(_relative_csv(relative, index))
             writer.writerow(record)
     return buffer.getvalue()
+
+
+def _relative_csv(relative: NormalisedRow, index: int) -> dict[str, str]:
+    side = relative.sides[index]
+    change = relative.changes[index - 1] if index else None
+    found = {"relative_mean": _raw(None if side is None else side.mean)}
+    if change is not None:
+        found.update(
+            relative_ratio=_raw(change.ratio),
+            relative_change_pct=_raw(change.change_pct),
+            relative_p_value=_raw(change.p_value),
+            relative_status=change.status,
+            relative_verdict=change.verdict,
+        )
+    return found
 
 
 def _latency_csv(latency: LatencyRecord) -> dict[str, str]:
@@ -776,6 +958,26 @@ def comparison_document(comparison: Comparison, gates: Gates | None = None) -> d
             }
             for result in comparison.files
         ],
+        "calibrations": {
+            result.label: None
+            if result.calibration is None
+            else {
+                "ns_per_iteration": result.calibration.ns_per_iteration,
+                "version": result.calibration.version,
+            }
+            for result in comparison.files
+        },
+        "calibration_threshold_pct": options.calibration_threshold_pct,
+        "machine_differences": [
+            {
+                "label": difference.label,
+                "base": difference.base_label,
+                "factor": difference.factor,
+                "text": difference.describe(),
+            }
+            for difference in comparison.machine_differences
+        ],
+        "normalised": _normalised_document(comparison),
         "environment_differences": [
             {
                 "key": difference.key,
@@ -830,6 +1032,7 @@ def comparison_document(comparison: Comparison, gates: Gates | None = None) -> d
         if fail_above_pct is None
         else {
             "fail_above_pct": fail_above_pct,
+            "judged_on": "relative to serial" if comparison.gate_normalised else "raw",
             "passed": not comparison.regressions(fail_above_pct),
             "regressions": [
                 {
@@ -858,6 +1061,47 @@ def comparison_document(comparison: Comparison, gates: Gates | None = None) -> d
             ],
             "untested": len(comparison.latency_untested()),
         },
+    }
+
+
+def _normalised_document(comparison: Comparison) -> dict[str, Any] | None:
+    normalisation = comparison.normalisation
+    if normalisation is None:
+        return None
+    return {
+        "what": f"{RELATIVE_UNIT} in the same file: each value / the mean of the file's serial "
+        "baseline for the same workload and parameters",
+        "reason": "--normalise" if normalisation.forced else "the machines differ",
+        "benchmarks": [
+            {
+                "benchmark": n.row.key,
+                "results": [
+                    None
+                    if side is None
+                    else {"label": side.label, "n": side.n, "mean": side.mean, "stdev": side.stdev}
+                    for side in n.sides
+                ],
+                "changes": [
+                    None
+                    if change is None
+                    else {
+                        "label": change.label,
+                        "ratio": change.ratio,
+                        "change_pct": change.change_pct,
+                        "p_value": change.p_value,
+                        "significant": change.significant,
+                        "ci": list(change.ci) if change.ci else None,
+                        "status": change.status,
+                        "verdict": change.verdict,
+                    }
+                    for change in n.changes
+                ],
+            }
+            for n in normalisation.rows
+        ],
+        "not_normalisable": [
+            {"benchmark": key, "reason": why} for key, why in normalisation.not_normalisable
+        ],
     }
 
 

@@ -32,6 +32,7 @@ from typing import TypeVar
 from bench.analysis import comparison, findings, overview
 from bench.analysis.findings import FindingGroup, Row, Table
 from bench.render import charts, markdownreport, svgcharts
+from bench.render.compare import RELATIVE_NOTE, RELATIVE_TITLE, machine_warning
 from bench.render.pageassets import SCRIPT, STYLE
 from bench.results.schema import ResultSet
 
@@ -59,6 +60,9 @@ class Content:
     costs: tuple[overview.CostGrid, ...] = ()
     changes: tuple[overview.ChangeGrid, ...] = ()
     headlines: tuple[overview.Headline, ...] = ()
+    # The machines' calibrations differ: the one-line warning and the grids relative to serial.
+    machines: str | None = None
+    normalised: tuple[overview.ChangeGrid, ...] = ()
 
 
 def check_output(directory: Path, replace: bool) -> None:
@@ -159,6 +163,8 @@ def content(
         costs=tuple(grid for result in results if (grid := overview.cost_grid(result))),
         changes=tuple(overview.change_grids(compared)) if compared is not None else (),
         headlines=tuple(overview.headlines(results, compared)),
+        machines=machine_warning(compared) if compared is not None else None,
+        normalised=tuple(overview.normalised_grids(compared)) if compared is not None else (),
     )
 
 
@@ -346,12 +352,20 @@ def _files_list(page: Content) -> str:
 
 def _overview(page: Content) -> list[str]:
     out = ['<section id="overview">']
+    if page.machines:
+        out.append(f'<p class="machines"><strong>WARNING: {_esc(page.machines)}</strong></p>')
     if page.changes:
         out.append("<h2>What changed</h2>")
         for grid in page.changes:
             out.append(f"<p><strong>{_esc(grid.summary)}</strong></p>")
             out.append(change_table(grid))
         out.append(_change_legend(page))
+        if page.normalised:
+            out.append(f"<h3>{_esc(RELATIVE_TITLE)}</h3>")
+            out.append(f'<p class="note">{_esc(RELATIVE_NOTE)}</p>')
+            for grid in page.normalised:
+                out.append(f"<p><strong>{_esc(grid.summary)}</strong></p>")
+                out.append(change_table(grid))
     elif page.costs:
         out.append("<h2>Cost per model, against the serial baseline</h2>")
         out.append(cost_table(page.costs[0]))
@@ -519,6 +533,8 @@ def write(page: Content, directory: Path, replace: bool) -> list[charts.Chart]:
             tables=page.tables,
             environment=page.environment,
             gaps=page.gaps,
+            machines=page.machines,
+            normalised=page.normalised,
         )
         (staging / "summary.md").write_text(summary, encoding="utf-8")
         staging.chmod(0o755)

@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bench.analysis.findings import FindingGroup, Table
+from bench.analysis.overview import ChangeGrid
 from bench.render.charts import Chart
+from bench.render.compare import RELATIVE_NOTE, RELATIVE_TITLE
 from bench.results.schema import ResultSet
 
 
@@ -25,6 +27,20 @@ def table(block: Table) -> list[str]:
     return [*lines, ""]
 
 
+def _change_grid(grid: ChangeGrid) -> list[str]:
+    """A grid of changes as a table: a row per cell, a column per model (ratio and verdict)."""
+    lines = [grid.summary, "", "| cell | " + " | ".join(grid.models) + " |"]
+    lines.append("| --- |" + " ---: |" * len(grid.models))
+    for change_row in grid.rows:
+        cells = [
+            f"{cell.text} {cell.verdict}" if (cell := change_row.cells.get(model)) else "-"
+            for model in grid.models
+        ]
+        texts = (change_row.row.label, *cells)
+        lines.append("| " + " | ".join(escape(text) for text in texts) + " |")
+    return [*lines, ""]
+
+
 def render(
     *,
     title: str,
@@ -34,9 +50,17 @@ def render(
     tables: Sequence[Table],
     environment: Table,
     gaps: Table | None,
+    machines: str | None = None,
+    normalised: Sequence[ChangeGrid] = (),
 ) -> str:
     lines = [f"# {title}", ""]
+    if machines:
+        lines += [f"> **WARNING: {escape(machines)}**", ""]
     lines += [f"- **{r.label}**: `{r.path.name}`, {len(r.entries)} benchmarks" for r in results]
+    if normalised:
+        lines += ["", f"## {RELATIVE_TITLE}", "", RELATIVE_NOTE, ""]
+        for grid in normalised:
+            lines += _change_grid(grid)
     lines += ["", "## What the numbers say", ""]
     for group in groups:
         lines += [f"### {group.title}", ""]

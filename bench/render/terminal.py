@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from bench.analysis.sweep import MEMORY_SLOPE_MIN_SIZES, SlopeFit, fit_line
 from bench.results import gil
@@ -17,6 +18,8 @@ from bench.results.schema import (
     ordered_models,
     recorded_bound,
 )
+from bench.spec.precision import PRECISION_TARGET, relative_precision
+from bench.spec.quantiles import quantile
 from bench.spec.resolution import BELOW_RESOLUTION, RESOLUTION
 from bench.spec.workloads import LATENCY_WORKLOADS, SPECS, FanOut, Memory, Spec
 from bench.units import format_bytes, format_duration, format_rate
@@ -286,6 +289,106 @@ def gil_warning(benchmarks: list[Entry]) -> str | None:
     return "warning: " + gil.mismatch_text(flagged, asked.pop() if len(asked) == 1 else None)
 
 
+# pyperf's own checks of a benchmark (pyperf._cli.format_checks), which the runner silences in
+# the cell processes (--quiet) because this section reports them, one line per cell.
+PYPERF_STDEV_LIMIT = 0.10
+PYPERF_OUTLIER_LIMIT = 0.50
+PYPERF_SHORTEST_RAW = 1e-3
+PRECISION_TITLE = (
+    "Precision of the mean: the half-width of its 95% confidence interval as % of the mean "
+    "(Student's t over the cell's values); unstable: wider than "
+    f"±{100 * PRECISION_TARGET:g}%"
+)
+
+
+@dataclass(frozen=True)
+class CellPrecision:
+    name: str
+    precision: float | None  # None: fewer than two values
+    findings: tuple[str, ...]  # what pyperf would have warned about
+
+    @property
+    def unstable(self) -> bool:
+        return self.precision is not None and self.precision > PRECISION_TARGET
+
+
+def _percent(fraction: float) -> str:
+    return f"{100 * fraction:.1f}%" if fraction < 0.1 else f"{100 * fraction:.0f}%"
+
+
+def pyperf_findings(bench: Entry) -> tuple[str, ...]:
+    """pyperf's warnings about one benchmark, each in a few words: a standard deviation of 10%
+    of the mean or more, a minimum or maximum 50% or more away from the mean, a raw value (one
+    timed run of all its loops) under 1 ms, nohz_full with intel_pstate. pyperf's "not enough
+    samples" is the precision the section reports."""
+    values = bench.values
+    if not values:
+        return ()
+    mean = statistics.fmean(values)
+    found = []
+    if len(values) >= 2 and mean > 0:
+        spread = statistics.stdev(values) / mean
+        if spread >= PYPERF_STDEV_LIMIT:
+            found.append(f"standard deviation {_percent(spread)} of the mean")
+    for which, value in (("minimum", min(values)), ("maximum", max(values))):
+        off = (value - mean) / mean if mean > 0 else 0.0
+        if abs(off) >= PYPERF_OUTLIER_LIMIT:
+            side = "above" if off > 0 else "below"
+            found.append(f"{which} {_percent(abs(off))} {side} the mean")
+    if bench.unit == "second":
+        raw = [
+            value * float(meta.get("loops", 1)) * float(meta.get("inner_loops", 1))
+            for run in bench.runs
+            for meta in [bench.run_metadata(run)]
+            for value in run.values
+        ]
+        if raw and min(raw) < PYPERF_SHORTEST_RAW:
+            found.append(f"shortest raw value {format_duration(min(raw))} (under 1 ms)")
+    configs = {str(bench.run_metadata(run).get("cpu_config", "")) for run in bench.runs}
+    if any("nohz_full" in config and "intel_pstate" in config for config in configs):
+        found.append("nohz_full on intel_pstate CPUs, which do not work together")
+    return tuple(found)
+
+
+def cell_precisions(benchmarks: Iterable[Entry]) -> list[CellPrecision]:
+    return [
+        CellPrecision(bench.name, relative_precision(bench.values), pyperf_findings(bench))
+        for bench in benchmarks
+        if bench.values
+    ]
+
+
+def precision_lines(benchmarks: Iterable[Entry]) -> list[str]:
+    """The precision each cell reached, summarised in one line, then one line per cell that
+    is unstable or that pyperf would have warned about."""
+    cells = cell_precisions(benchmarks)
+    if not cells:
+        return []
+    reached = sorted(cell.precision for cell in cells if cell.precision is not None)
+    single = len(cells) - len(reached)
+    lines = ["", PRECISION_TITLE]
+    if reached:
+        worst = max(
+            (cell for cell in cells if cell.precision is not None),
+            key=lambda cell: cell.precision or 0.0,
+        )
+        unstable = sum(cell.unstable for cell in cells)
+        lines.append(
+            f"  over {len(reached)} cells: median ±{_percent(quantile(reached, 0.5))}, "
+            f"90th percentile ±{_percent(quantile(reached, 0.9))}, "
+            f"worst ±{_percent(reached[-1])} ({worst.name}); {unstable} unstable"
+        )
+    if single:
+        lines.append(f"  cells with a single value, so no interval: {single}")
+    for cell in cells:
+        if not (cell.unstable or cell.findings):
+            continue
+        words = [] if cell.precision is None else [f"±{_percent(cell.precision)}"]
+        words += ["unstable"] if cell.unstable else []
+        lines.append(f"  {cell.name}: " + "; ".join([*words, *cell.findings]))
+    return lines
+
+
 def _sample_names() -> str:
     """ "pingpong one-way switch, producer_consumer put to get, ...": what a latency sample of
     each workload is, in the words before the colon of its description."""
@@ -320,6 +423,7 @@ def render_all(benchmarks: list[Entry], gaps: list[Gap]) -> str:
         lines += ["", *render(timed, [], cpu, title=cpu_title)]
         lines += ["", *render(timed, [], switches, title=switch_title)]
     lines += _memory_lines(benchmarks)
+    lines += precision_lines(benchmarks)
     legend = (
         "· = not run: the model has no such workload, or the cell is not in the matrix (the "
         "default matrix runs its largest sizes on the lightweight models only, and memory at "

@@ -25,6 +25,9 @@ The records:
   the ``reason``, the ``median`` and each run's count, and no percentile.
 - ``ENVIRONMENT``: every environment key, in the order readers show them; the runner records
   some of them in ``environment`` and a resumed run must match those.
+- ``Calibration``: the machine's speed, a reference loop's nanoseconds per iteration, which the
+  runner records in ``environment`` (``calibration_ns``, ``calibration_version``); not one a
+  resumed run must match.
 - ``Point``/``Missing``: what sweeps read of a file (``sweep_data``).
 - ``RecordedBound``: a fan_out cell's ideal makespan, as its metadata records it.
 
@@ -113,7 +116,15 @@ ENVIRONMENT: tuple[tuple[str, bool], ...] = (
     ("cpu_count", True),
     ("cpu_freq", False),
     ("cpu_config", False),
+    ("cpu_governor", False),
+    ("cpu_boost", False),
+    # "quiet", or why not (bench.measure.machine); the readings behind it, load_average and
+    # busy_processes, are recorded too but not listed here: they differ in every run, and
+    # compare reports the keys of this list that differ.
+    ("machine_state", False),
     ("aslr", False),
+    ("calibration_ns", False),
+    ("calibration_version", False),
     ("mp_start_method", True),
     ("pyperf_version", True),
     ("greenlet_version", False),
@@ -132,6 +143,32 @@ ENVIRONMENT_KEYS = tuple(key for key, _ in ENVIRONMENT)
 RESUME_KEYS = tuple(key for key, resumed in ENVIRONMENT if resumed)
 # Derived from the runs (pyperf's -p/-n/-w options), not stored as metadata.
 RUN_SHAPE_KEYS = ("processes", "values_per_process", "warmups_per_process")
+CALIBRATION_NS = "calibration_ns"
+CALIBRATION_VERSION = "calibration_version"
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The machine's speed as its run measured it before the first cell: nanoseconds per
+    iteration of a fixed reference loop (``bench.measure.calibration``) and the loop's version;
+    calibrations of different versions are never compared. A file without one (every file
+    written before it, or one whose record is malformed) has none: ``of`` returns None."""
+
+    ns_per_iteration: float
+    version: int
+
+    def environment(self) -> dict[str, float | int]:
+        return {CALIBRATION_NS: round(self.ns_per_iteration, 3), CALIBRATION_VERSION: self.version}
+
+    @classmethod
+    def of(cls, environment: Mapping[str, Any]) -> Calibration | None:
+        ns, version = environment.get(CALIBRATION_NS), environment.get(CALIBRATION_VERSION)
+        if not (_finite(ns) and ns > 0 and _positive_int(version)):
+            return None
+        return cls(float(ns), version)
+
+    def describe(self) -> str:
+        return f"{self.ns_per_iteration:.1f} ns per loop iteration (loop version {self.version})"
 
 
 # --- model facts ------------------------------------------------------------------------------
@@ -902,6 +939,11 @@ class ResultSet:
     gaps: tuple[Gap, ...] = ()
     interrupted: bool = False
     recorded_environment: Mapping[str, Any] | None = None
+
+    @property
+    def calibration(self) -> Calibration | None:
+        """The run's machine calibration, None when the file has none."""
+        return Calibration.of(self.environment)
 
     def entry(self, key: str) -> Entry | None:
         """The entry with this ``Entry.key`` (or name), None when the file does not have it."""
