@@ -35,6 +35,8 @@ PROG = "compare"
 PERCENT_LIMIT = 1000.0
 ALPHA_LIMIT = 0.2
 BOOTSTRAP_LIMIT = 100_000
+# The formats that show each ratio's bootstrap interval.
+INTERVAL_FORMATS = ("csv", "json")
 
 DESCRIPTION = f"""\
 Compare pyperf result files (concbench's or any other pyperf JSON, also .json.gz). BASE is
@@ -216,7 +218,9 @@ def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
     options = Options(
         alpha=args.alpha,
         min_change_pct=args.min_change,
-        bootstrap_resamples=args.bootstrap,
+        # Only csv and json show the intervals: for text and Markdown the bootstrap would be
+        # most of the run's time, spent on numbers nobody sees.
+        bootstrap_resamples=args.bootstrap if args.format in INTERVAL_FORMATS else 0,
         skip_unit_mismatch=args.skip_unit_mismatch,
         force=args.force,
         calibration_threshold_pct=args.calibration_threshold,
