@@ -344,8 +344,12 @@ def _change_cells(row: Row, index: int, change: Change | None) -> list[str]:
     side = row.sides[index]
     if side is None or change is None:
         return [_value_cell(row, index), "-", "-", "-", "-"]
+    return [_side_text(row, side), *_judgement_cells(change)]
+
+
+def _judgement_cells(change: Change | LatencyChange) -> list[str]:
+    """Ratio, change, p and verdict: the columns every comparison table gives a judged pair."""
     return [
-        _side_text(row, side),
         format_ratio(change.ratio),
         format_change(change.change_pct),
         format_p(change.p_value),
@@ -442,13 +446,7 @@ def _normalised_table(comparison: Comparison) -> tuple[list[str], list[list[str]
             if side is None or change is None:
                 cells += ["-" if side is None else format_relative(side), "-", "-", "-", "-"]
                 continue
-            cells += [
-                format_relative(side),
-                format_ratio(change.ratio),
-                format_change(change.change_pct),
-                format_p(change.p_value),
-                change.verdict,
-            ]
+            cells += [format_relative(side), *_judgement_cells(change)]
         body.append(cells)
     return header, body
 
@@ -536,12 +534,7 @@ def _latency_table(comparison: Comparison) -> tuple[list[str], list[list[str]]]:
             if change is None:
                 cells += ["-", "-", "-", "base" if index == 0 else "-"]
             else:
-                cells += [
-                    format_ratio(change.ratio),
-                    format_change(change.change_pct),
-                    format_p(change.p_value),
-                    change.verdict,
-                ]
+                cells += _judgement_cells(change)
             body.append(cells)
     return header, body
 

@@ -703,7 +703,7 @@ class Entry:
         """What matches this benchmark across files: workload[params]/model for the suite's
         benchmarks (independent of how the name was spelt), the name for foreign ones."""
         if self.workload is not None and self.params is not None and self.model is not None:
-            return cell_key(self.workload, self.params, self.model)
+            return cell_name(self.workload, self.params, self.model)
         return self.name
 
     @property
@@ -777,11 +777,6 @@ class Entry:
         return entries[0]
 
 
-def cell_key(workload: str, params: str, model: str) -> str:
-    """The name a cell has in every file: ``workload[params]/model`` (``bench.spec.cellnames``)."""
-    return cell_name(workload, params, model)
-
-
 def _entry(
     name: str, metadata: Mapping[str, Any], runs: tuple[Run, ...], latency: LatencyRecord | None
 ) -> Entry:
@@ -836,7 +831,7 @@ class Gap:
     def key(self) -> str:
         """Matches ``Entry.key`` of the cell's benchmark in other files."""
         if self.workload is not None and self.params is not None and self.model is not None:
-            return cell_key(self.workload, self.params, self.model)
+            return cell_name(self.workload, self.params, self.model)
         return self.name
 
     @property

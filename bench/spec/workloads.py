@@ -530,19 +530,9 @@ class FanOut(Spec):
 
 
 @dataclass(frozen=True)
-class Spawn(Spec):
-    """Create, start and finish N trivial tasks; task i returns ``i + 1``. Creation is timed."""
+class _TaskCount(Spec):
+    """A spec whose only parameter is N tasks, each one operation (spawn and memory)."""
 
-    workload: ClassVar[str] = "spawn"
-    metric: ClassVar[str] = "seconds per task"
-    facts: ClassVar[WorkloadFacts] = WorkloadFacts(
-        value="time per task",
-        column="per task",
-        operation="task",
-        operations="tasks",
-        size_parameters=("tasks",),
-        size_label="N tasks",
-    )
     tasks: int = 100
 
     def __post_init__(self) -> None:
@@ -555,12 +545,28 @@ class Spawn(Spec):
     def ops(self) -> int:
         return self.tasks
 
+
+@dataclass(frozen=True)
+class Spawn(_TaskCount):
+    """Create, start and finish N trivial tasks; task i returns ``i + 1``. Creation is timed."""
+
+    workload: ClassVar[str] = "spawn"
+    metric: ClassVar[str] = "seconds per task"
+    facts: ClassVar[WorkloadFacts] = WorkloadFacts(
+        value="time per task",
+        column="per task",
+        operation="task",
+        operations="tasks",
+        size_parameters=("tasks",),
+        size_label="N tasks",
+    )
+
     def reference(self) -> Checksum:
         return tally(i + 1 for i in range(self.tasks))
 
 
 @dataclass(frozen=True)
-class Memory(Spec):
+class Memory(_TaskCount):
     """Park N tasks on one shared event; measure the unique memory they add, then release them.
 
     Task i returns ``i`` once released. The count of tasks parked at the moment of measurement
@@ -578,17 +584,6 @@ class Memory(Spec):
         size_parameters=("tasks",),
         size_label="N parked tasks",
     )
-    tasks: int = 100
-
-    def __post_init__(self) -> None:
-        _positive(self, "tasks", limit=1_000_000)
-
-    def short_parts(self) -> tuple[tuple[str, str], ...]:
-        return (("tasks", f"N={self.tasks}"),)
-
-    @property
-    def ops(self) -> int:
-        return self.tasks
 
     def reference(self) -> Checksum:
         return tally(range(self.tasks))
