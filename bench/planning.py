@@ -28,7 +28,8 @@ def plan(
     """Cells of the matrix for these models and workloads, workload-major, in matrix order.
 
     A matrix entry's scope says which models run it: "all", only the models that declare
-    themselves ``lightweight``, or only the others ("heavyweight").
+    themselves ``lightweight``, or only the others ("heavyweight"). In the default matrix a model
+    runs only the workloads its record or variant chooses (``default_matrix``).
     """
     ordered = order_models(models)
     cells = []
@@ -37,6 +38,8 @@ def plan(
             continue
         for model in ordered:
             if not model.supports(spec.workload):
+                continue
+            if matrix is DEFAULT_MATRIX and not model.in_default_matrix(spec.workload, spec.params):
                 continue
             if scope == "lightweight" and not model.lightweight:
                 continue

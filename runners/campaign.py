@@ -51,6 +51,7 @@ from bench.spec.workloads import MATRICES, SWEEP_MATRICES, Scope, Spec
 from runners.facts import model_facts
 from runners.options import RESULT_FILE_OPTIONS, UsageError, cell_argv, drop_options
 from runners.progress import Progress
+from runners.rounds import RowRunner, measure_row, new_session
 from runners.supervisor import Finished, Supervised, become_subreaper
 from runners.sweeps import order_cells, skip_reason, sweep_report
 from runners.verdict import FAILURE_FILE_VARIABLE, Failed, Measured, Verdict, exit_text
@@ -81,7 +82,9 @@ def run_environment(args: argparse.Namespace, libraries: tuple[str, ...]) -> dic
         f"processes={args.processes} values={args.values} warmups={args.warmups} "
         f"loops={args.loops} min_time={args.min_time:g} "
         f"memory_samples={args.memory_samples or 'default'} "
-        f"profile={'no' if args.no_profile else 'yes'}"
+        f"profile={'no' if args.no_profile else 'yes'} "
+        f"rounds={args.min_rounds}-{args.max_rounds} precision={args.precision:g} "
+        f"cell_budget={args.cell_budget:g} affinity={args.affinity or 'none'}"
     )
     return environment
 
@@ -139,6 +142,10 @@ class RunState:
             Gap(cell.name, spec.workload, spec.params, cell.model.name, status, reason,
                 output, facts=model_facts(cell.model))
         )  # fmt: skip
+
+    def set_current(self, supervised: Supervised | None) -> None:
+        """The process the run waits for now, stopped by a signal (``stop_on_signals``)."""
+        self.current = supervised
 
     def _forget_gap(self, name: str) -> None:
         self.gaps = [gap for gap in self.gaps if gap.name != name]
@@ -347,17 +354,22 @@ def run_conductor(args: argparse.Namespace, argv: list[str]) -> int:
         print(f"resuming {result_file.path}: {len(cells) - len(todo)} of {len(cells)} cells "
               f"are already measured there; {len(todo)} to go")  # fmt: skip
 
-    progress = Progress([(cell.name, cell.spec.workload) for cell in todo], sys.stdout)
+    units = _units(todo, interleave=not _sweeping(args))
+    progress = Progress([(_unit_name(unit), unit[0].spec.workload) for unit in units], sys.stdout)
     become_subreaper()
+    rows = RowRunner(args, new_session(), state.set_current, lambda: state.stop_signal is not None)
     with stop_on_signals(state):
         state.save()
         try:
-            for index, cell in enumerate(todo):
+            for index, unit in enumerate(units):
                 if state.stop_signal is not None:
                     break
                 progress.start(index)
-                if not (_sweeping(args) and _sweep_skip(state, cell, args)):
-                    measure_cell(state, cell, argv, args)
+                if len(unit) > 1 or (_timed(unit[0]) and not _sweeping(args)):
+                    measure_unit_in_rounds(state, rows, unit, progress)
+                    progress.end()
+                elif not (_sweeping(args) and _sweep_skip(state, unit[0], args)):
+                    measure_cell(state, unit[0], argv, args)
                     progress.end()
                 state.save()
         finally:
@@ -365,6 +377,62 @@ def run_conductor(args: argparse.Namespace, argv: list[str]) -> int:
         state.save()
     result_file.discard_if_empty()
     return _finish(state, argv, sweep=_sweeping(args))
+
+
+def _timed(cell: Cell) -> bool:
+    return cell.spec.unit == "second"
+
+
+def _units(cells: list[Cell], interleave: bool) -> list[list[Cell]]:
+    """What the run measures one after the other: a row (the timed cells of one spec, measured
+    in interleaved rounds) or a single cell (memory; every cell of a sweep, whose skip rules
+    follow each model's series of sizes)."""
+    units: list[list[Cell]] = []
+    for cell in cells:
+        joins = interleave and _timed(cell) and units and _timed(units[-1][0])
+        if joins and units[-1][0].spec == cell.spec:
+            units[-1].append(cell)
+        else:
+            units.append([cell])
+    return units
+
+
+def _unit_name(unit: list[Cell]) -> str:
+    if len(unit) == 1:
+        return unit[0].name
+    row = unit[0].name.rpartition("/")[0]
+    return f"{row} ({len(unit)} models in rounds)"
+
+
+def measure_unit_in_rounds(
+    state: RunState, rows: RowRunner, cells: list[Cell], progress: Progress
+) -> None:
+    """A row in interleaved rounds (``runners.rounds``): each measured cell is recorded, each
+    other one a gap with its reason; an interrupted row records nothing (a resumed run measures
+    it again, whole)."""
+    last: list[str] = []
+
+    def report(line: str) -> None:
+        last[:] = [line]
+        progress.detail(line)
+
+    result = measure_row(rows, cells, report)
+    if result.interrupted:
+        return
+    if last:
+        print(f"  {last[0]}", flush=True)
+    for cell in cells:
+        output = result.output.get(cell.name, ())
+        if cell.name in result.entries:
+            _show_stderr(list(output))
+            state.record(result.entries[cell.name])
+            continue
+        verdict = result.gaps[cell.name]
+        status: GapStatus = "failed" if isinstance(verdict, Failed) else "skipped"
+        reason = verdict.reason.replace(f"{cell.name}: ", "")
+        print(f"{cell.name}: {status.upper()}: {reason}", flush=True)
+        _show_stderr(list(output))
+        state.record_gap(cell, status, reason, output if status == "failed" else ())
 
 
 def _finish(state: RunState, argv: list[str], sweep: bool = False) -> int:

@@ -32,7 +32,7 @@ from typing import Any
 
 import pyperf
 
-from bench.measure import echoserver, latency
+from bench.measure import echoserver, latency, mpcontext
 from bench.measure.cells import Cell, run_cell
 from bench.measure.environment import environment_metadata
 from bench.measure.meters import Clock, collector_metadata, freeze_collector
@@ -98,13 +98,29 @@ def bench_cell(runner: pyperf.Runner, cell: Cell, start_method: str) -> pyperf.B
         cell,
         inner_loops=cell.spec.ops,
         metadata={
+            **round_tags(runner.args),
             **cell.metadata(),
             **(bound_metadata(bound) if bound is not None else {}),
             **model_facts(cell.model).metadata(),
-            **environment_metadata(start_method, cell.model.libraries),
+            # A variant's start method (processes[start=spawn]) overrides the run's.
+            **environment_metadata(
+                mpcontext.method_for(cell.model.parameters(), start_method), cell.model.libraries
+            ),
             **collector_metadata(),
         },
     )
+
+
+def round_tags(args: argparse.Namespace) -> dict[str, int | str]:
+    """A round's run carries its round, its place in the round and the runner's session
+    (``runners.rounds``); a run of the per-cell path carries none."""
+    if getattr(args, "round", None) is None:
+        return {}
+    return {
+        "round": args.round,
+        "round_position": args.round_position,
+        "rounds_session": args.rounds_session,
+    }
 
 
 class Probe:
@@ -129,19 +145,28 @@ class Probe:
         return out
 
 
-def _cell_argv(cell: Cell, kind: str, start_method: str) -> list[str]:
+def probe_argv(cell: Cell, kind: str, start_method: str, affinity: str | None = None) -> list[str]:
+    """The arguments of ``runners.probe`` for one pass of ``cell``; ``affinity``: the CPUs it
+    is pinned to, as pyperf pins its workers (``--affinity``)."""
     return [
         kind,
         "--model", cell.model.name,
         "--workload", cell.spec.workload,
         "--params", cell.spec.params,
         "--start-method", start_method,
+        *(["--affinity", affinity] if affinity else []),
     ]  # fmt: skip
 
 
-def profile_metadata(cell: Cell, start_method: str) -> dict[str, float | int | str]:
-    probe = Probe(_cell_argv(cell, "profile", start_method))
-    data = json.loads(probe.run())
+def profile_metadata(
+    cell: Cell, start_method: str, affinity: str | None = None
+) -> dict[str, float | int | str]:
+    probe = Probe(probe_argv(cell, "profile", start_method, affinity))
+    return profile_fields(json.loads(probe.run()))
+
+
+def profile_fields(data: dict[str, Any]) -> dict[str, float | int | str]:
+    """The profile probe's report as the benchmark's metadata."""
     return {
         "cpu_user_per_op": data["cpu_user_per_op"],
         "cpu_system_per_op": data["cpu_system_per_op"],
@@ -159,22 +184,34 @@ def profile_metadata(cell: Cell, start_method: str) -> dict[str, float | int | s
     }
 
 
-def latency_record(cell: Cell, start_method: str) -> tuple[LatencyRecord, dict[str, str]]:
+def latency_record(
+    cell: Cell, start_method: str, affinity: str | None = None
+) -> tuple[LatencyRecord, dict[str, str]]:
     """The cell's latency pass, run in a fresh process (``runners.probe latency``): its
     percentiles, or, for a cell the timer cannot resolve, its median and why; and the probe's
     GIL reading, which belongs with the benchmark's metadata (``bench.results.gil``)."""
-    raw: dict[str, Any] = json.loads(Probe(_cell_argv(cell, "latency", start_method)).run())
+    raw: dict[str, Any] = json.loads(
+        Probe(probe_argv(cell, "latency", start_method, affinity)).run()
+    )
+    return latency_fields(cell, raw)
+
+
+def latency_fields(cell: Cell, raw: dict[str, Any]) -> tuple[LatencyRecord, dict[str, str]]:
+    """The latency probe's report: its record, and its GIL reading as metadata."""
+    raw = dict(raw)
     reading = raw.pop("gil_measured", None)
     record = LatencyRecord.from_json(f"the latency pass of {cell.name}", raw)
     return record, {} if reading is None else {"latency_gil_measured": str(reading)}
 
 
-def measure_memory_cell(cell: Cell, samples: int, start_method: str) -> pyperf.Benchmark:
+def measure_memory_cell(
+    cell: Cell, samples: int, start_method: str, affinity: str | None = None
+) -> pyperf.Benchmark:
     """One fresh probe per value; each run keeps its probe's metadata (the kernel column and
     the peaks among it)."""
     bench: pyperf.Benchmark | None = None
     for index in range(samples):
-        probe = Probe(_cell_argv(cell, "memory", start_method))
+        probe = Probe(probe_argv(cell, "memory", start_method, affinity))
         sample = pyperf.Benchmark.loads(probe.run())
         if bench is None:
             bench = sample
@@ -221,15 +258,15 @@ def _timed_bench(runner: pyperf.Runner, cell: Cell, start_method: str) -> pyperf
 
 def measure(runner: pyperf.Runner, args: argparse.Namespace, cell: Cell) -> Measured:
     if cell.spec.unit != "second":
-        bench = measure_memory_cell(cell, _memory_samples(args), args.start_method)
+        bench = measure_memory_cell(cell, _memory_samples(args), args.start_method, args.affinity)
         _print_bench(bench)
         return Measured(Entry.from_pyperf(bench))
     bench = _timed_bench(runner, cell, args.start_method)
     if not args.no_profile:
-        bench.update_metadata(profile_metadata(cell, args.start_method))
+        bench.update_metadata(profile_metadata(cell, args.start_method, args.affinity))
     if not latency.supports(cell.spec.workload) or args.no_latency:
         return Measured(Entry.from_pyperf(bench))
-    record, gil_reading = latency_record(cell, args.start_method)
+    record, gil_reading = latency_record(cell, args.start_method, args.affinity)
     bench.update_metadata({**gil_reading, **record.metadata()})
     return Measured(replace(Entry.from_pyperf(bench), latency=record))
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import os
 import sys
 from typing import NoReturn
 
@@ -19,12 +20,17 @@ from bench.measure import mpcontext
 from bench.measure.environment import forwarded_environ
 from bench.registry import RegistryError, model_names, workload_names
 from bench.results import gil
+from bench.spec.precision import PRECISION_TARGET
 from bench.spec.workloads import MATRICES, SPECS, SWEEP_MATRICES, Spec, SpecError
 
 DEFAULT_PROCESSES = 12
 # The workloads of the sweep matrix, for --sweep's help.
 _SWEPT = tuple(dict.fromkeys(spec.workload for spec, _scope in MATRICES["sweep"]))
 DEFAULT_VALUES = 3
+# 50 ms per value (pyperf's default is 100 ms): a cell's precision comes from its rounds, one
+# worker process each, whose start-up would otherwise be under half of what each round costs;
+# 50 ms still spans a dozen scheduler ticks, and the clock resolves it to a few nanoseconds.
+DEFAULT_MIN_TIME = 0.05
 DEFAULT_CELL_TIMEOUT = 300.0
 MAX_CELL_TIMEOUT = 7 * 24 * 3600.0
 MAX_MEMORY_SAMPLES = 1000
@@ -39,7 +45,13 @@ RUNNER_ONLY = {
     **RESULT_FILE_OPTIONS,
     "--models": True, "--workloads": True, "--matrix": True, "--spec": True,
     "--list": False, "--cell-timeout": True, "--sweep": False, "--sweep-run-limit": True,
+    "--precision": True, "--min-rounds": True, "--max-rounds": True, "--cell-budget": True,
 }  # fmt: skip
+# A timed cell's rounds: at least this many; at most twice pyperf's process count (24, 12 with
+# --fast, 48 with --rigorous); a time budget per cell, in seconds, by pyperf's mode. With --fast
+# the default matrix's 80-odd timed cells fit the 5-minute run with their probes.
+DEFAULT_MIN_ROUNDS = 3
+CELL_BUDGET = {"fast": 1.5, "default": 8.0, "rigorous": 30.0}
 
 
 class UsageError(Exception):
@@ -78,11 +90,11 @@ def make_runner() -> pyperf.Runner:
     runner = pyperf.Runner(
         processes=DEFAULT_PROCESSES,
         values=DEFAULT_VALUES,
+        min_time=DEFAULT_MIN_TIME,
         program_args=("-m", "runners.run"),
         add_cmdline_args=_worker_args,
         # Each worker reads the GIL right after its runs (bench.results.gil): the build alone does
-        # not
-        # say whether a library turned the GIL back on.
+        # not say whether a library turned the GIL back on.
         hooks=[gil.GIL_HOOK],
     )
     parser = runner.argparser
@@ -172,9 +184,45 @@ def make_runner() -> pyperf.Runner:
         help="continue an interrupted run: measure only the cells FILE does not hold yet, into "
         "FILE (refused when this environment differs from the one that wrote it)",
     )
+    group.add_argument(
+        "--precision",
+        type=float,
+        default=PRECISION_TARGET,
+        metavar="FRACTION",
+        help=f"a timed cell adds rounds until the 95%% confidence interval of its mean is "
+        f"within this fraction of the mean (default {PRECISION_TARGET:g}, i.e. ±"
+        f"{PRECISION_TARGET * 100:g}%%), or until its --cell-budget or --max-rounds is spent",
+    )
+    group.add_argument(
+        "--min-rounds",
+        type=int,
+        default=DEFAULT_MIN_ROUNDS,
+        help=f"rounds every timed cell makes, whatever its precision (default "
+        f"{DEFAULT_MIN_ROUNDS}); a round is one pyperf worker per model of the row",
+    )
+    group.add_argument(
+        "--max-rounds",
+        type=int,
+        default=None,
+        help="rounds a timed cell makes at most (default: twice pyperf's --processes: 24, 12 "
+        "with --fast, 48 with --rigorous)",
+    )
+    group.add_argument(
+        "--cell-budget",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help=f"wall time a timed cell's rounds may take before it stops short of --precision "
+        f"(default {CELL_BUDGET['default']:g} s; {CELL_BUDGET['fast']:g} s with --fast, "
+        f"{CELL_BUDGET['rigorous']:g} s with --rigorous)",
+    )
     # Internal: the runner starts one process per cell with these.
     group.add_argument("--cell", default=None, help=argparse.SUPPRESS)
     group.add_argument("--result-fd", type=int, default=None, help=argparse.SUPPRESS)
+    # Internal: a round's worker tags its run with these (``runners.rounds``).
+    group.add_argument("--round", type=int, default=None, help=argparse.SUPPRESS)
+    group.add_argument("--round-position", type=int, default=None, help=argparse.SUPPRESS)
+    group.add_argument("--rounds-session", default=None, help=argparse.SUPPRESS)
     return runner
 
 
@@ -254,6 +302,8 @@ def check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--cell-timeout must be more than 0 and at most {MAX_CELL_TIMEOUT:g} s")
     if args.cell_timeout is None:
         args.cell_timeout = DEFAULT_CELL_TIMEOUT * (2 if args.rigorous else 1)
+    _check_sampling(args)
+    _check_affinity(args)
     if args.spec and args.matrix is not None:
         raise UsageError("--spec replaces the matrix: give --spec or --matrix, not both")
     _check_sweep(args)
@@ -265,6 +315,59 @@ def check_args(args: argparse.Namespace) -> None:
     ) if value]  # fmt: skip
     if len(targets) > 1:
         raise UsageError(f"{' and '.join(targets)} exclude each other: give one result file")
+
+
+def parse_cpu_list(text: str) -> set[int]:
+    """pyperf's ``--affinity`` syntax, ``0,2-3``, as a set of CPU numbers; ValueError when
+    malformed."""
+    cpus: set[int] = set()
+    for part in text.split(","):
+        first, dash, last = part.strip().partition("-")
+        if not first.isdigit() or (dash and not last.isdigit()):
+            raise ValueError(f"{text!r} is not a list of CPUs such as 0,2-3")
+        low, high = int(first), int(last) if dash else int(first)
+        if high < low:
+            raise ValueError(f"{text!r}: the range {part.strip()} is empty")
+        cpus.update(range(low, high + 1))
+    return cpus
+
+
+def _check_affinity(args: argparse.Namespace) -> None:
+    """The CPUs of ``--affinity`` exist for this process, where the system can pin at all: the
+    workers would otherwise fail one by one, or pyperf would ignore the option silently."""
+    if not args.affinity:
+        return
+    if not hasattr(os, "sched_setaffinity"):
+        raise UsageError("--affinity needs a system that can pin processes to CPUs (Linux)")
+    try:
+        cpus = parse_cpu_list(args.affinity)
+    except ValueError as exc:
+        raise UsageError(f"--affinity: {exc}") from None
+    usable = os.sched_getaffinity(0)
+    if not cpus <= usable:
+        missing = ",".join(str(cpu) for cpu in sorted(cpus - usable))
+        raise UsageError(
+            f"--affinity: CPU {missing} is not usable here (usable: "
+            f"{','.join(str(cpu) for cpu in sorted(usable))})"
+        )
+
+
+def _check_sampling(args: argparse.Namespace) -> None:
+    if not 0 < args.precision < 1:
+        raise UsageError(f"--precision must be a fraction between 0 and 1, got {args.precision:g}")
+    if args.min_rounds < 1:
+        raise UsageError(f"--min-rounds must be at least 1, got {args.min_rounds}")
+    if args.max_rounds is None:
+        args.max_rounds = max(2 * args.processes, args.min_rounds)
+    if args.max_rounds < args.min_rounds:
+        raise UsageError(
+            f"--max-rounds ({args.max_rounds}) must be at least --min-rounds ({args.min_rounds})"
+        )
+    mode = "rigorous" if args.rigorous else "fast" if args.fast else "default"
+    if args.cell_budget is None:
+        args.cell_budget = CELL_BUDGET[mode]
+    if not 0 < args.cell_budget <= MAX_CELL_TIMEOUT:
+        raise UsageError(f"--cell-budget must be more than 0 and at most {MAX_CELL_TIMEOUT:g} s")
 
 
 def _check_sweep(args: argparse.Namespace) -> None:

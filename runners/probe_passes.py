@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -43,6 +44,7 @@ from bench.results import gil
 from bench.spec.resolution import RESOLUTION, is_resolved
 from bench.spec.workloads import SPECS, PingPong
 from runners.facts import model_facts
+from runners.options import parse_cpu_list
 from runners.verdict import report_failure
 
 # The profile pass repeats the cell until its measured regions add up to this much time, so
@@ -109,7 +111,7 @@ def measure_memory(cell: Cell) -> pyperf.Benchmark:
         "unit": "byte",
         **cell.metadata(),
         **model_facts(cell.model).metadata(),
-        **environment_metadata(mpcontext.start_method(), cell.model.libraries),
+        **environment_metadata(mpcontext.method_for(cell.model.parameters()), cell.model.libraries),
         **collector_metadata(),
         "memory_delta": meter.delta,
         "memory_measure": meter.measure,
@@ -222,26 +224,40 @@ def measure_latency(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m runners.probe")
-    parser.add_argument("kind", choices=("memory", "profile", "latency"))
+    # "passes": the profile pass, then the latency pass, in one process (the runner's rounds
+    # start one process fewer per cell)
+    parser.add_argument("kind", choices=("memory", "profile", "latency", "passes"))
     parser.add_argument("--model", required=True)
     parser.add_argument("--workload", default="memory")
     parser.add_argument("--params", required=True)
     parser.add_argument("--start-method", default=mpcontext.default_method())
+    # The runner reads a probe's report from this descriptor (``runners.rounds``); without it
+    # the report goes to stdout, where the cell process reads it.
+    parser.add_argument("--result-fd", type=int, default=None)
+    # The CPUs the runner's --affinity pins pyperf's workers to: the probes measure there too.
+    parser.add_argument("--affinity", default=None)
     args = parser.parse_args(argv)
+    if args.affinity:
+        os.sched_setaffinity(0, parse_cpu_list(args.affinity))
+    out = sys.stdout if args.result_fd is None else os.fdopen(args.result_fd, "w", encoding="utf-8")
     try:
         mpcontext.set_start_method(args.start_method)
         cell = _cell(args.model, args.workload, args.params)
         freeze_collector()
         if args.kind == "memory":
-            measure_memory(cell).dump(sys.stdout)
+            measure_memory(cell).dump(out)
         elif args.kind == "latency":
             # Read after the pass; the cell process moves it into the benchmark's metadata.
-            json.dump({**measure_latency(cell), "gil_measured": gil.state()}, sys.stdout)
+            json.dump({**measure_latency(cell), "gil_measured": gil.state()}, out)
+        elif args.kind == "passes":
+            profile = measure_profile(cell)
+            passes = {"latency": {**measure_latency(cell), "gil_measured": gil.state()}}
+            json.dump({"profile": profile, **passes}, out)
         else:
-            json.dump(measure_profile(cell), sys.stdout)
+            json.dump(measure_profile(cell), out)
     except Exception as exc:  # noqa: BLE001 - reported to the cell process as its verdict
         report_failure(exc)
         print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
-    sys.stdout.flush()
+    out.flush()
     return 0

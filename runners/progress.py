@@ -103,6 +103,13 @@ class Progress:
             self.stream.write(self.line() + "\n")
         self.stream.flush()
 
+    def detail(self, text: str) -> None:
+        """On a terminal, the current line with ``text`` after it (a row's latest round);
+        elsewhere nothing: the runner prints the row's last round once it ends."""
+        if self.terminal and self.index >= 0:
+            self._draw(f"{self.line()} · {text}"[: self.columns - 1])
+            self.stream.flush()
+
     def end(self) -> None:
         """The current cell has ended (measured, failed or skipped by its process)."""
         if self.started is not None:

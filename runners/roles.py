@@ -15,9 +15,7 @@ import sys
 from bench.measure import mpcontext
 from bench.registry import RegistryError
 from bench.results.schema import ResultFileError
-from runners.campaign import run_conductor
 from runners.cell_process import run_cell_process
-from runners.listing import list_matrix
 from runners.options import UsageError, check_args, make_runner, parse_args
 
 
@@ -28,11 +26,17 @@ def main() -> int:
         args = parse_args(runner, argv)
         check_args(args)
         mpcontext.set_start_method(args.start_method)
-        if args.list:
-            list_matrix(args.matrix or "default")
-            return 0
         if args.cell is not None:
             return run_cell_process(runner, args)
+        # Imported by the runner the user started only: pyperf's workers, started once per
+        # round of every cell, would pay for the planning, the summary and the result files.
+        if args.list:
+            from runners.listing import list_matrix
+
+            list_matrix(args.matrix or "default")
+            return 0
+        from runners.campaign import run_conductor
+
         return run_conductor(args, argv)
     except (UsageError, ResultFileError, RegistryError) as exc:
         print(f"error: {exc}", file=sys.stderr)

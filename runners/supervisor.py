@@ -162,12 +162,18 @@ class Supervised:
         timeout: float,
         cwd: Path,
         environ: Mapping[str, str] | None = None,
+        inherit_environ: bool = True,
     ) -> None:
-        """``environ``: variables the cell process gets besides this process's own."""
+        """``environ``: variables the cell process gets besides this process's own; with
+        ``inherit_environ`` False, the only ones it gets (a pyperf worker's environment)."""
         self._argv = list(argv)
         self._timeout = timeout
         self._cwd = cwd
-        self._environ = None if environ is None else {**os.environ, **environ}
+        self._environ: dict[str, str] | None
+        if environ is None:
+            self._environ = None if inherit_environ else {}
+        else:
+            self._environ = {**os.environ, **environ} if inherit_environ else dict(environ)
         self._proc: subprocess.Popen[bytes] | None = None
         self._stop_requested = False
         self._result = bytearray()

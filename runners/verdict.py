@@ -123,8 +123,11 @@ def report_failure(exc: BaseException) -> None:
 def reported_failure() -> Failed | Skipped | None:
     """The verdict a measuring process of this cell left (``report_failure``), if any."""
     path = os.environ.get(FAILURE_FILE_VARIABLE)
-    if not path:
-        return None
+    return read_failure(path) if path else None
+
+
+def read_failure(path: str) -> Failed | Skipped | None:
+    """The verdict a measuring process left in the file at ``path``, if any."""
     try:
         with open(path, encoding="utf-8") as stream:
             text = stream.read()

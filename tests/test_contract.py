@@ -261,6 +261,19 @@ def test_threads_sharing_a_gil_are_held_to_the_exact_counts() -> None:
     parallel = analyse(trace_from_rows(layout, early + consumer), capacity=1, gil_enabled=False)
     assert parallel.parallel and parallel.peak_certainly_in_flight == 1
     check_contract("threads without a GIL", parallel)
+    # So can threads that the interpreter preempts within an operation (a short switch interval).
+    preempted = analyse(
+        trace_from_rows(layout, early + consumer), capacity=1, gil_enabled=True, preempted=True
+    )
+    assert preempted.parallel
+    check_contract("threads under a short switch interval", preempted)
+
+
+@needs_thread_switches
+def test_a_run_under_a_switch_interval_the_model_shortened_is_judged_by_the_bound() -> None:
+    assert not measure(get_model("threads"), 1, 7).parallel
+    assert measure(get_model("threads[switch_interval=0.1]"), 1, 7).parallel
+    assert measure(get_model("threads[switch_interval=20]"), 1, 7).parallel
 
 
 def test_only_a_put_that_runs_the_consumer_on_its_own_item_counts_as_a_call() -> None:

@@ -1,7 +1,9 @@
 """SIGINT and SIGTERM sent to a real run mid-way, and resuming it afterwards.
 
-The run measures two healthy cells, then reaches the ``hangs`` model's cell, which would run
-until its (long) time limit: the signal arrives while that cell's processes are running.
+The run measures a row of two healthy cells (spawn), then reaches the pingpong row, whose
+``hangs`` cell would run until its (long) time limit: the signal arrives while that cell's
+processes are running. A row is measured in interleaved rounds, so the interrupted row keeps
+none of its cells: a resumed run measures it again, whole.
 """
 
 from __future__ import annotations
@@ -29,7 +31,10 @@ from tests.runs import (
 
 COMMON = ("--debug-single-value", "--quiet", "--matrix", "smoke", "--workloads", "pingpong",
           "--no-profile")  # fmt: skip
-FINISHED = {"pingpong[rounds=5]/serial", "pingpong[rounds=5]/generators"}
+# The spawn row first, then the pingpong row with the hanging cell.
+ROWS = ("--debug-single-value", "--quiet", "--spec", "spawn:tasks=5", "--spec", "pingpong:rounds=5",
+        "--no-profile")  # fmt: skip
+FINISHED = {"spawn[tasks=5]/serial", "spawn[tasks=5]/generators"}
 # Time the run gets to stop after the signal; the hung cell ignores SIGTERM, so this includes
 # the escalation to SIGKILL.
 STOP_WITHIN = 10.0
@@ -64,7 +69,7 @@ def interrupted_run(tmp_path: Path, signum: int) -> tuple[Path, Path, str, str, 
     model_dir = faulty_model_dir(tmp_path)
     output = tmp_path / "run.json"
     proc = start_runner(
-        *COMMON, "--models", "serial,generators,hangs", "--cell-timeout", "120",
+        *ROWS, "--models", "serial,generators,hangs", "--cell-timeout", "120",
         "-o", str(output), model_dir=model_dir,
     )  # fmt: skip
     try:
@@ -113,13 +118,15 @@ def test_resume_measures_only_the_missing_cells(tmp_path: Path) -> None:
     output, model_dir, *_ = interrupted_run(tmp_path, signal.SIGINT)
     before = {entry.name: len(entry.runs) for entry in _entries(output)}
     result = run_runner(
-        *COMMON, "--models", "serial,generators,threads", "--resume", str(output),
+        *ROWS, "--models", "serial,generators,threads", "--resume", str(output),
         model_dir=model_dir,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "2 of 3 cells are already measured there; 1 to go" in result.stdout
+    assert "2 of 6 cells are already measured there; 4 to go" in result.stdout
     after = {entry.name: len(entry.runs) for entry in _entries(output)}
-    assert after == {**before, "pingpong[rounds=5]/threads": 1}
+    resumed = {"spawn[tasks=5]/threads", *(f"pingpong[rounds=5]/{m}" for m in
+               ("serial", "generators", "threads"))}  # fmt: skip
+    assert after == {**before, **dict.fromkeys(resumed, 1)}
     assert load(output)["concbench"]["interrupted"] is False
 
 

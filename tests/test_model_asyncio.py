@@ -9,7 +9,7 @@ import sys
 import sysconfig
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -24,6 +24,7 @@ from tests.helpers import (
     FailingConsumption,
     StateMeter,
     assert_items_then_one_sentinel_per_consumer,
+    call_model,
 )
 from tests.pingpong_faults import FAULTS, Fault, assert_caught
 
@@ -183,3 +184,81 @@ def test_a_failure_cancels_every_task_and_closes_the_loop(
     (loop,) = loops
     assert loop.is_closed()
     assert asyncio.all_tasks(loop) == set()
+
+
+EAGER = get_model("asyncio[tasks=eager]")
+needs_eager = pytest.mark.skipif(
+    EAGER.unavailable_reason() is not None, reason=f"unavailable: {EAGER.unavailable_reason()}"
+)
+
+
+def test_the_eager_variant_is_unavailable_before_python_3_12_with_the_reason() -> None:
+    reason = EAGER.unavailable_reason()
+    if sys.version_info >= (3, 12):
+        assert reason is None
+    else:
+        assert reason is not None
+        assert "asyncio.eager_task_factory needs Python 3.12 or later" in reason
+
+
+def _task_factories_in_regions(model_name: str) -> list[object]:
+    """The running loop's task factory at the start and at the stop of every region of the
+    model's tiny cells."""
+    seen: list[object] = []
+
+    def record_task_factory() -> None:
+        seen.append(asyncio.get_running_loop().get_task_factory())
+
+    for cell in plan([get_model(model_name)], list(SPECS), TINY_MATRIX):
+        run_cell(cell, StateMeter(record_task_factory, record_task_factory))
+    return seen
+
+
+@needs_eager
+def test_the_eager_factory_is_in_effect_inside_every_region_of_the_variant() -> None:
+    eager = asyncio.eager_task_factory  # type: ignore[attr-defined]  # 3.12+: absent from 3.11's stubs
+    seen = _task_factories_in_regions(EAGER.name)
+    assert len(seen) == 2 * len(plan([EAGER], list(SPECS), TINY_MATRIX))
+    assert all(factory is eager for factory in seen), seen
+    # The plain model keeps the loop's own, lazy tasks.
+    assert set(_task_factories_in_regions("asyncio")) == {None}
+
+
+@needs_eager
+def test_a_variant_that_leaves_the_tasks_lazy_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    def reads_tasks_but_sets_nothing(variant: Any) -> None:
+        variant.get("tasks")
+
+    monkeypatch.setattr(model, "_task_factory", reads_tasks_but_sets_nothing)
+    with pytest.raises(AssertionError):
+        test_the_eager_factory_is_in_effect_inside_every_region_of_the_variant()
+
+
+class _PendingAtEachTask(FanOut):
+    """A cpu fan-out whose tasks note how many tasks are pending (the coordinator's included)
+    when they run."""
+
+    pending: ClassVar[list[int]] = []
+
+    def result(self, number: int) -> int:
+        self.pending.append(len(asyncio.all_tasks()))
+        return super().result(number)
+
+
+@needs_eager
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        # Lazy: all five are created first, then run in order, each leaving the pending set.
+        ("asyncio", [6, 5, 4, 3, 2]),
+        # Eager: each runs to its end inside its create_task, before the next is created.
+        ("asyncio[tasks=eager]", [2, 2, 2, 2, 2]),
+    ],
+)
+def test_eager_tasks_take_their_first_step_inside_create_task(
+    name: str, expected: list[int]
+) -> None:
+    _PendingAtEachTask.pending.clear()
+    outcome = call_model(name, _PendingAtEachTask(tasks=5, cpu_iterations=1), Clock())
+    assert outcome.ops == 5
+    assert _PendingAtEachTask.pending == expected

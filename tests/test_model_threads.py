@@ -1,21 +1,41 @@
-"""threads: real OS threads, a FIFO that really applies backpressure, regions without set-up.
-(That no thread outlives a call is a contract of every model: tests/test_contract.py.)"""
+"""threads: real OS threads, a FIFO that really applies backpressure, regions without set-up;
+the variants: an executor whose workers start before the region, a switch interval in effect
+only for the call, threads pinned where the placement says. (That no thread outlives a call is
+a contract of every model: tests/test_contract.py.)"""
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
+import errno
+import os
 import queue
+import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import pytest
 
-from bench.measure.cells import Cell, CellError, run_cell
+from bench.measure.cells import Cell, CellError, ResourceLimitError, run_cell
 from bench.measure.meters import Clock
 from bench.models import threads
-from bench.registry import get_model
-from bench.spec.workloads import FanOut, Memory, PingPong, ProducerConsumer, Spawn, Spec
+from bench.planning import plan
+from bench.registry import all_models, get_model
+from bench.spec.models import VariantParameters
+from bench.spec.workloads import (
+    DEFAULT_MATRIX,
+    SPECS,
+    FanOut,
+    Memory,
+    PingPong,
+    ProducerConsumer,
+    Spawn,
+    Spec,
+)
+from runners.verdict import Skipped, verdict_of
 from tests.helpers import SnapshotMeter
 
 MODEL = get_model("threads")
@@ -151,3 +171,268 @@ def test_full_fifo_blocks_the_producer(monkeypatch: pytest.MonkeyPatch) -> None:
     assert fifo.maxsize == 3
     assert fifo.found_full.is_set()
     assert fifo.high_water == 3
+
+
+# The variants (the module's docstring): what each changes, seen from inside its region.
+
+
+def _interval_inside_and_after(name: str, spec: Spec) -> tuple[float, float, float]:
+    """The switch interval at the region's start and stop, and after the call."""
+    probe = SnapshotMeter(sys.getswitchinterval)
+    run_cell(Cell(get_model(name), spec), probe)
+    return probe.at_start, probe.at_stop, sys.getswitchinterval()
+
+
+def _assert_interval_applied(name: str, spec: Spec, milliseconds: float) -> None:
+    before = sys.getswitchinterval()
+    start, stop, after = _interval_inside_and_after(name, spec)
+    seconds = milliseconds / 1000
+    assert (start, stop) == pytest.approx((seconds, seconds)), f"{name}: not in effect"
+    assert after == before, f"{name}: left the interval at {after} s, not {before} s"
+
+
+SWITCH_SPECS = [PingPong(rounds=3), ProducerConsumer(producers=1, consumers=2, capacity=2, items=9)]
+
+
+@pytest.mark.parametrize("spec", SWITCH_SPECS, ids=lambda spec: spec.workload)
+@pytest.mark.parametrize("milliseconds", [0.1, 1, 20])
+def test_the_switch_interval_is_in_effect_inside_the_region_and_restored_after(
+    spec: Spec, milliseconds: float
+) -> None:
+    _assert_interval_applied(f"threads[switch_interval={milliseconds:g}]", spec, milliseconds)
+
+
+@pytest.mark.parametrize("spec", SWITCH_SPECS, ids=lambda spec: spec.workload)
+def test_the_plain_model_runs_at_the_interval_it_finds(spec: Spec) -> None:
+    before = sys.getswitchinterval()
+    assert _interval_inside_and_after("threads", spec) == (before, before, before)
+    with pytest.raises(AssertionError):
+        _assert_interval_applied("threads", spec, 0.1)
+
+
+def test_the_switch_interval_is_restored_after_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    before = sys.getswitchinterval()
+    _break_pingpong(monkeypatch, _PartnerThatNeverRuns)
+    with pytest.raises(CellError, match="the coordinator found token -1"):
+        run_cell(Cell(get_model("threads[switch_interval=0.1]"), PingPong(rounds=3)), Clock())
+    assert sys.getswitchinterval() == before
+
+
+def test_an_interval_left_behind_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    @contextlib.contextmanager
+    def set_and_keep(variant: VariantParameters) -> Iterator[None]:
+        sys.setswitchinterval(variant.number("switch_interval", 5) / 1000)
+        yield
+
+    before = sys.getswitchinterval()
+    monkeypatch.setattr(threads, "_switch_interval", set_and_keep)
+    try:
+        with pytest.raises(AssertionError, match=r"switch_interval=0\.1\]: left the interval at"):
+            _assert_interval_applied("threads[switch_interval=0.1]", PingPong(rounds=3), 0.1)
+    finally:
+        sys.setswitchinterval(before)
+
+
+needs_affinity = pytest.mark.skipif(
+    not hasattr(os, "sched_setaffinity"), reason="needs os.sched_setaffinity (Linux)"
+)
+
+
+class _AffinityLock:
+    """A real lock that notes, at every acquire, which OS thread acquires it and the CPUs that
+    thread may run on: pingpong's two sides both acquire, so this reads inside each of them."""
+
+    seen: ClassVar[list[tuple[int, frozenset[int]]]] = []
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        _AffinityLock.seen.append((threading.get_native_id(), frozenset(os.sched_getaffinity(0))))
+        return self.lock.acquire(blocking, timeout)
+
+    def release(self) -> None:
+        self.lock.release()
+
+
+def _masks_seen(monkeypatch: pytest.MonkeyPatch, name: str) -> tuple[set[int], set[int]]:
+    """pingpong run by model ``name``: the CPUs the coordinator and the partner could run on,
+    read from inside each; the coordinator's mask afterwards must be the one it had before."""
+    _AffinityLock.seen.clear()
+    fake = SimpleNamespace(Lock=_AffinityLock, Thread=threading.Thread)
+    monkeypatch.setattr(threads, "threading", fake)
+    before = os.sched_getaffinity(0)
+    run_cell(Cell(get_model(name), PingPong(rounds=3)), Clock())
+    assert os.sched_getaffinity(0) == before
+    me = threading.get_native_id()
+    by_thread: dict[int, set[frozenset[int]]] = {}
+    for thread_id, mask in _AffinityLock.seen:
+        by_thread.setdefault(thread_id, set()).add(mask)
+    assert len(by_thread) == 2 and me in by_thread
+    ((partner_masks,),) = [masks for thread_id, masks in by_thread.items() if thread_id != me]
+    (coordinator_mask,) = by_thread[me]
+    return set(coordinator_mask), set(partner_masks)
+
+
+@needs_affinity
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("threads[placement=same]", lambda cpus: ({cpus[0]}, {cpus[0]})),
+        ("threads[placement=spread]", lambda cpus: ({cpus[0]}, {cpus[1]})),
+        ("threads", lambda cpus: (set(cpus), set(cpus))),  # the probe sees an unpinned pair
+    ],
+)
+def test_placement_pins_both_threads_as_claimed(
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    expected: Callable[[list[int]], tuple[set[int], set[int]]],
+) -> None:
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        pytest.skip("needs two usable CPUs")
+    assert _masks_seen(monkeypatch, name) == expected(cpus)
+
+
+@contextlib.contextmanager
+def _confined_to_one_cpu() -> Iterator[int]:
+    before = os.sched_getaffinity(0)
+    cpu = min(before)
+    os.sched_setaffinity(0, {cpu})
+    try:
+        yield cpu
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+@needs_affinity
+def test_spread_on_one_usable_cpu_is_skipped_not_measured_unpinned(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with _confined_to_one_cpu() as cpu:
+        with pytest.raises(ResourceLimitError, match=f"it may run only on CPU {cpu}") as error:
+            run_cell(Cell(get_model("threads[placement=spread]"), PingPong(rounds=3)), Clock())
+        assert threading.active_count() == 1
+        verdict = verdict_of(error.value)
+        assert isinstance(verdict, Skipped)
+        assert verdict.reason.startswith("resource limit: placement=spread needs two CPUs")
+        # One CPU is all that same needs.
+        assert _masks_seen(monkeypatch, "threads[placement=same]") == ({cpu}, {cpu})
+
+
+def test_placement_without_sched_setaffinity_is_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr(os, "sched_setaffinity", raising=False)
+    for name in ("threads[placement=same]", "threads[placement=spread]"):
+        with pytest.raises(ResourceLimitError, match="this platform does not have"):
+            run_cell(Cell(get_model(name), PingPong(rounds=3)), Clock())
+    assert threading.active_count() == 1
+
+
+@needs_affinity
+def test_a_partner_that_cannot_be_pinned_fails_the_cell(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = os.sched_setaffinity
+    main = threading.main_thread()
+
+    def refused_outside_the_main_thread(pid: int, cpus: Iterable[int]) -> None:
+        if threading.current_thread() is not main:
+            raise OSError(errno.EINVAL, "Invalid argument")
+        real(pid, cpus)
+
+    before = os.sched_getaffinity(0)
+    monkeypatch.setattr(os, "sched_setaffinity", refused_outside_the_main_thread)
+    probe = SnapshotMeter(threading.active_count)
+    with pytest.raises(OSError, match="Invalid argument"):
+        run_cell(Cell(get_model("threads[placement=spread]"), PingPong(rounds=3)), probe)
+    assert probe.at_start is None  # the region never started
+    assert (threading.active_count(), os.sched_getaffinity(0)) == (1, before)
+
+
+class _CountingPool(ThreadPoolExecutor):
+    """A ThreadPoolExecutor that notes its size and counts the calls submitted to it."""
+
+    created: ClassVar[list[_CountingPool]] = []
+    # Workers a broken pool starts instead of the number asked for (None: as asked).
+    start_only: ClassVar[int | None] = None
+
+    def __init__(self, max_workers: int, thread_name_prefix: str = "") -> None:
+        self.asked = max_workers
+        self.submits = 0
+        super().__init__(self.start_only or max_workers, thread_name_prefix)
+        _CountingPool.created.append(self)
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        self.submits += 1
+        return super().submit(fn, *args, **kwargs)
+
+
+@pytest.fixture
+def counting_pool(monkeypatch: pytest.MonkeyPatch) -> type[_CountingPool]:
+    _CountingPool.created.clear()
+    monkeypatch.setattr(_CountingPool, "start_only", None)
+    monkeypatch.setattr(concurrent.futures, "ThreadPoolExecutor", _CountingPool)
+    return _CountingPool
+
+
+def _threads_and_submits() -> tuple[int, int]:
+    return threading.active_count(), sum(pool.submits for pool in _CountingPool.created)
+
+
+POOL_SPECS = [FanOut(tasks=7, work="sleep", delay_ms=0.1), Spawn(tasks=40)]
+
+
+@pytest.mark.parametrize("spec", POOL_SPECS, ids=lambda spec: spec.workload)
+def test_the_pool_variant_submits_every_task_to_workers_started_before_the_region(
+    counting_pool: type[_CountingPool], spec: FanOut | Spawn
+) -> None:
+    probe = SnapshotMeter(_threads_and_submits)
+    run_cell(Cell(get_model("threads[executor=pool]"), spec), probe)
+    (pool,) = counting_pool.created
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    workers = spec.tasks if isinstance(spec, FanOut) else min(32, (usable or 1) + 4)
+    assert pool.asked == workers
+    # Every worker runs before the region (one warm-up call each); the region submits every
+    # task and starts no thread; the pool is gone after the call.
+    assert probe.at_start == (1 + workers, workers)
+    assert probe.at_stop == (1 + workers, workers + spec.tasks)
+    assert threading.active_count() == 1
+
+
+@pytest.mark.parametrize("spec", POOL_SPECS, ids=lambda spec: spec.workload)
+def test_the_plain_model_starts_a_thread_per_task_and_submits_nothing(
+    counting_pool: type[_CountingPool], spec: FanOut | Spawn
+) -> None:
+    probe = SnapshotMeter(_threads_and_submits)
+    run_cell(Cell(MODEL, spec), probe)
+    assert counting_pool.created == []
+    assert (probe.at_start, probe.at_stop) == ((1, 0), (1, 0))
+
+
+def test_a_pool_short_of_workers_fails_before_its_region(
+    counting_pool: type[_CountingPool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(counting_pool, "start_only", 2)
+    monkeypatch.setattr(threads, "_POOL_START_SECONDS", 0.2)
+    probe = SnapshotMeter(threading.active_count)
+    with pytest.raises(CellError, match="did not run 4 warm-up calls at once"):
+        run_cell(Cell(get_model("threads[executor=pool]"), FanOut(tasks=4, work="cpu")), probe)
+    assert probe.at_start is None
+    assert threading.active_count() == 1
+
+
+def test_each_variant_is_in_the_default_matrix_for_its_workloads_only() -> None:
+    rows: dict[str, set[str]] = {}
+    for cell in plan(all_models(), list(SPECS), DEFAULT_MATRIX):
+        if cell.model.base == "threads":
+            rows.setdefault(cell.model.name, set()).add(cell.name.rpartition("/")[0])
+    plain = rows.pop("threads")
+    assert {row.partition("[")[0] for row in plain} == set(SPECS)
+    pingpong = "pingpong[rounds=2000]"
+    cpu_pipeline = next(row for row in plain if "producers=4" in row and "work=cpu" in row)
+    assert rows == {
+        "threads[executor=pool]": {"spawn[tasks=100]"},
+        "threads[switch_interval=0.1]": {pingpong, cpu_pipeline},
+        "threads[switch_interval=1]": {pingpong, cpu_pipeline},
+        "threads[switch_interval=20]": {pingpong, cpu_pipeline},
+        "threads[placement=same]": {pingpong},
+        "threads[placement=spread]": {pingpong},
+    }

@@ -55,6 +55,7 @@ def test_no_harness_thread_runs_during_any_measured_region(tmp_path: Path) -> No
     try:
         result = run_runner(
             "-p", "1", "-n", "1", "-w", "0", "--loops", "1", "--memory-samples", "1",
+            "--min-rounds", "1", "--max-rounds", "1",
             "--models", "watcher", "--spec", "pingpong:rounds=3", "--spec", "memory:tasks=5",
             "--cell-timeout", "120", "-o", str(output),
             model_dir=model_dir,

@@ -93,11 +93,18 @@ def test_smoke_matrix_end_to_end_writes_every_cell(smoke_run: SmokeRun) -> None:
     header = next(line for line in result.stdout.splitlines() if line.startswith("cell "))
     for name in available_model_names():
         assert name in header
-    # not on a terminal: one plain progress line per cell start, no carriage return; pyperf's
-    # warnings silenced (--debug-single-value: every cell has one value, so no interval)
+    # not on a terminal: one plain progress line per row of timed cells (measured in rounds)
+    # and per memory cell, no carriage return; pyperf's warnings silenced
+    # (--debug-single-value: every cell has one value, so no interval)
     lines = result.stdout.splitlines()
     assert "\r" not in result.stdout and "\x1b" not in result.stdout
-    assert sum(line.startswith("[") and "done" in line for line in lines) == len(expected)
+    rows = {cell.spec for cell in expected.values() if cell.spec.unit == "second"}
+    memory = [cell for cell in expected.values() if cell.spec.unit != "second"]
+    units = len(rows) + len(memory)
+    assert sum(line.startswith("[") and "done" in line for line in lines) == units
+    for bench in suite:
+        if bench.get_unit() == "second":  # one round: its run is tagged with it
+            assert [run.get_metadata()["round"] for run in bench.get_runs()] == [1]
     assert next(line for line in lines if line.startswith("[1/")).endswith("no estimate yet)")
     assert "may be unstable" not in result.stdout
     assert f"  cells with a single value, so no interval: {len(expected)}" in lines
@@ -370,7 +377,8 @@ def test_the_run_records_and_resume_compares_the_libraries_its_models_declare() 
 
     args = argparse.Namespace(
         start_method="fork", processes=1, values=1, warmups=0, loops=1, min_time=0.1,
-        memory_samples=None, no_profile=True,
+        memory_samples=None, no_profile=True, min_rounds=1, max_rounds=1, precision=0.02,
+        cell_budget=1.0, affinity=None,
     )  # fmt: skip
 
     def versions(*names: str) -> set[str]:

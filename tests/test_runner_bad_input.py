@@ -15,7 +15,7 @@ GARBLED = "garbled.json"
 NOT_PYPERF = "not-pyperf.json"
 
 CASES: list[tuple[tuple[str, ...], str]] = [
-    (("--models", "serial,fibers"), "unknown model 'fibers'; valid: asyncio, "),
+    (("--models", "serial,fibers"), "unknown model 'fibers'; valid: anyio, "),
     (("--models", ","), "no model selected; valid: "),
     (("--models", "asyncio[loop=nothing]"), "unknown model 'asyncio[loop=nothing]'; valid: "),
     (("--workloads", "teleport"), "unknown workload 'teleport'; valid: pingpong, "),

@@ -18,8 +18,12 @@ import gc
 import time
 from typing import NamedTuple, Protocol
 
-from bench.measure import proctree
 from bench.spec.workloads import Checksum
+
+# bench.measure.proctree is imported by the meters that read the process tree, where they use it,
+# not here: it imports psutil, whose extension cannot load in a subinterpreter, and the
+# subinterpreters model runs spec hooks there whose modules import this one (the latency pass's
+# instrumented specs, through bench.measure.latency).
 
 GC_BEFORE_REGION = (
     "gc.collect() before every measured region, outside it; gc.freeze() when the process is "
@@ -116,15 +120,21 @@ class ProfilingClock(Clock):
     region. The counters are read outside the timed interval, so they do not add to it."""
 
     def __init__(self) -> None:
+        from bench.measure import proctree
+
         super().__init__()
         self._before = proctree.ZERO
         self.counters = proctree.ZERO
 
     def _read_before(self) -> None:
+        from bench.measure import proctree
+
         self._before = proctree.tree_counters(scan_first=True)
 
     def stop(self) -> None:
-        super().stop()
+        super().stop()  # the clock stops first: nothing after it is timed
+        from bench.measure import proctree
+
         self.counters = proctree.tree_counters(scan_first=False) - self._before
 
 
@@ -154,12 +164,17 @@ class MemoryMeter(_OneShot):
         self.kernel_delta: dict[str, int] | None = None
 
     def start(self) -> None:
+        # Imported before the collection: a first import's garbage is not left to the region.
+        from bench.measure import proctree
+
         self._enter()
         gc.collect()
         self._before = proctree.tree_memory(self.measure)
         self._kernel_before = proctree.kernel_memory()
 
     def stop(self) -> None:
+        from bench.measure import proctree
+
         self._leave()
         gc.collect()
         kernel_after = proctree.kernel_memory()

@@ -21,6 +21,16 @@ An ``asyncio.Runner``, as ``asyncio.run`` uses, creates the loop before the coro
 coroutine returns, so neither loop creation nor clean-up is measured and no loop outlives a call.
 The variant ``asyncio[loop=uvloop]`` runs the same code on uvloop's loop (the Runner's loop
 factory, ``_loop_factory``); the plain model uses the default policy's loop.
+
+The variant ``asyncio[tasks=eager]`` (Python 3.12+) runs the same code with
+``loop.set_task_factory(asyncio.eager_task_factory)`` on the call's loop, set before the loop
+runs (``_task_factory``): a task created while the loop runs takes its first step inside
+``create_task``, up to its first suspension, instead of from the loop's next iteration. So the
+ponger, the producers and consumers and the memory tasks park inside ``create_task`` (the yield
+that parks lazy tasks then finds them parked), and spawn's trivial tasks and fan_out's cpu tasks
+finish inside it, never scheduled. The hand-offs themselves (futures, the queue, the event) are
+the plain model's. The coroutine the Runner runs is created before the loop runs, so it starts
+lazily either way.
 """
 
 from __future__ import annotations
@@ -50,6 +60,9 @@ from bench.spec.workloads import (
 if TYPE_CHECKING:
     from asyncio import AbstractEventLoop, Future
 
+# What loop.set_task_factory takes: (loop, coroutine, **options) -> a Task.
+TaskFactory = Callable[..., Any]
+
 MODEL = ModelRecord(
     name="asyncio",
     summary="asyncio tasks on the default event loop, asyncio.Queue as the FIFO",
@@ -74,6 +87,49 @@ MODEL = ModelRecord(
             summary="the same tasks, queue and streams on uvloop's event loop (libuv)",
             requires=("uvloop",),
             libraries=("uvloop",),
+            # where a loop's cost shows: hand-offs, a capacity-1 pipeline, sockets, task start-up
+            default_matrix=(
+                "pingpong",
+                "producer_consumer:capacity=1",
+                "fan_out:work=echo",
+                "spawn:tasks=10000",
+                "memory",
+            ),
+        ),
+        Variant(
+            parameters={"tasks": "eager"},
+            summary=(
+                "the same code with asyncio.eager_task_factory: a new task runs at once, up to "
+                "its first suspension (Python 3.12+)"
+            ),
+            # Importable only where asyncio has eager_task_factory: elsewhere the variant is
+            # reported unavailable with the reason that module gives.
+            requires=("bench.models._asyncio_eager",),
+            default_matrix=(
+                "pingpong",
+                "producer_consumer:capacity=1",
+                "spawn:tasks=10000",
+                "memory",
+            ),
+            primitives={
+                "pingpong": (
+                    "a fresh loop.create_future() per hand-off, awaited by the receiver, the token "
+                    "as its result; the ponger started by asyncio.eager_task_factory"
+                ),
+                "producer_consumer": (
+                    "asyncio.Queue(maxsize); Event start gate; TaskGroup; "
+                    "asyncio.eager_task_factory"
+                ),
+                "fan_out": (
+                    "asyncio.TaskGroup.create_task with asyncio.eager_task_factory; "
+                    "asyncio.sleep; streams for echo"
+                ),
+                "spawn": "asyncio.TaskGroup.create_task with asyncio.eager_task_factory",
+                "memory": (
+                    "TaskGroup tasks awaiting one asyncio.Event, started by "
+                    "asyncio.eager_task_factory"
+                ),
+            },
         ),
     ),
 )
@@ -93,17 +149,38 @@ def _loop_factory(variant: VariantParameters) -> Callable[[], AbstractEventLoop]
     raise DeclarationError(f"asyncio: no event loop named {loop!r}")
 
 
+def _task_factory(variant: VariantParameters) -> TaskFactory | None:
+    """The task factory the variant asks for with ``tasks=...``; None, the loop's own (lazy
+    tasks), when it asks for none."""
+    tasks = variant.get("tasks")
+    if tasks is None:
+        return None
+    if tasks == "eager":
+        # Raises ImportError, with the reason, before Python 3.12; the registry has already
+        # reported the variant unavailable there (it requires this module).
+        from bench.models._asyncio_eager import eager_task_factory
+
+        return eager_task_factory
+    raise DeclarationError(f"asyncio: no task factory named {tasks!r}; valid: eager")
+
+
 def _run(main: Coroutine[Any, Any, Outcome], variant: VariantParameters) -> Outcome:
-    """``main`` run to completion on a fresh loop of the variant's kind, as ``asyncio.run``
-    runs it (``asyncio.run`` is a Runner with the default loop factory)."""
+    """``main`` run to completion on a fresh loop of the variant's kind, with the variant's
+    task factory, as ``asyncio.run`` runs it (``asyncio.run`` is a Runner with the default
+    loop factory)."""
     import asyncio
 
     try:
         factory = _loop_factory(variant)
+        task_factory = _task_factory(variant)
     except BaseException:
         main.close()  # never awaited: closed, so that it does not warn
         raise
     with asyncio.Runner(loop_factory=factory) as runner:
+        if task_factory is not None:
+            # Set before the loop runs, so every task of the call is created by it; the task
+            # the Runner wraps main in is too, but starts lazily: the loop is not running yet.
+            runner.get_loop().set_task_factory(task_factory)
         return runner.run(main)
 
 

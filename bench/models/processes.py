@@ -21,6 +21,26 @@ method (``bench.measure.mpcontext``: fork, forkserver or spawn).
 - memory: N processes parked on one ``multiprocessing.Event``; the meter reads the memory of the
   whole process tree as the sum of its PSS (proportional set size).
 
+Variants:
+
+- ``processes[executor=pool]``: fan_out and spawn through
+  ``concurrent.futures.ProcessPoolExecutor(max_workers=usable CPUs, mp_context=the run's
+  context)``, the same worker initializer as the ``Pool``. Before the region every worker is
+  started, initialised and has run one warm-up task (each warm-up task holds its worker until
+  all workers are up, so that an executor that starts workers on demand starts all of them).
+  fan_out's region is ``executor.map`` over the N tasks (its default chunksize, 1: a work item
+  per task); spawn's region is a ``submit`` per trivial task and the result of each future: a
+  task is a work item handed to a running worker, not a process, which is what an executor
+  offers over a process per task.
+- ``processes[start=fork|forkserver|spawn]``: pingpong, spawn and memory with that start method
+  instead of the run's ``--start-method`` (``bench.measure.mpcontext.method_for``).
+- ``processes[placement=same|spread]``: pingpong with the coordinator and its partner pinned
+  (``os.sched_setaffinity``) to the first CPU this process may use (same), or the coordinator
+  to the first and the partner to the second (spread), from the region's set-up until after
+  it; the coordinator's own affinity is restored afterwards. Where it cannot apply (no
+  ``sched_setaffinity``, spread with one usable CPU) the cell raises ``ResourceLimitError``: a
+  skip with the reason, never a measurement of another placement.
+
 Everything a child runs is a module-level function, so that spawn and forkserver children can
 import it. No feeder or pool thread outlives a call, so the next fork never happens while this
 process has other threads. A child that dies makes the coordinator raise instead of hang.
@@ -43,9 +63,9 @@ from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event, Semaphore
 from typing import TYPE_CHECKING, Any
 
-from bench.measure.mpcontext import context
+from bench.measure.mpcontext import context, method_for
 from bench.models._echo import connect, echo_each, exchange
-from bench.spec.models import ModelRecord, VariantParameters
+from bench.spec.models import DeclarationError, ModelRecord, Variant, VariantParameters
 from bench.spec.workloads import (
     PAYLOAD,
     Checksum,
@@ -59,6 +79,8 @@ from bench.spec.workloads import (
 )
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future, ProcessPoolExecutor
+
     from bench.measure.meters import Meter, Outcome
 
 
@@ -102,6 +124,73 @@ MODEL = ModelRecord(
         "spawn": "multiprocessing Process create + start + join; result back through a pipe",
         "memory": "processes blocked on one multiprocessing.Event",
     },
+    variants=(
+        Variant(
+            parameters={"executor": "pool"},
+            summary=(
+                "concurrent.futures.ProcessPoolExecutor of one worker per usable CPU, started "
+                "before the region: tasks are work items"
+            ),
+            colour="#ffbb78",
+            workloads=("fan_out", "spawn"),
+            default_matrix=("fan_out:work=cpu", "spawn"),
+            primitives={
+                "fan_out": (
+                    "ProcessPoolExecutor(usable CPUs, mp_context).map with its default "
+                    "chunksize (1); time.sleep; blocking sockets for echo"
+                ),
+                "spawn": (
+                    "ProcessPoolExecutor(usable CPUs, mp_context).submit per task, then each "
+                    "future's result; workers started before the region"
+                ),
+            },
+        ),
+        Variant(
+            parameters={"start": "fork"},
+            summary="one OS process per task, started by fork whatever the run's start method",
+            # posix imports on the POSIX platforms, where multiprocessing offers fork.
+            requires=("posix",),
+            colour="#b35806",
+            workloads=("pingpong", "spawn", "memory"),
+            default_matrix=("pingpong", "spawn"),
+        ),
+        Variant(
+            parameters={"start": "forkserver"},
+            summary=(
+                "one OS process per task, forked by multiprocessing's fork server whatever the "
+                "run's start method"
+            ),
+            # It raises ImportError where the platform cannot pass descriptors (no forkserver).
+            requires=("multiprocessing.popen_forkserver",),
+            colour="#fdb863",
+            workloads=("pingpong", "spawn", "memory"),
+            default_matrix=("pingpong", "spawn"),
+        ),
+        Variant(
+            parameters={"start": "spawn"},
+            summary=(
+                "one OS process per task, a fresh interpreter each (spawn) whatever the run's "
+                "start method"
+            ),
+            colour="#993404",
+            workloads=("pingpong", "spawn", "memory"),
+            # 100 spawned interpreters take about 3 s a run, 35 s a cell: the default run
+            # measures this method's pingpong; its spawn and memory run with --spec.
+            default_matrix=("pingpong",),
+        ),
+        Variant(
+            parameters={"placement": "same"},
+            summary="pingpong with both processes pinned to one CPU (sched_setaffinity)",
+            colour="#d95f0e",
+            workloads=("pingpong",),
+        ),
+        Variant(
+            parameters={"placement": "spread"},
+            summary="pingpong with the two processes pinned to two different CPUs",
+            colour="#fec44f",
+            workloads=("pingpong",),
+        ),
+    ),
 )
 
 # How often a coordinator waiting on its children checks that none of them has died.
@@ -127,8 +216,9 @@ def _outcome(ops: int, checksum: Checksum) -> Outcome:
     return Outcome(ops, checksum)
 
 
-def _context() -> BaseContext:
-    ctx = context()
+def _context(variant: VariantParameters) -> BaseContext:
+    """The context of the variant's start method (``start=...``), else of the run's."""
+    ctx = context(method_for(variant))
     if ctx.get_start_method() == "forkserver":
         # The server imports this module once, so that the children it forks start with it
         # loaded, as a forkserver is meant to be used. Only a hint: it takes effect when the
@@ -227,8 +317,60 @@ def _pingpong_partner(inbox: Connection, outbox: Connection, rounds: int) -> Non
         send(recv())
 
 
+# CPUs: the coordinator's and its partner's.
+Placement = tuple[int, int]
+
+
+def _placement(variant: VariantParameters) -> Placement | None:
+    """The CPUs of ``placement=same|spread``, taken from those this process may use; None
+    without the parameter. Raises ResourceLimitError (the cell is skipped) where the placement
+    cannot be had, rather than letting the cell measure another one."""
+    placement = variant.get("placement")
+    if placement is None:
+        return None
+    if placement not in ("same", "spread"):
+        raise DeclarationError(f"processes: no placement named {placement!r}; valid: same, spread")
+    # Imported here: bench.measure.cells pulls in psutil, a cost every spawn or forkserver
+    # child would pay on import of this module (see _outcome).
+    from bench.measure.cells import ResourceLimitError
+
+    if not hasattr(os, "sched_setaffinity"):
+        raise ResourceLimitError(
+            f"placement={placement} needs os.sched_setaffinity, which this platform lacks"
+        )
+    cpus = sorted(os.sched_getaffinity(0))
+    if placement == "same":
+        return cpus[0], cpus[0]
+    if len(cpus) < 2:
+        raise ResourceLimitError(
+            f"placement=spread needs two CPUs this process may use; it may use only CPU {cpus[0]}"
+        )
+    return cpus[0], cpus[1]
+
+
+@contextmanager
+def _pinned(placement: Placement | None, partner: BaseProcess) -> Iterator[None]:
+    """This process and its started ``partner`` each on the CPU ``placement`` gives it; this
+    process's own affinity restored on the way out (it is the pyperf worker or probe that
+    measures the next runs)."""
+    if placement is None:
+        yield
+        return
+    mine, partners = placement
+    # pid 0 would be this process itself.
+    assert partner.pid, "the partner has not been started"
+    saved = os.sched_getaffinity(0)
+    os.sched_setaffinity(partner.pid, {partners})
+    try:
+        os.sched_setaffinity(0, {mine})
+        yield
+    finally:
+        os.sched_setaffinity(0, saved)
+
+
 def pingpong(spec: PingPong, meter: Meter, variant: VariantParameters) -> Outcome:
-    ctx = _context()
+    ctx = _context(variant)
+    placement = _placement(variant)
     # Two one-way pipes rather than one duplex Pipe: on Linux an OS pipe hands off faster than
     # the socketpair a duplex Pipe is built on (about 5.5 against 8.5 us per switch).
     partner_inbox, to_partner = ctx.Pipe(duplex=False)
@@ -245,17 +387,18 @@ def pingpong(spec: PingPong, meter: Meter, variant: VariantParameters) -> Outcom
         partner_inbox.close()
         partner_outbox.close()
         send, recv, pack = to_partner.send_bytes, from_partner.recv_bytes, _TOKEN.pack
-        recv()  # the partner runs and is about to wait for the first token
-        number = -1
-        token = back = pack(number)
-        meter.start()
-        for number in spec.each_round():
-            token = pack(number)
-            send(token)
-            back = recv()
-            if back != token:
-                break
-        meter.stop()
+        with _pinned(placement, partner):
+            recv()  # the partner runs and is about to wait for the first token
+            number = -1
+            token = back = pack(number)
+            meter.start()
+            for number in spec.each_round():
+                token = pack(number)
+                send(token)
+                back = recv()
+                if back != token:
+                    break
+            meter.stop()
         if back != token:
             # It waits for tokens that will not come (a forked child holds a copy of our end of
             # its inbox, so closing ours would not end its wait).
@@ -305,7 +448,7 @@ def _put_sentinels(fifo: Queue[Item | None], count: int, children: list[BaseProc
 
 
 def producer_consumer(spec: ProducerConsumer, meter: Meter, variant: VariantParameters) -> Outcome:
-    ctx = _context()
+    ctx = _context(variant)
     fifo: Queue[Item | None] = ctx.Queue(maxsize=spec.capacity)
     gate = ctx.Event()
     parked = ctx.Semaphore(0)
@@ -390,15 +533,103 @@ def _echo_task(spec: FanOut, number: int) -> int:
     return exchange(_echo_socket, spec, number)
 
 
+def _uses_executor(variant: VariantParameters) -> bool:
+    """Whether the variant asks for ``executor=pool``: ProcessPoolExecutor, not one Process per
+    task (spawn) or a ``multiprocessing.Pool`` (fan_out)."""
+    executor = variant.get("executor")
+    if executor not in (None, "pool"):
+        raise DeclarationError(f"processes: no executor named {executor!r}; valid: pool")
+    return executor == "pool"
+
+
+# Set in each executor worker by _init_executor_worker: the warm-up task waits for it.
+_all_workers_up: Event | None = None
+
+
+def _init_executor_worker(
+    all_up: Event, ready: Semaphore, spec: FanOut | None, address: tuple[str, int]
+) -> None:
+    global _all_workers_up
+    _all_workers_up = all_up
+    if spec is None:
+        ready.release()
+    else:
+        _init_fan_out_worker(spec, ready, address)
+
+
+def _executor_warm_up_task(task: Callable[[int], int], number: int) -> int:
+    """Holds its worker until every worker is up, then runs ``task`` once. An executor starts a
+    worker for a submit that finds none idle, so none may become idle before all are started."""
+    assert _all_workers_up is not None, "executor worker was not initialised"
+    if not _all_workers_up.wait(timeout=_POOL_START_TIMEOUT_SECONDS):
+        raise ChildFailed("the coordinator never said that every worker was up")
+    return task(number)
+
+
+def _wait_for_workers(ready: Semaphore, workers: int, warm_ups: list[Future[int]]) -> None:
+    deadline = time.monotonic() + _POOL_START_TIMEOUT_SECONDS
+    for _ in range(workers):
+        while not ready.acquire(timeout=_LIVENESS_POLL_SECONDS):
+            ended = [future for future in warm_ups if future.done()]
+            if ended:
+                ended[0].result()  # a dead worker: BrokenProcessPool
+                raise ChildFailed("a warm-up task ended before every worker was up")
+            if time.monotonic() > deadline:
+                raise ChildFailed("the executor's workers did not start")
+
+
+@contextmanager
+def _warm_executor(
+    ctx: BaseContext,
+    task: Callable[[int], int],
+    spec: FanOut | None = None,
+    address: tuple[str, int] = ("", 0),
+) -> Iterator[ProcessPoolExecutor]:
+    """A ProcessPoolExecutor of one worker per usable CPU, each started, initialised and having
+    run ``task`` once; shut down (its workers and its manager thread joined) on the way out."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    workers = usable_cpus()
+    all_up = ctx.Event()
+    ready = ctx.Semaphore(0)
+    executor = ProcessPoolExecutor(
+        workers,
+        mp_context=ctx,
+        initializer=_init_executor_worker,
+        initargs=(all_up, ready, spec, address),
+    )
+    try:
+        warm_ups = [executor.submit(_executor_warm_up_task, task, n) for n in range(workers)]
+        _wait_for_workers(ready, workers, warm_ups)
+        all_up.set()
+        for future in warm_ups:
+            future.result()
+        yield executor
+    finally:
+        all_up.set()  # no warm-up task may hold its worker through the shutdown
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _server_address(spec: FanOut) -> tuple[str, int]:
+    """The echo server's address for an echo fan-out; unused otherwise."""
+    if not spec.echoes:
+        return ("", 0)
+    from bench.measure.echoserver import echo_address
+
+    return echo_address()
+
+
 def fan_out(spec: FanOut, meter: Meter, variant: VariantParameters) -> Outcome:
-    ctx = _context()
+    ctx = _context(variant)
+    address = _server_address(spec)
+    if _uses_executor(variant):
+        with _warm_executor(ctx, _fan_out_task, spec, address) as executor:
+            meter.start()
+            results = list(executor.map(_fan_out_task, range(spec.tasks)))
+            meter.stop()
+        return _outcome(len(results), tally(results))
     workers = usable_cpus()
     ready = ctx.Semaphore(0)
-    address = ("", 0)
-    if spec.echoes:
-        from bench.measure.echoserver import echo_address
-
-        address = echo_address()
     pool = ctx.Pool(workers, initializer=_init_fan_out_worker, initargs=(spec, ready, address))
     try:
         # Every worker started and initialised, and the task round trip exercised once.
@@ -423,6 +654,10 @@ def _spawned_task(number: int, results: _ResultPipe) -> None:
     results.send(number + 1)
 
 
+def _trivial_task(number: int) -> int:
+    return number + 1
+
+
 def _warm_up(
     ctx: BaseContext,
     target: Callable[..., None],
@@ -443,7 +678,15 @@ def _warm_up(
 
 
 def spawn(spec: Spawn, meter: Meter, variant: VariantParameters) -> Outcome:
-    ctx = _context()
+    ctx = _context(variant)
+    if _uses_executor(variant):
+        with _warm_executor(ctx, _trivial_task) as executor:
+            submit = executor.submit
+            meter.start()
+            futures = [submit(_trivial_task, number) for number in range(spec.tasks)]
+            returned = [future.result() for future in futures]
+            meter.stop()
+        return _outcome(len(returned), tally(returned))
     results = _ResultPipe(ctx)
     children: list[BaseProcess] = []
     try:
@@ -507,7 +750,7 @@ def _parked_task(number: int, lot: _ParkingLot, results: _ResultPipe) -> None:
 
 
 def memory(spec: Memory, meter: Meter, variant: VariantParameters) -> Outcome:
-    ctx = _context()
+    ctx = _context(variant)
     results = _ResultPipe(ctx)
     children: list[BaseProcess] = []
     try:

@@ -15,22 +15,47 @@
   the thread opens (connect=each) or one opened for it before the region (connect=reuse).
 - spawn: create, start and join one thread per task.
 - memory: N threads parked on one ``threading.Event``.
+
+The variants run the same code with one thing changed:
+
+- ``executor=pool`` (fan_out, spawn): a task is a callable submitted to a
+  ``concurrent.futures.ThreadPoolExecutor``. Every worker thread is started before the measured
+  region (each parks in a warm-up call until all have started); the region is one ``submit``
+  per task and the ``result()`` of every future, so no thread starts inside it; the pool is shut
+  down after it. fan_out's pool has N workers, the plain model's concurrency: every task can
+  wait at once, so its ideal makespan is the plain model's. spawn's has min(32, usable CPUs + 4)
+  workers, ``ThreadPoolExecutor``'s default in CPython 3.13 (3.11 and 3.12 count every CPU
+  rather than the usable ones), made explicit so that it is the same on every version: spawn
+  times handing N trivial callables to running workers and taking their results back.
+- ``switch_interval=S`` (pingpong, producer_consumer): ``sys.setswitchinterval`` is set to S
+  milliseconds when the call starts, before any of its threads exists, and the previous interval
+  is restored when the call ends, an error included. The plain model runs at the interpreter's
+  default, 5 ms.
+- ``placement=same|spread`` (pingpong): the coordinator and the partner each pin themselves
+  with ``os.sched_setaffinity(0, {cpu})``, which on Linux applies to the calling thread: both to
+  the first CPU of the process's affinity mask (same), or the coordinator to the first and the
+  partner to the second (spread). The partner ends with the call; the coordinator's mask is
+  restored. Where no thread can be pinned, or spread finds one usable CPU, the cell raises
+  ``ResourceLimitError`` (reported skipped) rather than measure unpinned threads.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import socket
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
-from bench.measure.cells import CellError
+from bench.measure.cells import CellError, ResourceLimitError
 from bench.measure.echoserver import echo_address
 from bench.measure.meters import Meter, Outcome
 from bench.models._echo import connect, echo_each, exchange
-from bench.spec.models import ModelRecord, VariantParameters
+from bench.spec.models import DeclarationError, ModelRecord, Variant, VariantParameters
 from bench.spec.workloads import (
     PAYLOAD,
     Checksum,
@@ -42,6 +67,9 @@ from bench.spec.workloads import (
     merge_tallies,
     tally,
 )
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor
 
 MODEL = ModelRecord(
     name="threads",
@@ -64,13 +92,193 @@ MODEL = ModelRecord(
         "spawn": "threading.Thread create + start + join",
         "memory": "threads blocked on one threading.Event",
     },
+    variants=(
+        Variant(
+            parameters={"executor": "pool"},
+            colour="#98df8a",
+            summary="tasks submitted to a concurrent.futures.ThreadPoolExecutor started beforehand",
+            workloads=("fan_out", "spawn"),
+            # a pool of N threads per fan_out run costs seconds a cell in set-up outside the
+            # region; the default run measures spawn (submit to running workers), --spec the rest
+            default_matrix=("spawn",),
+            primitives={
+                "fan_out": (
+                    "ThreadPoolExecutor(max_workers=N), its N workers started before the region; "
+                    "timed: N submit() and every future's result(); time.sleep; blocking sockets "
+                    "for echo"
+                ),
+                "spawn": (
+                    "ThreadPoolExecutor(max_workers=min(32, usable CPUs + 4)), its workers "
+                    "started before the region; timed: N submit() of a trivial callable and "
+                    "every future's result(), no thread start"
+                ),
+            },
+        ),
+        Variant(
+            parameters={"switch_interval": "0.1"},
+            colour="#0b6623",
+            summary="the plain threads with sys.setswitchinterval(0.1 ms) (default 5 ms)",
+            workloads=("pingpong", "producer_consumer"),
+            default_matrix=("pingpong", "producer_consumer:producers=4,work=cpu"),
+            primitives={
+                "pingpong": (
+                    "threading.Lock pair used as binary semaphores; the token in a slot per "
+                    "side, checked on every turn; sys.setswitchinterval(0.1 ms)"
+                ),
+                "producer_consumer": (
+                    "queue.Queue(maxsize=capacity); threading.Event start gate; "
+                    "sys.setswitchinterval(0.1 ms)"
+                ),
+            },
+        ),
+        Variant(
+            parameters={"switch_interval": "1"},
+            colour="#4caf50",
+            summary="the plain threads with sys.setswitchinterval(1 ms) (default 5 ms)",
+            workloads=("pingpong", "producer_consumer"),
+            default_matrix=("pingpong", "producer_consumer:producers=4,work=cpu"),
+            primitives={
+                "pingpong": (
+                    "threading.Lock pair used as binary semaphores; the token in a slot per "
+                    "side, checked on every turn; sys.setswitchinterval(1 ms)"
+                ),
+                "producer_consumer": (
+                    "queue.Queue(maxsize=capacity); threading.Event start gate; "
+                    "sys.setswitchinterval(1 ms)"
+                ),
+            },
+        ),
+        Variant(
+            parameters={"switch_interval": "20"},
+            colour="#b5e61d",
+            summary="the plain threads with sys.setswitchinterval(20 ms) (default 5 ms)",
+            workloads=("pingpong", "producer_consumer"),
+            default_matrix=("pingpong", "producer_consumer:producers=4,work=cpu"),
+            primitives={
+                "pingpong": (
+                    "threading.Lock pair used as binary semaphores; the token in a slot per "
+                    "side, checked on every turn; sys.setswitchinterval(20 ms)"
+                ),
+                "producer_consumer": (
+                    "queue.Queue(maxsize=capacity); threading.Event start gate; "
+                    "sys.setswitchinterval(20 ms)"
+                ),
+            },
+        ),
+        Variant(
+            parameters={"placement": "same"},
+            colour="#00796b",
+            summary="pingpong's two threads pinned to one CPU",
+            workloads=("pingpong",),
+            default_matrix=("pingpong",),
+            primitives={
+                "pingpong": (
+                    "threading.Lock pair used as binary semaphores; the token in a slot per "
+                    "side, checked on every turn; both threads pinned by "
+                    "os.sched_setaffinity(0, {cpu}) to the first CPU of the process's affinity"
+                ),
+            },
+        ),
+        Variant(
+            parameters={"placement": "spread"},
+            colour="#80cbc4",
+            summary="pingpong's two threads pinned to two different CPUs",
+            workloads=("pingpong",),
+            default_matrix=("pingpong",),
+            primitives={
+                "pingpong": (
+                    "threading.Lock pair used as binary semaphores; the token in a slot per "
+                    "side, checked on every turn; the coordinator pinned by "
+                    "os.sched_setaffinity(0, {cpu}) to the first CPU of the process's affinity, "
+                    "the partner to the second"
+                ),
+            },
+        ),
+    ),
 )
 
 # How long a failed pingpong waits for its partner thread to end before raising.
 _STRANDED_PARTNER_SECONDS = 1.0
+# The longest a pool's workers may take to start before the cell gives up.
+_POOL_START_SECONDS = 60.0
+
+
+# The variants' parameters (module docstring). Every function reads the ones of its workload
+# on every call, so a variant's cell never measures the plain model under its name.
+
+
+@contextlib.contextmanager
+def _switch_interval(variant: VariantParameters) -> Iterator[None]:
+    """The variant's ``switch_interval`` (milliseconds) in effect for the block, the previous
+    interval restored after it, also after an error; nothing changed for the plain model."""
+    if variant.get("switch_interval") is None:
+        yield
+        return
+    milliseconds = variant.number("switch_interval", 0.0)
+    if milliseconds <= 0:
+        raise DeclarationError(f"threads: switch_interval must be positive, got {milliseconds}")
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(milliseconds / 1000)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(previous)
+
+
+def _placement(variant: VariantParameters) -> tuple[int, int] | None:
+    """The CPUs (coordinator's, partner's) the variant's ``placement`` pins pingpong's threads
+    to, from those this thread may run on; None for the plain model. ResourceLimitError where
+    the placement cannot be had, so the cell is skipped instead of measuring something else."""
+    placement = variant.get("placement")
+    if placement is None:
+        return None
+    if placement not in ("same", "spread"):
+        raise DeclarationError(f"threads: no placement named {placement!r}; valid: same, spread")
+    if not hasattr(os, "sched_setaffinity"):
+        raise ResourceLimitError(
+            f"placement={placement} pins threads with os.sched_setaffinity, which this "
+            f"platform does not have"
+        )
+    usable = sorted(os.sched_getaffinity(0))
+    if placement == "same":
+        return usable[0], usable[0]
+    if len(usable) < 2:
+        raise ResourceLimitError(
+            f"placement=spread needs two CPUs this process may run on; it may run only on "
+            f"CPU {usable[0]}"
+        )
+    return usable[0], usable[1]
+
+
+@contextlib.contextmanager
+def _pinned(cpu: int | None) -> Iterator[None]:
+    """The calling thread pinned to ``cpu`` for the block (None: left alone), its mask
+    restored after it."""
+    if cpu is None:
+        yield
+        return
+    previous = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {cpu})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, previous)
+
+
+def _uses_pool(variant: VariantParameters) -> bool:
+    executor = variant.get("executor")
+    if executor not in (None, "pool"):
+        raise DeclarationError(f"threads: no executor named {executor!r}; valid: pool")
+    return executor == "pool"
 
 
 def pingpong(spec: PingPong, meter: Meter, variant: VariantParameters) -> Outcome:
+    cpus = _placement(variant)
+    with _switch_interval(variant), _pinned(None if cpus is None else cpus[0]):
+        return _pingpong(spec, meter, None if cpus is None else cpus[1])
+
+
+def _pingpong(spec: PingPong, meter: Meter, partner_cpu: int | None) -> Outcome:
     # Two locks start acquired and act as binary semaphores: release() wakes the one waiter,
     # acquire() blocks until woken. That is the bare OS hand-off (one wake and one wait per
     # switch); a Condition or a Queue would add its own lock and waiter list on top of it.
@@ -80,12 +288,19 @@ def pingpong(spec: PingPong, meter: Meter, variant: VariantParameters) -> Outcom
     to_coordinator.acquire()
     rounds = spec.rounds
     sent = back = -1
-    # The partner's check fails in its own thread; the coordinator raises it.
-    partner_errors: list[CellError] = []
+    # The partner's failures happen in its own thread; the coordinator raises them.
+    partner_errors: list[Exception] = []
 
     def partner() -> None:
         nonlocal back
         wait_turn, pass_turn = to_partner.acquire, to_coordinator.release
+        if partner_cpu is not None:
+            try:
+                os.sched_setaffinity(0, {partner_cpu})
+            except OSError as exc:
+                partner_errors.append(exc)
+                pass_turn()
+                return
         pass_turn()  # ready: the coordinator starts the clock only once this thread has run
         for _ in range(rounds):
             wait_turn()
@@ -104,6 +319,9 @@ def pingpong(spec: PingPong, meter: Meter, variant: VariantParameters) -> Outcom
     thread.start()
     pass_turn, wait_turn = to_partner.release, to_coordinator.acquire
     wait_turn()
+    if partner_errors:  # before the first round: with locks that wait, only its pinning fails
+        thread.join()
+        raise partner_errors[0]
     number = -1
     lost: int | None = None
     meter.start()
@@ -127,6 +345,11 @@ def pingpong(spec: PingPong, meter: Meter, variant: VariantParameters) -> Outcom
 
 
 def producer_consumer(spec: ProducerConsumer, meter: Meter, variant: VariantParameters) -> Outcome:
+    with _switch_interval(variant):
+        return _producer_consumer(spec, meter)
+
+
+def _producer_consumer(spec: ProducerConsumer, meter: Meter) -> Outcome:
     fifo: queue.Queue[tuple[int, bytes] | None] = queue.Queue(maxsize=spec.capacity)
     gate = threading.Event()
     parked = threading.Semaphore(0)
@@ -172,9 +395,18 @@ def producer_consumer(spec: ProducerConsumer, meter: Meter, variant: VariantPara
 
 
 def fan_out(spec: FanOut, meter: Meter, variant: VariantParameters) -> Outcome:
+    pooled = _uses_pool(variant)
     if spec.echoes:
-        return _fan_out_echo(spec, meter)
+        return _fan_out_echo(spec, meter, pooled)
     result, sleeps, delay = spec.result, spec.sleeps, spec.delay
+    if pooled:
+
+        def work(number: int) -> int:
+            if sleeps:
+                time.sleep(delay)
+            return result(number)
+
+        return _pool_per_task(work, spec.tasks, spec.tasks, meter)
     results: list[int | None] = [None] * spec.tasks
 
     def task(number: int) -> None:
@@ -185,25 +417,30 @@ def fan_out(spec: FanOut, meter: Meter, variant: VariantParameters) -> Outcome:
     return _thread_per_task(task, results, meter)
 
 
-def _fan_out_echo(spec: FanOut, meter: Meter) -> Outcome:
+def _fan_out_echo(spec: FanOut, meter: Meter, pooled: bool) -> Outcome:
     address = echo_address()
     results: list[int | None] = [None] * spec.tasks
     # A thread's exception would only reach threading.excepthook; keep it to raise it here.
     errors: list[BaseException] = []
     sockets: list[socket.socket] = []
+
+    def work(number: int) -> int:
+        if sockets:
+            return exchange(sockets[number], spec, number)
+        return echo_each(spec, address, number)
+
+    def task(number: int) -> None:
+        try:
+            results[number] = work(number)
+        except BaseException as exc:  # noqa: BLE001 - re-raised by the coordinator
+            errors.append(exc)
+
     try:
         if spec.connect == "reuse":
             sockets.extend(connect(address) for _ in range(spec.tasks))
-
-        def task(number: int) -> None:
-            try:
-                if sockets:
-                    results[number] = exchange(sockets[number], spec, number)
-                else:
-                    results[number] = echo_each(spec, address, number)
-            except BaseException as exc:  # noqa: BLE001 - re-raised by the coordinator
-                errors.append(exc)
-
+        if pooled:
+            # A future keeps its task's exception; result() raises it in the coordinator.
+            return _pool_per_task(work, spec.tasks, spec.tasks, meter)
         outcome = _thread_per_task(task, results, meter)
     finally:
         for sock in sockets:
@@ -213,7 +450,13 @@ def _fan_out_echo(spec: FanOut, meter: Meter) -> Outcome:
     return outcome
 
 
+def _successor(number: int) -> int:
+    return number + 1
+
+
 def spawn(spec: Spawn, meter: Meter, variant: VariantParameters) -> Outcome:
+    if _uses_pool(variant):
+        return _pool_per_task(_successor, spec.tasks, _default_pool_size(), meter)
     results: list[int | None] = [None] * spec.tasks
 
     def task(number: int) -> None:
@@ -237,6 +480,53 @@ def _thread_per_task(
     meter.stop()
     gathered = [value for value in results if value is not None]
     return Outcome(len(gathered), tally(gathered))
+
+
+def _default_pool_size() -> int:
+    """min(32, usable CPUs + 4): ThreadPoolExecutor's default since CPython 3.13, which counts
+    the CPUs the process may run on (3.11 and 3.12 count every CPU of the machine)."""
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return min(32, (usable or 1) + 4)
+
+
+def _pool_per_task(work: Callable[[int], int], tasks: int, workers: int, meter: Meter) -> Outcome:
+    """The measured launch of ``executor=pool``: a ThreadPoolExecutor of ``workers`` threads,
+    all started before the region; inside it one ``submit`` per task number and every future's
+    result, gathered in task order; the pool shut down after it."""
+    # Imported here: concurrent.futures loads logging, which no other cell needs.
+    from concurrent import futures
+
+    pool = futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pool-worker")
+    try:
+        _start_workers(pool, workers)
+        meter.start()
+        submit = pool.submit
+        pending = [submit(work, number) for number in range(tasks)]
+        results = [future.result() for future in pending]
+        meter.stop()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return Outcome(len(results), tally(results))
+
+
+def _start_workers(pool: Executor, workers: int) -> None:
+    """Make the pool start all its worker threads: it starts one per submit until it has
+    ``workers`` (or an idle one takes the call), so each warm-up call waits until ``workers``
+    calls are running at once, on as many threads. Afterwards every worker is idle and a
+    submit starts no thread."""
+    everyone = threading.Barrier(workers)
+    try:
+        started = [pool.submit(everyone.wait, _POOL_START_SECONDS) for _ in range(workers)]
+        for future in started:
+            future.result()
+    except threading.BrokenBarrierError:
+        raise CellError(
+            f"the pool did not run {workers} warm-up calls at once within "
+            f"{_POOL_START_SECONDS:.0f} s: fewer worker threads than it was asked for"
+        ) from None
+    except BaseException:
+        everyone.abort()  # the workers already waiting return at once, so shutdown is quick
+        raise
 
 
 def memory(spec: Memory, meter: Meter, variant: VariantParameters) -> Outcome:

@@ -8,7 +8,8 @@ file's ratio to the first, and the verdict), then the few statements that matter
 on hover,
 models shown and hidden from the legend), and below, collapsed, every statement, the tables,
 the environment and the gaps. Latency percentiles, sweeps and memory slopes get their tables and
-charts when the files hold them.
+charts when the files hold them, and rows measured in interleaved rounds a table of their
+within-row ratios (``bench.analysis.paired``).
 
 The report is built in a temporary directory beside DIR and renamed into place at the end, so
 a failure half-way leaves nothing behind and never damages an existing report. The page refers
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from bench.analysis import comparison, findings, overview
+from bench.analysis import comparison, findings, overview, paired
 from bench.analysis.findings import FindingGroup, Row, Table
 from bench.render import charts, markdownreport, svgcharts
 from bench.render.compare import RELATIVE_NOTE, RELATIVE_TITLE, machine_warning
@@ -144,6 +145,7 @@ def content(
         )
     tables = [
         findings.means_table(results),
+        paired.ratio_table(results),
         findings.comparison_table(compared) if compared is not None else None,
         findings.latency_table(results),
         findings.sweep_table(results),

@@ -8,6 +8,7 @@ import statistics
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from bench.analysis import paired
 from bench.analysis.sweep import MEMORY_SLOPE_MIN_SIZES, SlopeFit, fit_line
 from bench.results import gil
 from bench.results.schema import (
@@ -18,7 +19,7 @@ from bench.results.schema import (
     ordered_models,
     recorded_bound,
 )
-from bench.spec.precision import PRECISION_TARGET, relative_precision
+from bench.spec.precision import PRECISION_TARGET, relative_precision, run_mean_precision
 from bench.spec.quantiles import quantile
 from bench.spec.resolution import BELOW_RESOLUTION, RESOLUTION
 from bench.spec.workloads import LATENCY_WORKLOADS, SPECS, FanOut, Memory, Spec
@@ -296,7 +297,8 @@ PYPERF_OUTLIER_LIMIT = 0.50
 PYPERF_SHORTEST_RAW = 1e-3
 PRECISION_TITLE = (
     "Precision of the mean: the half-width of its 95% confidence interval as % of the mean "
-    "(Student's t over the cell's values); unstable: wider than "
+    "(Student's t over the means of the cell's runs, one per worker process, for cells measured "
+    "in rounds; over its values otherwise); unstable: wider than "
     f"±{100 * PRECISION_TARGET:g}%"
 )
 
@@ -306,6 +308,7 @@ class CellPrecision:
     name: str
     precision: float | None  # None: fewer than two values
     findings: tuple[str, ...]  # what pyperf would have warned about
+    rounds: int | None = None  # measured in rounds: how many
 
     @property
     def unstable(self) -> bool:
@@ -351,11 +354,19 @@ def pyperf_findings(bench: Entry) -> tuple[str, ...]:
 
 
 def cell_precisions(benchmarks: Iterable[Entry]) -> list[CellPrecision]:
-    return [
-        CellPrecision(bench.name, relative_precision(bench.values), pyperf_findings(bench))
-        for bench in benchmarks
-        if bench.values
-    ]
+    return [_cell_precision(bench) for bench in benchmarks if bench.values]
+
+
+def _cell_precision(bench: Entry) -> CellPrecision:
+    """Over the run means for a cell measured in rounds: the values of one worker process
+    scatter less than processes do (``bench.measure.sampling``)."""
+    measured = [run for run in bench.runs if run.values]
+    if any("round" in bench.run_metadata(run) for run in measured):
+        means = [statistics.fmean(run.values) for run in measured]
+        return CellPrecision(
+            bench.name, run_mean_precision(means), pyperf_findings(bench), rounds=len(means)
+        )
+    return CellPrecision(bench.name, relative_precision(bench.values), pyperf_findings(bench))
 
 
 def precision_lines(benchmarks: Iterable[Entry]) -> list[str]:
@@ -385,8 +396,25 @@ def precision_lines(benchmarks: Iterable[Entry]) -> list[str]:
             continue
         words = [] if cell.precision is None else [f"±{_percent(cell.precision)}"]
         words += ["unstable"] if cell.unstable else []
+        words += [] if cell.rounds is None else [f"{cell.rounds} rounds"]
         lines.append(f"  {cell.name}: " + "; ".join([*words, *cell.findings]))
     return lines
+
+
+def paired_lines(benchmarks: Iterable[Entry]) -> list[str]:
+    """The within-row ratios of the rows measured in paired rounds (``bench.analysis.paired``):
+    one line per model other than the row's reference, the row named on its first line; then
+    how much narrower pairing made the intervals. Nothing for a file without rounds."""
+    rows = paired.paired_rows(benchmarks)
+    if not rows:
+        return []
+    body = []
+    for row in rows:
+        for index, line in enumerate(paired.table_lines(row)):
+            body.append(list(line) if index == 0 else ["", "", *line[2:]])
+    title = f"{paired.TITLE} ({paired.explanation(row.workload for row in rows)})"
+    summary = paired.pairing_summary(rows)
+    return ["", title, *_table(list(paired.HEADER), body), *([summary] if summary else [])]
 
 
 def _sample_names() -> str:
@@ -405,6 +433,7 @@ def render_all(benchmarks: list[Entry], gaps: list[Gap]) -> str:
     lines = [warning, ""] if warning else []
     title = "Mean of all values (± standard deviation as % of mean)"
     lines += render(benchmarks, gaps, title=title)
+    lines += paired_lines(timed)
     lines += _fan_out_overhead_lines(timed)
     with_latency = [b for b in timed if {"latency_p99", "latency_unresolved"} & set(b.metadata)]
     if with_latency:

@@ -74,6 +74,11 @@ def _names(values: Iterable[str], what: str) -> tuple[str, ...]:
     return tuple(values)
 
 
+def _matrix_workloads(entries: Iterable[str]) -> list[str]:
+    """The workloads named by ``default_matrix`` entries (``workload`` or ``workload:k=v``)."""
+    return [entry.partition(":")[0] for entry in entries]
+
+
 def _workloads(names: Iterable[str], what: str) -> None:
     unknown = sorted(set(names) - set(SPECS))
     if unknown:
@@ -126,8 +131,9 @@ class Variant:
     """The base model run with ``parameters``; everything it does not declare is its base's.
 
     ``workloads`` limits the variant to some of its base's workloads (empty: all of them), where
-    the parameters make a difference worth a cell of its own. ``primitives`` overrides the base's
-    per workload."""
+    the parameters make a difference worth a cell of its own. ``default_matrix`` limits which of
+    them the default matrix measures (empty: the base's choice); ``--spec`` still runs the rest.
+    ``primitives`` overrides the base's per workload."""
 
     parameters: Mapping[str, str]
     summary: str = ""
@@ -136,6 +142,7 @@ class Variant:
     colour: str = ""
     primitives: Mapping[str, str] = field(default_factory=dict)
     workloads: tuple[str, ...] = ()
+    default_matrix: tuple[str, ...] = ()
     lightweight: bool | None = None
     fan_out_concurrency: FanOutConcurrency = None
 
@@ -156,9 +163,11 @@ class Variant:
         object.__setattr__(self, "requires", _names(self.requires, f"{what}: requires"))
         object.__setattr__(self, "libraries", _names(self.libraries, f"{what}: libraries"))
         object.__setattr__(self, "workloads", _names(self.workloads, f"{what}: workloads"))
+        default_matrix = _names(self.default_matrix, f"{what}: default_matrix")
+        object.__setattr__(self, "default_matrix", default_matrix)
         primitives = _frozen_mapping(self.primitives, f"{what}: primitives")
         object.__setattr__(self, "primitives", primitives)
-        _workloads([*self.workloads, *primitives], what)
+        _workloads([*self.workloads, *_matrix_workloads(default_matrix), *primitives], what)
         if self.colour and not _COLOUR.fullmatch(self.colour):
             raise DeclarationError(f"{what}: colour must be #rrggbb, got {self.colour!r}")
         _check_concurrency(self.fan_out_concurrency, what)
@@ -191,6 +200,10 @@ class ModelRecord:
       that would exhaust the machine rather than merely take long (``runners.sweeps``).
     - ``fan_out_concurrency``: how many fan_out tasks it lets wait at once (None: all of them).
     - ``variants``: the same module with named parameters, each a model of its own.
+    - ``default_matrix``: the cells of the default matrix it is measured in (empty: every one it
+      supports), so that a model added for a few comparisons does not double the run's time:
+      ``"workload"`` for all of a workload's entries, ``"workload:k=v,..."`` for those whose
+      parameters include these; ``--spec`` runs any workload it supports.
     """
 
     name: str
@@ -208,6 +221,7 @@ class ModelRecord:
     sweep_limits: Mapping[str, int] = field(default_factory=dict)
     fan_out_concurrency: FanOutConcurrency = None
     variants: tuple[Variant, ...] = ()
+    default_matrix: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
@@ -217,7 +231,9 @@ class ModelRecord:
             raise DeclarationError(f"{what}: summary must be a non-empty line")
         primitives = _frozen_mapping(self.primitives, f"{what}: primitives")
         limits = _frozen_mapping(self.sweep_limits, f"{what}: sweep_limits")
-        _workloads([*primitives, *limits], what)
+        default_matrix = _names(self.default_matrix, f"{what}: default_matrix")
+        object.__setattr__(self, "default_matrix", default_matrix)
+        _workloads([*primitives, *limits, *_matrix_workloads(default_matrix)], what)
         object.__setattr__(self, "primitives", primitives)
         object.__setattr__(self, "sweep_limits", limits)
         for workload, limit in limits.items():
@@ -389,6 +405,19 @@ class Model:
         if limited and workload not in limited:
             return False
         return callable(getattr(self.module, workload, None))
+
+    def in_default_matrix(self, workload: str, params: str = "") -> bool:
+        """Whether the default matrix measures this model in the entry ``workload`` with
+        ``params`` (``Spec.params``; it must also support the workload): by the variant's
+        ``default_matrix`` if it declares one, else its base's."""
+        chosen = self.variant.default_matrix if self.variant is not None else ()
+        chosen = chosen or self.record.default_matrix
+        given = set(params.split(","))
+        for entry in chosen:
+            name, _, wanted = entry.partition(":")
+            if name == workload and set(filter(None, wanted.split(","))) <= given:
+                return True
+        return not chosen
 
     def function(self, workload: str) -> ModelFunction:
         found: ModelFunction = getattr(self.module, workload)

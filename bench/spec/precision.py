@@ -55,3 +55,10 @@ def relative_precision(values: Sequence[float]) -> float | None:
         return None
     half_width = t_quantile_975(len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
     return half_width / mean
+
+
+def run_mean_precision(run_means: Sequence[float]) -> float | None:
+    """The same over the means of a cell's runs, one per worker process: the precision of a
+    cell measured in rounds (``bench.measure.sampling``), whose processes, not its values, are
+    the independent samples."""
+    return relative_precision(run_means)

@@ -6,7 +6,7 @@ above it, sleeps ``QUIET_SECONDS``, reads them again and raises ``PassengerError
 process, the thread and the count, if any of those threads woke (or appeared, or ended) in
 between. It also requires that its own process runs no other thread. The harness processes are
 the chain of ancestors whose command line is ``python -m runners.run`` or ``runners.probe``:
-the cell process and the runner, at least.
+the runner at least, and the cell process of a memory cell.
 
 - pingpong: no hand-off at all; the coordinator's loop iterates ``spec.each_round()`` once per
   round (the latency pass stamps it) and the outcome is the spec's own count and reference.
@@ -36,8 +36,12 @@ MODEL = ModelRecord(
 QUIET_SECONDS = 0.2
 HARNESS_MODULES = ("runners.run", "runners.probe")
 # The runner and the cell process are above every measuring process.
-MIN_HARNESS_PROCESSES = 2
-BLOCK = bytes(range(256)) * 64
+# The runner, and the cell process where there is one (memory cells); a round's pyperf worker
+# and a timed cell's probes run right below the runner (``runners.rounds``).
+MIN_HARNESS_PROCESSES = 1
+# 256 KiB: above glibc's mmap threshold, so every block is fresh pages and the tree grows
+# whatever the heap had free before the region.
+BLOCK = bytes(range(256)) * 1024
 
 Switches = dict[tuple[int, int], int]
 
@@ -121,7 +125,7 @@ def watch_harness() -> None:
     if len(ancestors) < MIN_HARNESS_PROCESSES:
         raise PassengerError(
             f"found {len(ancestors)} harness process(es) above pid {os.getpid()}, expected at "
-            f"least {MIN_HARNESS_PROCESSES} (the cell process and the runner)"
+            f"least {MIN_HARNESS_PROCESSES} (the runner)"
         )
     check_alone()
     check_quiet(ancestors)
