@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from bench.analysis import comparison, findings, overview, paired
+from bench.analysis import comparison, findings, overview, paired, variants
 from bench.analysis.findings import FindingGroup, Row, Table
 from bench.render import charts, markdownreport, svgcharts
 from bench.render.compare import RELATIVE_NOTE, RELATIVE_TITLE, machine_warning
@@ -132,7 +132,7 @@ def content(
     groups = [
         FindingGroup(
             f"{result.label} ({result.path.name})" if len(results) > 1 else result.path.name,
-            tuple(findings.file_findings(result)),
+            (*findings.file_findings(result), *variants.variant_findings(result)),
         )
         for result in results
     ]

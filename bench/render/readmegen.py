@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.analysis import findings
+from bench.analysis import findings, variants
 from bench.analysis.findings import Table
 from bench.render import markdownreport
 from bench.results.schema import Entry, ResultSet
@@ -43,6 +43,7 @@ TOPIC_TITLES = {
     FanOut.workload: "What a fan-out adds to its waits",
     "scaling": "Scaling",
     "gaps": "Gaps",
+    variants.TOPIC: "What each variant changes against its base model",
 }
 
 # (label, environment key) of the environment line, in reading order; missing keys are left out.
@@ -140,7 +141,7 @@ def numbers_section(result: ResultSet) -> str:
 
 def statements_section(result: ResultSet) -> str:
     grouped: dict[str, list[str]] = {}
-    for finding in findings.file_findings(result):
+    for finding in [*findings.file_findings(result), *variants.variant_findings(result)]:
         grouped.setdefault(finding.topic, []).append(finding.text)
     if not grouped:
         raise ReadmeError(f"{result.path}: gives no statement to make")
