@@ -51,7 +51,7 @@ from bench.spec.workloads import MATRICES, SWEEP_MATRICES, Scope, Spec
 from runners.facts import model_facts
 from runners.options import RESULT_FILE_OPTIONS, UsageError, cell_argv, drop_options
 from runners.progress import Progress
-from runners.rounds import RowRunner, measure_row, new_session
+from runners.rounds import RowRunner, measure_row, new_session, round_values
 from runners.supervisor import Finished, Supervised, become_subreaper
 from runners.sweeps import order_cells, skip_reason, sweep_report
 from runners.verdict import FAILURE_FILE_VARIABLE, Failed, Measured, Verdict, exit_text
@@ -83,7 +83,8 @@ def run_environment(args: argparse.Namespace, libraries: tuple[str, ...]) -> dic
         f"loops={args.loops} min_time={args.min_time:g} "
         f"memory_samples={args.memory_samples or 'default'} "
         f"profile={'no' if args.no_profile else 'yes'} "
-        f"rounds={args.min_rounds}-{args.max_rounds} precision={args.precision:g} "
+        f"rounds={args.min_rounds}-{args.max_rounds} round_values={round_values(args)} "
+        f"precision={args.precision:g} "
         f"cell_budget={args.cell_budget:g} affinity={args.affinity or 'none'}"
     )
     return environment

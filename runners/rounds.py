@@ -79,6 +79,14 @@ def new_session() -> str:
     return secrets.token_hex(4)
 
 
+def round_values(args: argparse.Namespace) -> int:
+    """The values a round's worker makes after its warm-up (a run that lasts 4x --min-time or
+    more makes one, ``LONG_RUN``). With --fast one: the process is the sample the interval
+    counts, and a second value costs about half of what another round's process does; pyperf's
+    --processes and --values then apply to the cells measured one by one (sweeps)."""
+    return 1 if args.fast else int(args.values)
+
+
 def sampling_rule(args: argparse.Namespace) -> SamplingRule:
     if args.debug_single_value:
         return SamplingRule(target=args.precision, min_rounds=1, max_rounds=1)
@@ -353,9 +361,7 @@ def _prepare(runner: RowRunner, state: _CellState) -> None:
     """The profile probe, and the loops: given (``--loops``), sized from the profile's runs, or
     calibrated by a pyperf worker as pyperf's manager would."""
     args = runner.args
-    # With --fast a worker makes its warm-up and one value: the process is the sample the
-    # interval counts, and a second value costs about half of what another round's process does.
-    state.values = 1 if args.fast else args.values
+    state.values = round_values(args)
     if not args.no_profile:
         with_latency = _has_latency(state.cell, args)
         data, finished = runner.probe(state.cell, "passes" if with_latency else "profile")

@@ -378,7 +378,7 @@ def test_the_run_records_and_resume_compares_the_libraries_its_models_declare() 
     args = argparse.Namespace(
         start_method="fork", processes=1, values=1, warmups=0, loops=1, min_time=0.1,
         memory_samples=None, no_profile=True, min_rounds=1, max_rounds=1, precision=0.02,
-        cell_budget=1.0, affinity=None,
+        cell_budget=1.0, affinity=None, fast=True,
     )  # fmt: skip
 
     def versions(*names: str) -> set[str]:

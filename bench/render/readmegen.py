@@ -17,7 +17,7 @@ import re
 import shlex
 import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bench.analysis import findings, variants
@@ -110,9 +110,20 @@ def _latency_cell(entry: Entry | None) -> str:
     return f"{format_duration(p50)} / {format_duration(p99)}"
 
 
+def plain_models(result: ResultSet) -> ResultSet:
+    """The file with the cells of plain models only: a column per variant would make the table
+    too wide to read; what each variant changes is stated in the statements section."""
+    return replace(
+        result,
+        entries=tuple(entry for entry in result.entries if not entry.model_facts.variant),
+        gaps=tuple(gap for gap in result.gaps if not gap.model_facts.variant),
+    )
+
+
 def numbers_table(result: ResultSet) -> Table:
-    """The report's table of means, with each latency workload's row followed by a row of the
-    latency pass's p50 / p99."""
+    """The report's table of means for the plain models, with each latency workload's row
+    followed by a row of the latency pass's p50 / p99."""
+    result = plain_models(result)
     means = findings.means_table([result])
     if means is None:
         raise ReadmeError(f"{result.path}: holds no measured cell of the suite")
@@ -130,7 +141,8 @@ def numbers_table(result: ResultSet) -> Table:
             body.append((f"{row.label}, latency p50 / p99", *texts))
     note = (
         f"{means.note} Latency rows: the median and 99th percentile of the latency pass (see "
-        "[Tail latency](#tail-latency))."
+        "[Tail latency](#tail-latency)). Plain models only: what each variant changes against "
+        "its base model is stated below."
     )
     return Table(means.title, means.header, tuple(body), means.anchor, note)
 
