@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from bench.analysis import findings, paired
 from bench.analysis.findings import Finding, Row
 from bench.results.schema import Entry, ResultSet
+from bench.spec.workloads import Memory
 
 TOPIC = "variants"
 # What a statement says when the paired interval contains 1.
@@ -70,7 +71,7 @@ def change_text(change: VariantChange) -> str:
     values = f"({change.variant_value} against {change.base_value})"
     if change.interval is not None and change.interval[0] <= 1 <= change.interval[1]:
         return f"{label} {SAME} {values}"
-    memory = change.row.workload == "memory"
+    memory = change.row.workload == Memory.workload
     if change.ratio <= 1:
         word = "less memory" if memory else "faster"
         return f"{label} {findings.times(1 / change.ratio)} {word} {values}"
