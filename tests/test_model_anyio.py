@@ -29,7 +29,6 @@ from tests.capacity_trace import (
     SIZES,
     SWITCHES,
     THREAD,
-    THREAD_SWITCHES,
     Counts,
     Layout,
     Trace,
@@ -38,12 +37,28 @@ from tests.capacity_trace import (
     measure,
     recorded,
 )
-from tests.helpers import TINY_MATRIX, FailingConsumption, NothingLeft, StateMeter, unless_available
+from tests.helpers import (
+    TINY_MATRIX,
+    FailingConsumption,
+    NothingLeft,
+    StateMeter,
+    assert_items_then_one_sentinel_per_consumer,
+    unless_available,
+)
+from tests.structured_fakes import (
+    FifoRecorder,
+    always_awaiting,
+    channel_alone,
+    events_that_do_not_wait,
+    needs_thread_switches,
+    size_id,
+)
 
 pytest.importorskip("anyio")
 
 import anyio
 
+from bench.models import _structured
 from bench.models import anyio as model
 
 PLAIN = get_model("anyio")
@@ -56,7 +71,7 @@ BACKENDS = [
     for found in (PLAIN, ON_TRIO)
 ]
 
-Item = tuple[int, bytes] | None
+Item = _structured.Item
 MakeFifo = Callable[[int], Any]
 
 
@@ -177,32 +192,9 @@ def test_pingpong_partner_is_parked_before_the_region(found: Model) -> None:
     _run(found, PingPong(rounds=3), StateMeter(lambda: _assert_all_parked(1)))
 
 
-_REAL_EVENT = anyio.Event
-
-
-class _EventThatDoesNotWait:
-    """A broken anyio.Event: wait returns at once, set or not (in the tasks ``broken`` picks)."""
-
-    def __init__(self) -> None:
-        self.event = _REAL_EVENT()
-
-    def set(self) -> None:
-        self.event.set()
-
-    def statistics(self) -> anyio.EventStatistics:
-        return self.event.statistics()
-
-    def broken(self) -> bool:
-        return True
-
-    async def wait(self) -> None:
-        if not self.broken():
-            await self.event.wait()
-
-
-class _EventThatDoesNotWaitForTheCoordinator(_EventThatDoesNotWait):
-    def broken(self) -> bool:
-        return (anyio.get_current_task().name or "").endswith("._pingpong")
+_EventThatDoesNotWait, _EventThatDoesNotWaitForTheCoordinator = events_that_do_not_wait(
+    anyio.Event, lambda: anyio.get_current_task().name or ""
+)
 
 
 @pytest.mark.parametrize("found", MODELS)
@@ -236,7 +228,7 @@ def test_a_task_that_never_parks_fails_the_cell_instead_of_a_region_that_starts_
             group.start_soon(gate.wait)
             group.start_soon(elsewhere.wait)
             try:
-                await model._until_parked(gate, 2)
+                await _structured.until_parked(model._library(), gate, 2)
             finally:
                 gate.set()
                 elsewhere.set()
@@ -272,7 +264,7 @@ def test_spawn_counts_the_results_its_tasks_delivered(monkeypatch: pytest.Monkey
         if number != 1:
             results.append(number + 1)
 
-    monkeypatch.setattr(model, "_trivial", loses_task_one)
+    monkeypatch.setattr(_structured, "trivial", loses_task_one)
     with pytest.raises(CellError, match="counted 4 operations, the spec performs 5"):
         _run(PLAIN, Spawn(tasks=5))
 
@@ -303,43 +295,17 @@ def test_a_failure_is_raised_as_itself_and_ends_the_run(found: Model) -> None:
 
 @contextmanager
 def _stream_alone(capacity: int) -> Iterator[Any]:
-    """anyio's memory object stream alone, of the suite's capacity, with the model's *_nowait
-    first: a send hands its item straight to a waiting receiver, outside the Q buffer places."""
+    """anyio's memory object stream alone, of the suite's capacity (``channel_alone``)."""
     sender, receiver = anyio.create_memory_object_stream[Item](capacity)
-
-    async def put(item: Item) -> None:
-        try:
-            sender.send_nowait(item)
-        except anyio.WouldBlock:
-            await sender.send(item)
-
-    async def get() -> Item:
-        try:
-            return receiver.receive_nowait()
-        except anyio.WouldBlock:
-            return await receiver.receive()
-
     with sender, receiver:
-        yield put, get
+        yield channel_alone(sender, receiver, anyio.WouldBlock)
 
 
 @contextmanager
 def _always_awaiting(capacity: int) -> Iterator[Any]:
-    """The model's FIFO with plain awaits: every put and get a checkpoint."""
-    slots = anyio.Semaphore(capacity)
     sender, receiver = anyio.create_memory_object_stream[Item](capacity)
-
-    async def put(item: Item) -> None:
-        await slots.acquire()
-        sender.send_nowait(item)
-
-    async def get() -> Item:
-        item = await receiver.receive()
-        slots.release()
-        return item
-
     with sender, receiver:
-        yield put, get
+        yield always_awaiting(anyio.Semaphore(capacity), sender, receiver)
 
 
 def _order_of_events(make_fifo: MakeFifo, capacity: int, backend: str) -> list[str]:
@@ -413,17 +379,8 @@ def test_several_waiting_consumers_take_no_item_beyond_capacity(
     assert _counts(found, capacity, 200, consumers).peak_in_flight > capacity
 
 
-needs_thread_switches = pytest.mark.skipif(
-    not THREAD_SWITCHES, reason="needs per-thread context switch counts (Linux)"
-)
-
-
-def _size_id(size: tuple[int, int]) -> str:
-    return f"Q={size[0]},M={size[1]}"
-
-
 @needs_thread_switches
-@pytest.mark.parametrize("size", SIZES, ids=_size_id)
+@pytest.mark.parametrize("size", SIZES, ids=size_id)
 def test_the_contract_catches_the_stream_without_the_slots_on_trio(
     monkeypatch: pytest.MonkeyPatch, size: tuple[int, int]
 ) -> None:
@@ -452,50 +409,21 @@ def test_the_contract_catches_a_fifo_that_yields_where_it_need_not_wait(
         check_contract("anyio with plain awaits", counts)
 
 
-class _Recorder:
-    """What went through a FIFO: every item put, in order, puts that found Q items in flight,
-    and the most items ever in flight."""
-
-    def __init__(self, capacity: int) -> None:
-        self.maxsize = capacity
-        self.puts: list[object] = []
-        self.blocked_puts = 0
-        self.in_flight = 0
-        self.peak = 0
-
-
 @pytest.mark.parametrize("found", MODELS)
 def test_bounded_fifo_blocks_producers_and_sends_one_sentinel_per_consumer(
     monkeypatch: pytest.MonkeyPatch, found: Model
 ) -> None:
-    recorders: list[_Recorder] = []
+    recorders: list[FifoRecorder] = []
     real_fifo = model._fifo
 
     @contextmanager
     def recording_fifo(capacity: int) -> Iterator[Any]:
-        recorder = _Recorder(capacity)
+        recorder = FifoRecorder(capacity)
         recorders.append(recorder)
-        with real_fifo(capacity) as (put, get):
-
-            async def recorded_put(item: Item) -> None:
-                recorder.blocked_puts += recorder.in_flight == capacity
-                await put(item)
-                recorder.puts.append(item)
-                recorder.in_flight += 1
-                recorder.peak = max(recorder.peak, recorder.in_flight)
-
-            async def recorded_get() -> Item:
-                item = await get()
-                recorder.in_flight -= 1
-                return item
-
-            yield recorded_put, recorded_get
+        with real_fifo(capacity) as fifo:
+            yield recorder.recording(*fifo)
 
     monkeypatch.setattr(model, "_fifo", recording_fifo)
     _run(found, ProducerConsumer(producers=2, consumers=3, capacity=2, items=30))
     (fifo,) = recorders
-    assert (fifo.maxsize, fifo.peak) == (2, 2)
-    assert fifo.blocked_puts > 0
-    assert len(fifo.puts) == 33
-    assert all(item is not None for item in fifo.puts[:30])
-    assert fifo.puts[30:] == [None] * 3
+    assert_items_then_one_sentinel_per_consumer(fifo, capacity=2, items=30, consumers=3)

@@ -7,7 +7,7 @@ import inspect
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -16,19 +16,34 @@ from bench.measure.meters import Clock, Outcome
 from bench.planning import plan
 from bench.registry import all_models, get_model
 from bench.spec.workloads import SPECS, FanOut, Memory, PingPong, ProducerConsumer, Spawn, Spec
-from tests.capacity_trace import SIZES, THREAD_SWITCHES, check_contract, measure
-from tests.helpers import TINY_MATRIX, FailingConsumption, NothingLeft, StateMeter
+from tests.capacity_trace import SIZES, check_contract, measure
+from tests.helpers import (
+    TINY_MATRIX,
+    FailingConsumption,
+    NothingLeft,
+    StateMeter,
+    assert_items_then_one_sentinel_per_consumer,
+)
+from tests.structured_fakes import (
+    FifoRecorder,
+    always_awaiting,
+    channel_alone,
+    events_that_do_not_wait,
+    needs_thread_switches,
+    size_id,
+)
 
 pytest.importorskip("trio")
 
 import trio
 
+from bench.models import _structured
 from bench.models import trio as model
 
 MODEL = get_model("trio")
 
-Item = tuple[int, bytes] | None
-Fifo = tuple[Callable[[Item], Awaitable[None]], Callable[[], Awaitable[Item]]]
+Item = _structured.Item
+Fifo = _structured.Fifo
 
 
 def _run(spec: Spec, meter: Clock | None = None) -> Outcome:
@@ -110,32 +125,9 @@ def test_pingpong_partner_is_parked_before_the_region() -> None:
     _run(PingPong(rounds=3), StateMeter(lambda: _assert_all_parked(1)))
 
 
-_REAL_EVENT = trio.Event
-
-
-class _EventThatDoesNotWait:
-    """A broken trio.Event: wait returns at once, set or not (in the tasks ``broken`` picks)."""
-
-    def __init__(self) -> None:
-        self.event = _REAL_EVENT()
-
-    def set(self) -> None:
-        self.event.set()
-
-    def statistics(self) -> trio.EventStatistics:
-        return self.event.statistics()
-
-    def broken(self) -> bool:
-        return True
-
-    async def wait(self) -> None:
-        if not self.broken():
-            await self.event.wait()
-
-
-class _EventThatDoesNotWaitForTheCoordinator(_EventThatDoesNotWait):
-    def broken(self) -> bool:
-        return trio.lowlevel.current_task().name.endswith("._pingpong")
+_EventThatDoesNotWait, _EventThatDoesNotWaitForTheCoordinator = events_that_do_not_wait(
+    trio.Event, lambda: trio.lowlevel.current_task().name
+)
 
 
 def test_pingpong_partner_fails_when_its_wait_returns_without_waiting(
@@ -164,7 +156,7 @@ def test_a_task_that_never_parks_fails_the_cell_instead_of_a_region_that_starts_
             nursery.start_soon(gate.wait)
             nursery.start_soon(elsewhere.wait)
             try:
-                await model._until_parked(gate, 2)
+                await _structured.until_parked(model._library(), gate, 2)
             finally:
                 gate.set()
                 elsewhere.set()
@@ -195,7 +187,7 @@ def test_spawn_counts_the_results_its_tasks_delivered(monkeypatch: pytest.Monkey
         if number != 1:
             results.append(number + 1)
 
-    monkeypatch.setattr(model, "_trivial", loses_task_one)
+    monkeypatch.setattr(_structured, "trivial", loses_task_one)
     with pytest.raises(CellError, match="counted 4 operations, the spec performs 5"):
         _run(Spawn(tasks=5))
 
@@ -204,40 +196,14 @@ def test_spawn_counts_the_results_its_tasks_delivered(monkeypatch: pytest.Monkey
 
 
 def _raw_channel(capacity: int) -> Fifo:
-    """trio's memory channel alone, of the suite's capacity, with the model's *_nowait first:
-    a send hands its item straight to a waiting receiver, outside the Q buffer places."""
+    """trio's memory channel alone, of the suite's capacity (``channel_alone``)."""
     sender, receiver = trio.open_memory_channel[Item](capacity)
-
-    async def put(item: Item) -> None:
-        try:
-            sender.send_nowait(item)
-        except trio.WouldBlock:
-            await sender.send(item)
-
-    async def get() -> Item:
-        try:
-            return receiver.receive_nowait()
-        except trio.WouldBlock:
-            return await receiver.receive()
-
-    return put, get
+    return channel_alone(sender, receiver, trio.WouldBlock)
 
 
 def _always_awaiting(capacity: int) -> Fifo:
-    """The model's FIFO with plain awaits: every put and get a schedule point."""
-    slots = trio.Semaphore(capacity)
     sender, receiver = trio.open_memory_channel[Item](capacity)
-
-    async def put(item: Item) -> None:
-        await slots.acquire()
-        sender.send_nowait(item)
-
-    async def get() -> Item:
-        item = await receiver.receive()
-        slots.release()
-        return item
-
-    return put, get
+    return always_awaiting(trio.Semaphore(capacity), sender, receiver)
 
 
 def _order_of_events(make_fifo: Callable[[int], Fifo], capacity: int) -> list[str]:
@@ -279,17 +245,8 @@ def test_a_put_waits_while_q_items_are_put_and_not_taken_even_one_handed_over(
     assert loose.index(f"put {capacity}") < loose.index("got 0")
 
 
-needs_thread_switches = pytest.mark.skipif(
-    not THREAD_SWITCHES, reason="needs per-thread context switch counts (Linux)"
-)
-
-
-def _size_id(size: tuple[int, int]) -> str:
-    return f"Q={size[0]},M={size[1]}"
-
-
 @needs_thread_switches
-@pytest.mark.parametrize("size", SIZES, ids=_size_id)
+@pytest.mark.parametrize("size", SIZES, ids=size_id)
 def test_the_contract_catches_trios_channel_without_the_slots(
     monkeypatch: pytest.MonkeyPatch, size: tuple[int, int]
 ) -> None:
@@ -313,51 +270,21 @@ def test_the_contract_catches_a_fifo_that_yields_where_it_need_not_wait(
         check_contract("trio with plain awaits", counts)
 
 
-class _Recorder:
-    """What went through a FIFO: every item put, in order, puts that found Q items in flight,
-    and the most items ever in flight."""
-
-    def __init__(self, capacity: int) -> None:
-        self.maxsize = capacity
-        self.puts: list[object] = []
-        self.blocked_puts = 0
-        self.in_flight = 0
-        self.peak = 0
-
-
 def test_bounded_fifo_blocks_producers_and_sends_one_sentinel_per_consumer(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    recorders: list[_Recorder] = []
+    recorders: list[FifoRecorder] = []
     real_fifo = model._fifo
 
     def recording_fifo(capacity: int) -> Fifo:
-        put, get = real_fifo(capacity)
-        recorder = _Recorder(capacity)
+        recorder = FifoRecorder(capacity)
         recorders.append(recorder)
-
-        async def recorded_put(item: Item) -> None:
-            recorder.blocked_puts += recorder.in_flight == capacity
-            await put(item)
-            recorder.puts.append(item)
-            recorder.in_flight += 1
-            recorder.peak = max(recorder.peak, recorder.in_flight)
-
-        async def recorded_get() -> Item:
-            item = await get()
-            recorder.in_flight -= 1
-            return item
-
-        return recorded_put, recorded_get
+        return recorder.recording(*real_fifo(capacity))
 
     monkeypatch.setattr(model, "_fifo", recording_fifo)
     _run(ProducerConsumer(producers=2, consumers=3, capacity=2, items=30))
     (fifo,) = recorders
-    assert (fifo.maxsize, fifo.peak) == (2, 2)
-    assert fifo.blocked_puts > 0
-    assert len(fifo.puts) == 33
-    assert all(item is not None for item in fifo.puts[:30])
-    assert fifo.puts[30:] == [None] * 3
+    assert_items_then_one_sentinel_per_consumer(fifo, capacity=2, items=30, consumers=3)
 
 
 def test_sleep_is_trios_not_time_sleep(monkeypatch: pytest.MonkeyPatch) -> None:

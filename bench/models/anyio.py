@@ -45,38 +45,31 @@ models).
 calls ``meter.start()`` runs and tears it down after that function returns, so neither is
 measured and no loop outlives a call. Tasks started with ``start_soon`` take their first step
 after the coordinator yields: on asyncio in creation order, on trio in a batch run in either
-order, so before a region the coordinator yields until the event its tasks park on counts them
-all (``_until_parked``). A failing task cancels its task group, which raises an exception
-group: the cell gets the first error itself (``_run``), as the asyncio and trio models do, so
-that a resource limit is classified as one.
+order, so before a region the coordinator yields (``anyio.sleep(0)``) until the event its
+tasks park on counts them all (``until_parked``). A failing task cancels its task group, which
+raises an exception group: the cell gets the first error itself (``_run``), as the asyncio and
+trio models do, so that a resource limit is classified as one.
+
+The workload bodies are the trio model's: both run those of ``_structured``, this module with
+anyio's primitives (``_library``), its own FIFO (``_fifo``) and its own stream calls.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import TYPE_CHECKING
 
-from bench.measure.cells import CellError
-from bench.measure.echoserver import echo_address
 from bench.measure.meters import Meter, Outcome
+from bench.models import _structured
 from bench.models._echo import short_reply
+from bench.models._structured import Fifo, Item, Library, first_error
 from bench.spec.models import DeclarationError, ModelRecord, Variant, VariantParameters
-from bench.spec.workloads import (
-    PAYLOAD,
-    Checksum,
-    FanOut,
-    Memory,
-    PingPong,
-    ProducerConsumer,
-    Spawn,
-    merge_tallies,
-    tally,
-)
+from bench.spec.workloads import FanOut, Memory, PingPong, ProducerConsumer, Spawn
 
 if TYPE_CHECKING:
-    import anyio
     from anyio.abc import SocketStream
 
 MODEL = ModelRecord(
@@ -113,16 +106,7 @@ MODEL = ModelRecord(
     ),
 )
 
-Item = tuple[int, bytes] | None
-# A FIFO's put and get.
-Fifo = tuple[Callable[[Item], Awaitable[None]], Callable[[], Awaitable[Item]]]
-# A task of fan_out or spawn: its number and the list it appends its result to.
-NumberedTask = Callable[[int, list[int]], Coroutine[Any, Any, None]]
-
 BACKENDS = ("asyncio", "trio")
-# How often the coordinator yields for its tasks to park before a region: two always suffice
-# (on trio: the batch that runs them, in either order, then one that resumes the coordinator).
-_SETTLE_YIELDS = 4
 
 
 def backend_of(variant: VariantParameters) -> str:
@@ -131,6 +115,23 @@ def backend_of(variant: VariantParameters) -> str:
     if backend not in BACKENDS:
         raise DeclarationError(f"anyio: no backend named {backend!r}; valid: {', '.join(BACKENDS)}")
     return backend
+
+
+def _library() -> Library[SocketStream]:
+    """anyio's primitives, for the workloads of ``_structured``; built per call, so that the
+    module imports anyio only when it runs."""
+    import anyio
+
+    return Library(
+        name="anyio",
+        new_event=anyio.Event,
+        open_task_group=anyio.create_task_group,
+        checkpoint=partial(anyio.sleep, 0),
+        sleep=anyio.sleep,
+        connect=_connect,
+        round_trip=_round_trip,
+        close_streams=_close_streams,
+    )
 
 
 def _run(
@@ -144,91 +145,11 @@ def _run(
     try:
         return anyio.run(main, *args, backend=backend)
     except BaseExceptionGroup as group:
-        raise _first_error(group) from None
-
-
-def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    error: BaseException = group
-    while isinstance(error, BaseExceptionGroup):
-        error = error.exceptions[0]
-    return error
-
-
-async def _until_parked(event: anyio.Event, count: int) -> None:
-    """Yield until ``count`` tasks wait on ``event``; a CellError if they do not get there."""
-    import anyio
-
-    sleep = anyio.sleep
-    for _ in range(_SETTLE_YIELDS):
-        if event.statistics().tasks_waiting >= count:
-            return
-        await sleep(0)
-    waiting = event.statistics().tasks_waiting
-    if waiting < count:
-        raise CellError(f"anyio: only {waiting} of {count} tasks were parked before the region")
+        raise first_error(group) from None
 
 
 def pingpong(spec: PingPong, meter: Meter, variant: VariantParameters) -> Outcome:
-    return _run(_pingpong, variant, spec, meter)
-
-
-class _Slots:
-    """What the two sides of a pingpong share: the event each waits on next, and the token
-    each side last wrote for the other."""
-
-    __slots__ = ("back", "sent", "to_pinger", "to_ponger")
-
-    def __init__(self, new_event: Callable[[], anyio.Event]) -> None:
-        self.to_ponger = new_event()
-        self.to_pinger = new_event()
-        self.sent = -1
-        self.back = -1
-
-
-async def _ponger(slots: _Slots, spec: PingPong) -> None:
-    """The partner: hands every token back unchanged, through the coordinator's slot."""
-    import anyio
-
-    new_event = anyio.Event
-    for _ in range(spec.rounds):
-        await slots.to_ponger.wait()
-        # The next event exists before the reply, so the coordinator's next set finds it.
-        slots.to_ponger = new_event()
-        received = slots.sent
-        if received == slots.back:
-            raise CellError(spec.partner_lost(received, slots.back))
-        slots.back = received
-        slots.to_pinger.set()
-
-
-async def _pingpong(spec: PingPong, meter: Meter) -> Outcome:
-    import anyio
-
-    new_event = anyio.Event
-    slots = _Slots(new_event)
-    number = -1
-    lost: int | None = None
-    async with anyio.create_task_group() as group:
-        group.start_soon(_ponger, slots, spec)
-        await _until_parked(slots.to_ponger, 1)
-        meter.start()
-        for number in spec.each_round():
-            slots.to_pinger = reply = new_event()
-            slots.sent = number
-            slots.to_ponger.set()
-            await reply.wait()
-            if slots.back != number:
-                # Kept: the ponger, woken already, still writes its slot before it is cancelled.
-                lost = slots.back
-                break
-        meter.stop()
-        if lost is not None:
-            # The ponger may still wait for a token that will not come.
-            group.cancel_scope.cancel()
-    if lost is not None:
-        raise CellError(spec.coordinator_lost(lost, number))
-    switches = spec.switches(number, slots.back)
-    return Outcome(switches, (switches,))
+    return _run(_structured.pingpong, variant, _library(), spec, meter)
 
 
 @contextmanager
@@ -240,103 +161,28 @@ def _fifo(capacity: int) -> Iterator[Fifo]:
 
     slots = anyio.Semaphore(capacity, max_value=capacity)
     sender, receiver = anyio.create_memory_object_stream[Item](capacity)
-    take_slot_nowait, take_slot, free_slot = slots.acquire_nowait, slots.acquire, slots.release
-    send_nowait = sender.send_nowait
-    receive_nowait, receive = receiver.receive_nowait, receiver.receive
-    would_block = anyio.WouldBlock
-
-    async def put(item: Item) -> None:
-        try:
-            take_slot_nowait()
-        except would_block:
-            await take_slot()
-        # Never full: the slots let at most Q items into the stream's Q places.
-        send_nowait(item)
-
-    async def get() -> Item:
-        try:
-            item = receive_nowait()
-        except would_block:
-            item = await receive()
-        free_slot()
-        return item
-
+    fifo = _structured.bounded_fifo(slots, sender, receiver, anyio.WouldBlock)
     with sender, receiver:
-        yield put, get
+        yield fifo
 
 
 def producer_consumer(spec: ProducerConsumer, meter: Meter, variant: VariantParameters) -> Outcome:
-    return _run(_producer_consumer, variant, spec, meter)
+    return _run(_producer_consumer, variant, _library(), spec, meter)
 
 
-async def _producer_consumer(spec: ProducerConsumer, meter: Meter) -> Outcome:
-    with _fifo(spec.capacity) as (put, get):
-        return await _pipeline(spec, meter, put, get)
-
-
-async def _pipeline(
-    spec: ProducerConsumer,
-    meter: Meter,
-    put: Callable[[Item], Awaitable[None]],
-    get: Callable[[], Awaitable[Item]],
+async def _producer_consumer(
+    library: Library[SocketStream], spec: ProducerConsumer, meter: Meter
 ) -> Outcome:
-    import anyio
-
-    gate = anyio.Event()
-    consume = spec.consume
-    parts: list[Checksum] = []
-
-    async def produce(numbers: Iterable[int]) -> None:
-        await gate.wait()
-        for number in numbers:
-            await put((number, PAYLOAD))
-
-    async def consume_until_sentinel() -> None:
-        count = total = squares = 0
-        await gate.wait()
-        while (item := await get()) is not None:
-            value = consume(item)
-            count += 1
-            total += value
-            squares += value * value
-        parts.append((count, total, squares))
-
-    async with anyio.create_task_group() as everyone:
-        for _ in range(spec.consumers):
-            everyone.start_soon(consume_until_sentinel)
-        async with anyio.create_task_group() as producing:
-            for producer in range(spec.producers):
-                producing.start_soon(produce, spec.items_of(producer))
-            await _until_parked(gate, spec.producers + spec.consumers)
-            meter.start()
-            gate.set()
-        # Every producer has returned, so every item is in the FIFO before the sentinels.
-        for _ in range(spec.consumers):
-            await put(None)
-    meter.stop()
-    checksum = merge_tallies(parts)
-    return Outcome(checksum[0], checksum)
+    with _fifo(spec.capacity) as (put, get):
+        return await _structured.pipeline(library, spec, meter, put, get)
 
 
 def fan_out(spec: FanOut, meter: Meter, variant: VariantParameters) -> Outcome:
-    import anyio
-
+    library = _library()
     if spec.echoes:
-        return _run(_fan_out_echo, variant, spec, meter)
-    result, sleeps, delay = spec.result, spec.sleeps, spec.delay
-    sleep = anyio.sleep
-
-    async def task(number: int, results: list[int]) -> None:
-        if sleeps:
-            await sleep(delay)
-        results.append(result(number))
-
-    return _run(_task_per_number, variant, task, spec.tasks, meter)
-
-
-# connect=reuse opens this many connections at a time before the region: concurrently, but not
-# all at once, which would overflow the server's accept queue (asyncio's model does the same).
-_OPEN_BATCH = 256
+        return _run(_structured.fan_out_echo, variant, library, spec, meter)
+    task = _structured.unit_of_work(library, spec)
+    return _run(_structured.task_per_number, variant, library, task, spec.tasks, meter)
 
 
 async def _connect(host: str, port: int) -> SocketStream:
@@ -360,10 +206,12 @@ def _attempt_error(exc: OSError) -> OSError:
     return type(cause)(cause.errno, f"{os.strerror(cause.errno)}: {cause.strerror}")
 
 
-async def _receive_exactly(stream: SocketStream, size: int, number: int) -> bytes:
-    """Exactly ``size`` bytes from ``stream``; the end of the stream before that is an error."""
+async def _round_trip(stream: SocketStream, request: bytes, size: int, number: int) -> bytes:
+    """Sends ``request``, then receives exactly ``size`` bytes; the end of the stream before
+    that is an error."""
     import anyio
 
+    await stream.send(request)
     parts: list[bytes] = []
     received = 0
     while received < size:
@@ -376,102 +224,20 @@ async def _receive_exactly(stream: SocketStream, size: int, number: int) -> byte
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
-async def _fan_out_echo(spec: FanOut, meter: Meter) -> Outcome:
+async def _close_streams(streams: list[SocketStream]) -> None:
     import anyio
 
-    host, port = echo_address()
-    size = spec.reply_bytes
-    request, echo_result = spec.request, spec.echo_result
-    streams: list[SocketStream] = []
-
-    async def exchange(stream: SocketStream, number: int, results: list[int]) -> None:
-        await stream.send(request(number))
-        reply = await _receive_exactly(stream, size, number)
-        results.append(echo_result(number, reply))
-
-    async def each(number: int, results: list[int]) -> None:
-        async with await _connect(host, port) as stream:
-            await exchange(stream, number, results)
-
-    async def reuse(number: int, results: list[int]) -> None:
-        await exchange(streams[number], number, results)
-
-    async def open_one() -> None:
-        streams.append(await _connect(host, port))
-
-    try:
-        if spec.connect == "reuse":
-            for first in range(0, spec.tasks, _OPEN_BATCH):
-                async with anyio.create_task_group() as opening:
-                    for _ in range(first, min(first + _OPEN_BATCH, spec.tasks)):
-                        opening.start_soon(open_one)
-        return await _task_per_number(reuse if streams else each, spec.tasks, meter)
-    finally:
-        # Shielded: closing yields to the loop, which a cancelled run would interrupt.
-        with anyio.CancelScope(shield=True):
-            for stream in streams:
-                await stream.aclose()
-
-
-async def _trivial(number: int, results: list[int]) -> None:
-    results.append(number + 1)
+    # Shielded: closing yields to the loop, which a cancelled run would interrupt.
+    with anyio.CancelScope(shield=True):
+        for stream in streams:
+            await stream.aclose()
 
 
 def spawn(spec: Spawn, meter: Meter, variant: VariantParameters) -> Outcome:
-    return _run(_task_per_number, variant, _trivial, spec.tasks, meter)
-
-
-async def _task_per_number(task: NumberedTask, count: int, meter: Meter) -> Outcome:
-    """The measured launch of fan_out and spawn: a task group task per task number, every
-    result gathered when the group exits; the backend is warm before the region. The count is
-    of the results the tasks appended, not of the tasks started."""
-    import anyio
-
-    async with anyio.create_task_group() as warm_up:
-        warm_up.start_soon(_trivial, 0, [])
-    results: list[int] = []
-    meter.start()
-    async with anyio.create_task_group() as group:
-        start_soon = group.start_soon
-        for number in range(count):
-            start_soon(task, number, results)
-    meter.stop()
-    return Outcome(len(results), tally(results))
+    return _run(
+        _structured.task_per_number, variant, _library(), _structured.trivial, spec.tasks, meter
+    )
 
 
 def memory(spec: Memory, meter: Meter, variant: VariantParameters) -> Outcome:
-    return _run(_memory, variant, spec, meter)
-
-
-async def _memory(spec: Memory, meter: Meter) -> Outcome:
-    import anyio
-
-    release = anyio.Event()
-    parked = 0
-    results: list[int] = []
-
-    async def parked_task(number: int) -> None:
-        nonlocal parked
-        parked += 1
-        await release.wait()
-        results.append(number)
-
-    # Warm-up: one task parks on an event of its own and finishes, so the first use of a task
-    # group, a task and Event.wait is not charged to the N tasks.
-    warm_release = anyio.Event()
-    async with anyio.create_task_group() as warm_up:
-        warm_up.start_soon(warm_release.wait)
-        await _until_parked(warm_release, 1)
-        warm_release.set()
-
-    meter.start()
-    async with anyio.create_task_group() as group:
-        start_soon = group.start_soon
-        for number in range(spec.tasks):
-            start_soon(parked_task, number)
-        await _until_parked(release, spec.tasks)
-        meter.stop()
-        # The tasks' own count: every one of them has reached its wait.
-        parked_when_measured = parked
-        release.set()
-    return Outcome(parked_when_measured, tally(results))
+    return _run(_structured.memory, variant, _library(), spec, meter)

@@ -44,34 +44,28 @@
 ``trio.run`` creates the run loop before the function that calls ``meter.start()`` runs and
 tears it down after that function returns, so neither is measured and no loop outlives a call.
 Tasks started with ``start_soon`` take their first step in the scheduler's next batch, in either
-order with the coordinator, so before a region the coordinator yields until the event its tasks
-park on counts them all (``_until_parked``), where asyncio's one yield suffices. A failing
-task cancels its nursery, which raises an exception group: the cell gets the first error
-itself (``_run``), so that a resource limit is classified as one (asyncio's echo fan-out
-unwraps its TaskGroup's errors the same way).
+order with the coordinator, so before a region the coordinator yields
+(``trio.lowlevel.checkpoint``) until the event its tasks park on counts them all
+(``until_parked``), where asyncio's one yield suffices. A failing task cancels its nursery,
+which raises an exception group: the cell gets the first error itself (``_run``), so that a
+resource limit is classified as one (asyncio's echo fan-out unwraps its TaskGroup's errors the
+same way).
+
+The workload bodies are the anyio model's: both run those of ``_structured``, this module with
+trio's primitives (``_library``), its own FIFO (``_fifo``) and its own stream calls.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from bench.measure.cells import CellError
-from bench.measure.echoserver import echo_address
 from bench.measure.meters import Meter, Outcome
+from bench.models import _structured
 from bench.models._echo import short_reply
+from bench.models._structured import Fifo, Item, Library, first_error
 from bench.spec.models import ModelRecord, VariantParameters
-from bench.spec.workloads import (
-    PAYLOAD,
-    Checksum,
-    FanOut,
-    Memory,
-    PingPong,
-    ProducerConsumer,
-    Spawn,
-    merge_tallies,
-    tally,
-)
+from bench.spec.workloads import FanOut, Memory, PingPong, ProducerConsumer, Spawn
 
 if TYPE_CHECKING:
     import trio
@@ -103,13 +97,23 @@ MODEL = ModelRecord(
 )
 
 T = TypeVar("T")
-Item = tuple[int, bytes] | None
-# A task of fan_out or spawn: its number and the list it appends its result to.
-NumberedTask = Callable[[int, list[int]], Awaitable[None]]
 
-# How often the coordinator yields for its tasks to park before a region: two always suffice
-# (the batch that runs them, in either order, then one that resumes the coordinator alone).
-_SETTLE_YIELDS = 4
+
+def _library() -> Library[trio.SocketStream]:
+    """trio's primitives, for the workloads of ``_structured``; built per call, so that the
+    module imports trio only when it runs."""
+    import trio
+
+    return Library(
+        name="trio",
+        new_event=trio.Event,
+        open_task_group=trio.open_nursery,
+        checkpoint=trio.lowlevel.checkpoint,
+        sleep=trio.sleep,
+        connect=_connect,
+        round_trip=_round_trip,
+        close_streams=_close_streams,
+    )
 
 
 def _run(main: Callable[..., Awaitable[T]], *args: Any) -> T:
@@ -120,185 +124,40 @@ def _run(main: Callable[..., Awaitable[T]], *args: Any) -> T:
     try:
         return trio.run(main, *args)
     except BaseExceptionGroup as group:
-        raise _first_error(group) from None
-
-
-def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    error: BaseException = group
-    while isinstance(error, BaseExceptionGroup):
-        error = error.exceptions[0]
-    return error
-
-
-async def _until_parked(event: trio.Event, count: int) -> None:
-    """Yield until ``count`` tasks wait on ``event``; a CellError if they do not get there."""
-    import trio
-
-    checkpoint = trio.lowlevel.checkpoint
-    for _ in range(_SETTLE_YIELDS):
-        if event.statistics().tasks_waiting >= count:
-            return
-        await checkpoint()
-    waiting = event.statistics().tasks_waiting
-    if waiting < count:
-        raise CellError(f"trio: only {waiting} of {count} tasks were parked before the region")
+        raise first_error(group) from None
 
 
 def pingpong(spec: PingPong, meter: Meter, variant: VariantParameters) -> Outcome:
-    return _run(_pingpong, spec, meter)
+    return _run(_structured.pingpong, _library(), spec, meter)
 
 
-class _Slots:
-    """What the two sides of a pingpong share: the event each waits on next, and the token
-    each side last wrote for the other."""
-
-    __slots__ = ("back", "sent", "to_pinger", "to_ponger")
-
-    def __init__(self, new_event: Callable[[], trio.Event]) -> None:
-        self.to_ponger = new_event()
-        self.to_pinger = new_event()
-        self.sent = -1
-        self.back = -1
-
-
-async def _ponger(slots: _Slots, spec: PingPong) -> None:
-    """The partner: hands every token back unchanged, through the coordinator's slot."""
-    import trio
-
-    new_event = trio.Event
-    for _ in range(spec.rounds):
-        await slots.to_ponger.wait()
-        # The next event exists before the reply, so the coordinator's next set finds it.
-        slots.to_ponger = new_event()
-        received = slots.sent
-        if received == slots.back:
-            raise CellError(spec.partner_lost(received, slots.back))
-        slots.back = received
-        slots.to_pinger.set()
-
-
-async def _pingpong(spec: PingPong, meter: Meter) -> Outcome:
-    import trio
-
-    new_event = trio.Event
-    slots = _Slots(new_event)
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(_ponger, slots, spec)
-        await _until_parked(slots.to_ponger, 1)
-        number = -1
-        meter.start()
-        for number in spec.each_round():
-            slots.to_pinger = reply = new_event()
-            slots.sent = number
-            slots.to_ponger.set()
-            await reply.wait()
-            if slots.back != number:
-                break
-        meter.stop()
-        if slots.back != number:
-            # The ponger may still wait for a token that will not come.
-            nursery.cancel_scope.cancel()
-            raise CellError(spec.coordinator_lost(slots.back, number))
-    switches = spec.switches(number, slots.back)
-    return Outcome(switches, (switches,))
-
-
-def _fifo(
-    capacity: int,
-) -> tuple[Callable[[Item], Awaitable[None]], Callable[[], Awaitable[Item]]]:
+def _fifo(capacity: int) -> Fifo:
     """``put`` and ``get`` of a FIFO holding at most ``capacity`` items put and not yet taken
     (module docstring): a memory channel, bounded by a semaphore of slots."""
     import trio
 
     slots = trio.Semaphore(capacity, max_value=capacity)
     sender, receiver = trio.open_memory_channel[Item](capacity)
-    take_slot_nowait, take_slot, free_slot = slots.acquire_nowait, slots.acquire, slots.release
-    send_nowait = sender.send_nowait
-    receive_nowait, receive = receiver.receive_nowait, receiver.receive
-    would_block = trio.WouldBlock
-
-    async def put(item: Item) -> None:
-        try:
-            take_slot_nowait()
-        except would_block:
-            await take_slot()
-        # Never full: the slots let at most Q items into the channel's Q places.
-        send_nowait(item)
-
-    async def get() -> Item:
-        try:
-            item = receive_nowait()
-        except would_block:
-            item = await receive()
-        free_slot()
-        return item
-
-    return put, get
+    return _structured.bounded_fifo(slots, sender, receiver, trio.WouldBlock)
 
 
 def producer_consumer(spec: ProducerConsumer, meter: Meter, variant: VariantParameters) -> Outcome:
-    return _run(_producer_consumer, spec, meter)
+    return _run(_producer_consumer, _library(), spec, meter)
 
 
-async def _producer_consumer(spec: ProducerConsumer, meter: Meter) -> Outcome:
-    import trio
-
+async def _producer_consumer(
+    library: Library[trio.SocketStream], spec: ProducerConsumer, meter: Meter
+) -> Outcome:
     put, get = _fifo(spec.capacity)
-    gate = trio.Event()
-    consume = spec.consume
-    parts: list[Checksum] = []
-
-    async def produce(numbers: Iterable[int]) -> None:
-        await gate.wait()
-        for number in numbers:
-            await put((number, PAYLOAD))
-
-    async def consume_until_sentinel() -> None:
-        count = total = squares = 0
-        await gate.wait()
-        while (item := await get()) is not None:
-            value = consume(item)
-            count += 1
-            total += value
-            squares += value * value
-        parts.append((count, total, squares))
-
-    async with trio.open_nursery() as everyone:
-        for _ in range(spec.consumers):
-            everyone.start_soon(consume_until_sentinel)
-        async with trio.open_nursery() as producing:
-            for producer in range(spec.producers):
-                producing.start_soon(produce, spec.items_of(producer))
-            await _until_parked(gate, spec.producers + spec.consumers)
-            meter.start()
-            gate.set()
-        # Every producer has returned, so every item is in the FIFO before the sentinels.
-        for _ in range(spec.consumers):
-            await put(None)
-    meter.stop()
-    checksum = merge_tallies(parts)
-    return Outcome(checksum[0], checksum)
+    return await _structured.pipeline(library, spec, meter, put, get)
 
 
 def fan_out(spec: FanOut, meter: Meter, variant: VariantParameters) -> Outcome:
-    import trio
-
+    library = _library()
     if spec.echoes:
-        return _run(_fan_out_echo, spec, meter)
-    result, sleeps, delay = spec.result, spec.sleeps, spec.delay
-    sleep = trio.sleep
-
-    async def task(number: int, results: list[int]) -> None:
-        if sleeps:
-            await sleep(delay)
-        results.append(result(number))
-
-    return _run(_task_per_number, task, spec.tasks, meter)
-
-
-# connect=reuse opens this many connections at a time before the region: concurrently, but not
-# all at once, which would overflow the server's accept queue (asyncio's model does the same).
-_OPEN_BATCH = 256
+        return _run(_structured.fan_out_echo, library, spec, meter)
+    task = _structured.unit_of_work(library, spec)
+    return _run(_structured.task_per_number, library, task, spec.tasks, meter)
 
 
 async def _connect(host: str, port: int) -> trio.SocketStream:
@@ -312,14 +171,16 @@ async def _connect(host: str, port: int) -> trio.SocketStream:
         cause = exc.__cause__
         if exc.errno is not None or not isinstance(cause, ExceptionGroup):
             raise
-        attempt = _first_error(cause)
+        attempt = first_error(cause)
         if not isinstance(attempt, OSError) or attempt.errno is None:
             raise
         raise attempt from None
 
 
-async def _receive_exactly(stream: trio.SocketStream, size: int, number: int) -> bytes:
-    """Exactly ``size`` bytes from ``stream``; the end of the stream before that is an error."""
+async def _round_trip(stream: trio.SocketStream, request: bytes, size: int, number: int) -> bytes:
+    """Sends ``request``, then receives exactly ``size`` bytes; the end of the stream before
+    that is an error."""
+    await stream.send_all(request)
     reply = await stream.receive_some(size)
     if len(reply) == size:
         return reply
@@ -334,101 +195,15 @@ async def _receive_exactly(stream: trio.SocketStream, size: int, number: int) ->
     return b"".join(parts)
 
 
-async def _fan_out_echo(spec: FanOut, meter: Meter) -> Outcome:
-    import trio
-
-    host, port = echo_address()
-    size = spec.reply_bytes
-    request, echo_result = spec.request, spec.echo_result
-    streams: list[trio.SocketStream] = []
-
-    async def exchange(stream: trio.SocketStream, number: int, results: list[int]) -> None:
-        await stream.send_all(request(number))
-        reply = await _receive_exactly(stream, size, number)
-        results.append(echo_result(number, reply))
-
-    async def each(number: int, results: list[int]) -> None:
-        async with await _connect(host, port) as stream:
-            await exchange(stream, number, results)
-
-    async def reuse(number: int, results: list[int]) -> None:
-        await exchange(streams[number], number, results)
-
-    async def open_one() -> None:
-        streams.append(await _connect(host, port))
-
-    try:
-        if spec.connect == "reuse":
-            for first in range(0, spec.tasks, _OPEN_BATCH):
-                async with trio.open_nursery() as opening:
-                    for _ in range(first, min(first + _OPEN_BATCH, spec.tasks)):
-                        opening.start_soon(open_one)
-        return await _task_per_number(reuse if streams else each, spec.tasks, meter)
-    finally:
-        # Closed without a checkpoint, which a cancelled run would interrupt.
-        for stream in streams:
-            stream.socket.close()
-
-
-async def _trivial(number: int, results: list[int]) -> None:
-    results.append(number + 1)
+async def _close_streams(streams: list[trio.SocketStream]) -> None:
+    # Closed without a checkpoint, which a cancelled run would interrupt.
+    for stream in streams:
+        stream.socket.close()
 
 
 def spawn(spec: Spawn, meter: Meter, variant: VariantParameters) -> Outcome:
-    return _run(_task_per_number, _trivial, spec.tasks, meter)
-
-
-async def _task_per_number(task: NumberedTask, count: int, meter: Meter) -> Outcome:
-    """The measured launch of fan_out and spawn: a nursery task per task number, every result
-    gathered when the nursery exits; the run loop is warm before the region. The count is of
-    the results the tasks appended, not of the tasks started."""
-    import trio
-
-    async with trio.open_nursery() as warm_up:
-        warm_up.start_soon(_trivial, 0, [])
-    results: list[int] = []
-    meter.start()
-    async with trio.open_nursery() as nursery:
-        start_soon = nursery.start_soon
-        for number in range(count):
-            start_soon(task, number, results)
-    meter.stop()
-    return Outcome(len(results), tally(results))
+    return _run(_structured.task_per_number, _library(), _structured.trivial, spec.tasks, meter)
 
 
 def memory(spec: Memory, meter: Meter, variant: VariantParameters) -> Outcome:
-    return _run(_memory, spec, meter)
-
-
-async def _memory(spec: Memory, meter: Meter) -> Outcome:
-    import trio
-
-    release = trio.Event()
-    parked = 0
-    results: list[int] = []
-
-    async def parked_task(number: int) -> None:
-        nonlocal parked
-        parked += 1
-        await release.wait()
-        results.append(number)
-
-    # Warm-up: one task parks on an event of its own and finishes, so the first use of the
-    # nursery, a task and Event.wait is not charged to the N tasks.
-    warm_release = trio.Event()
-    async with trio.open_nursery() as warm_up:
-        warm_up.start_soon(warm_release.wait)
-        await _until_parked(warm_release, 1)
-        warm_release.set()
-
-    meter.start()
-    async with trio.open_nursery() as nursery:
-        start_soon = nursery.start_soon
-        for number in range(spec.tasks):
-            start_soon(parked_task, number)
-        await _until_parked(release, spec.tasks)
-        meter.stop()
-        # The tasks' own count proves that every one of them got to its wait.
-        parked_when_measured = parked
-        release.set()
-    return Outcome(parked_when_measured, tally(results))
+    return _run(_structured.memory, _library(), spec, meter)
