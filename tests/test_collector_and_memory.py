@@ -15,13 +15,11 @@ import weakref
 from pathlib import Path
 
 import psutil
+import pyperf
 import pytest
 
 from bench.measure import meters, proctree
-from bench.measure.cells import Cell
 from bench.measure.meters import Clock, MemoryMeter, ProfilingClock
-from bench.registry import get_model
-from bench.spec.workloads import Memory
 from runners import probe_passes as probes
 from runners import supervisor
 from runners.supervisor import Supervised
@@ -168,7 +166,14 @@ def test_kernel_memory_is_absent_not_zero_without_its_source(tmp_path: Path) -> 
 
 @pytest.mark.skipif(not Path("/proc/meminfo").exists(), reason="no /proc/meminfo here")
 def test_a_memory_run_records_both_columns() -> None:
-    bench = probes.measure_memory(Cell(get_model("threads"), Memory(tasks=20)))
+    # In a fresh process, as the runner measures memory: inside this test process the heap
+    # holds whatever earlier tests freed, and 20 threads' stacks can land in it unseen.
+    out = subprocess.run(
+        [sys.executable, "-m", "runners.probe", "memory", "--model", "threads",
+         "--workload", "memory", "--params", "tasks=20"],
+        cwd=ROOT, capture_output=True, text=True, check=True, timeout=50,
+    ).stdout  # fmt: skip
+    bench = pyperf.Benchmark.loads(out)
     metadata = bench.get_runs()[0].get_metadata()
     assert bench.get_values()[0] * 20 == pytest.approx(metadata["memory_delta"])
     fields = ("KernelStack", "PageTables", "SUnreclaim")
