@@ -63,7 +63,7 @@ from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event, Semaphore
 from typing import TYPE_CHECKING, Any
 
-from bench.measure.mpcontext import context, method_for
+from bench.measure.mpcontext import context, method_for, usable_cpus
 from bench.models._echo import connect, echo_each, exchange
 from bench.spec.models import DeclarationError, ModelRecord, Variant, VariantParameters
 from bench.spec.workloads import (
@@ -82,13 +82,6 @@ if TYPE_CHECKING:
     from concurrent.futures import Future, ProcessPoolExecutor
 
     from bench.measure.meters import Meter, Outcome
-
-
-def usable_cpus() -> int:
-    """CPUs this process may run on: a pool larger than that would only oversubscribe them."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 MODEL = ModelRecord(

@@ -55,6 +55,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bench.measure.meters import Meter, Outcome
+from bench.measure.mpcontext import usable_cpus
 from bench.models._echo import connect, echo_each, exchange
 from bench.spec.models import ModelRecord, VariantParameters
 from bench.spec.workloads import (
@@ -67,14 +68,6 @@ from bench.spec.workloads import (
     merge_tallies,
     tally,
 )
-
-
-def usable_cpus() -> int:
-    """CPUs this process may run on: a pool larger than that would only oversubscribe them."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
 
 MODEL = ModelRecord(
     name="subinterpreters",
