@@ -471,7 +471,7 @@ def test_the_pool_variant_runs_every_task_on_an_executor_started_before_the_regi
     probe = SnapshotMeter(_task_pids)
     run_cell(Cell(get_model("processes[executor=pool]"), spec), probe)
     (executor,) = recording_executor.made
-    workers = processes.usable_cpus()
+    workers = mpcontext.usable_cpus()
     assert (executor.workers, executor.method) == (workers, mpcontext.start_method())
     # A warm-up call per worker, then one work item per task.
     assert executor.submitted == workers + spec.tasks
@@ -497,7 +497,7 @@ def test_the_pool_variant_starts_every_worker_before_the_region_whatever_the_sta
     finds none idle: the warm-up holds each worker so that all of them start."""
     probe = SnapshotMeter(_task_pids)
     run_cell(Cell(get_model("processes[executor=pool]"), Spawn(tasks=3)), probe)
-    assert len(probe.at_start) == processes.usable_cpus()
+    assert len(probe.at_start) == mpcontext.usable_cpus()
     assert probe.at_stop == probe.at_start
     _assert_nothing_left()
 
