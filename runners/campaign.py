@@ -19,8 +19,7 @@ import shlex
 import signal
 import socket
 import sys
-import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,11 +53,17 @@ from runners.progress import Progress
 from runners.rounds import RowRunner, measure_row, new_session, round_values
 from runners.supervisor import Finished, Supervised, become_subreaper
 from runners.sweeps import order_cells, skip_reason, sweep_report
-from runners.verdict import FAILURE_FILE_VARIABLE, Failed, Measured, Verdict, exit_text
+from runners.verdict import (
+    FAILURE_FILE_VARIABLE,
+    Failed,
+    Measured,
+    Verdict,
+    exit_text,
+    failure_file,
+)
 from runners.verdict import parse as parse_verdict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-TAIL_SHOWN = 8
 
 
 def model_libraries(models: list[Model]) -> tuple[str, ...]:
@@ -202,8 +207,7 @@ def judge(finished: Finished, timeout: float) -> Verdict:
     worse (its time limit, an exit after the verdict, processes it left running); for a cell
     process that reported none, what the supervisor saw."""
     if finished.timed_out:
-        stopped = f"; stopped {len(finished.leftovers)} processes" if finished.leftovers else ""
-        return Failed(f"timed out after {timeout:g} s (--cell-timeout){stopped}")
+        return Failed(finished.timeout_reason(timeout))
     if not finished.result.strip():
         if finished.returncode != 0:
             return Failed(exit_text("the cell process", finished.returncode))
@@ -220,25 +224,8 @@ def _check_measured(reported: Measured, finished: Finished) -> Verdict:
     if finished.returncode != 0:
         return Failed(exit_text("the cell process", finished.returncode) + " after its result")
     if finished.leftovers:
-        shown = ", ".join(finished.leftovers[:3])
-        more = f" and {len(finished.leftovers) - 3} more" if len(finished.leftovers) > 3 else ""
-        return Failed(
-            f"left {len(finished.leftovers)} process(es) running after it ended: "
-            f"{shown}{more}; killed"
-        )
+        return Failed(finished.leftovers_reason())
     return reported
-
-
-@contextmanager
-def failure_file() -> Iterator[str]:
-    """An empty file for the measuring processes of one cell to leave their verdict in
-    (``runners.verdict.report_failure``), removed after the cell whatever became of it."""
-    fd, path = tempfile.mkstemp(prefix="concbench-failure-", suffix=".json")
-    os.close(fd)
-    try:
-        yield path
-    finally:
-        os.unlink(path)
 
 
 def measure_cell(state: RunState, cell: Cell, argv: list[str], args: argparse.Namespace) -> None:
@@ -260,7 +247,7 @@ def measure_cell(state: RunState, cell: Cell, argv: list[str], args: argparse.Na
         return  # interrupted: the cell is simply not done; a resumed run measures it
     verdict = judge(finished, args.cell_timeout)
     if isinstance(verdict, Measured):
-        _show_stderr(finished.stderr_tail)
+        _show_stderr(finished.error_lines())
         try:
             state.record(verdict.entry.with_metadata({"cell_seconds": round(finished.elapsed, 3)}))
             return
@@ -272,17 +259,13 @@ def measure_cell(state: RunState, cell: Cell, argv: list[str], args: argparse.Na
     print(f"{cell.name}: {status.upper()}: {reason}", flush=True)
     output: tuple[str, ...] = ()
     if isinstance(verdict, Failed):
-        output = _last_lines(finished.stderr_tail)
-        _show_stderr(finished.stderr_tail)
+        output = finished.error_lines()
+        _show_stderr(finished.error_lines())
     state.record_gap(cell, status, reason, output)
 
 
-def _last_lines(tail: list[str]) -> tuple[str, ...]:
-    return tuple(line for line in tail if line.strip())[-TAIL_SHOWN:]
-
-
-def _show_stderr(tail: list[str]) -> None:
-    for line in _last_lines(tail):
+def _show_stderr(lines: Sequence[str]) -> None:
+    for line in lines:
         print(f"    | {line}", flush=True)
 
 
@@ -425,14 +408,14 @@ def measure_unit_in_rounds(
     for cell in cells:
         output = result.output.get(cell.name, ())
         if cell.name in result.entries:
-            _show_stderr(list(output))
+            _show_stderr(output)
             state.record(result.entries[cell.name])
             continue
         verdict = result.gaps[cell.name]
         status: GapStatus = "failed" if isinstance(verdict, Failed) else "skipped"
         reason = verdict.reason.replace(f"{cell.name}: ", "")
         print(f"{cell.name}: {status.upper()}: {reason}", flush=True)
-        _show_stderr(list(output))
+        _show_stderr(output)
         state.record_gap(cell, status, reason, output if status == "failed" else ())
 
 

@@ -37,7 +37,14 @@ from bench.measure.cells import Cell, run_cell
 from bench.measure.environment import environment_metadata
 from bench.measure.meters import Clock, collector_metadata, freeze_collector
 from bench.registry import get_model
-from bench.results.schema import Entry, LatencyRecord, bound_metadata
+from bench.results.schema import (
+    ROUND_KEY,
+    ROUND_POSITION_KEY,
+    ROUNDS_SESSION_KEY,
+    Entry,
+    LatencyRecord,
+    bound_metadata,
+)
 from bench.spec import cellnames
 from bench.spec.workloads import SPECS, FanOut, SpecError
 from runners.facts import model_facts
@@ -117,9 +124,9 @@ def round_tags(args: argparse.Namespace) -> dict[str, int | str]:
     if getattr(args, "round", None) is None:
         return {}
     return {
-        "round": args.round,
-        "round_position": args.round_position,
-        "rounds_session": args.rounds_session,
+        ROUND_KEY: args.round,
+        ROUND_POSITION_KEY: args.round_position,
+        ROUNDS_SESSION_KEY: args.rounds_session,
     }
 
 

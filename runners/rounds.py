@@ -3,14 +3,16 @@
 A row is the cells of one workload with one set of parameters. For each of them the runner
 starts, one at a time and each under supervision (``runners.supervisor``):
 
-1. its profile probe, whose run time also sizes pyperf's loops by pyperf's own rule (without
-   the profile pass, a pyperf calibration worker does);
+1. its probe, running the profile pass and, for the workloads that have one, the latency pass;
+   the profile's run time sizes pyperf's loops by pyperf's own rule (without the profile pass,
+   a pyperf calibration worker does, and the latency pass runs in a probe of its own at the
+   end);
 2. rounds: in each, one pyperf worker per cell still sampling, in an order that changes from
-   round to round. Each worker makes pyperf's warm-ups and values with the calibrated loops and
-   writes one pyperf run, tagged with its round, its place in the round and the runner's
-   session (``ROUND_KEYS``), so that runs measured side by side can be paired later. A cell
-   stops when its mean is precise enough or its time budget is spent;
-3. its latency probe, for the workloads that have one.
+   round to round. Each worker makes pyperf's warm-ups and values with those loops and writes
+   one pyperf run, tagged with its round, its place in the round and the runner's session
+   (``bench.results.schema.ROUND_KEY`` and its neighbours), so that runs measured side by side
+   can be paired later. A cell stops when its mean is precise enough or its time budget is
+   spent.
 
 The runs of a cell form one ordinary pyperf benchmark. Only one measuring process runs at a
 time, and this process only waits for it (see ``runners.supervisor``): nothing of the harness
@@ -24,9 +26,8 @@ import json
 import os
 import secrets
 import sys
-import tempfile
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -37,20 +38,22 @@ from bench.measure import echoserver, latency
 from bench.measure.cells import Cell
 from bench.measure.environment import forwarded_environ
 from bench.measure.sampling import CellSampling, SamplingRule, loops_for, round_order
-from bench.results.schema import Entry
+from bench.results.schema import ROUND_KEY, ROUND_POSITION_KEY, ROUNDS_SESSION_KEY, Entry
 from bench.spec.workloads import FanOut
 from runners.cell_process import latency_fields, probe_argv, profile_fields
-from runners.supervisor import Finished, Supervised
-from runners.verdict import FAILURE_FILE_VARIABLE, Failed, Skipped, exit_text, read_failure
+from runners.supervisor import TAIL_SHOWN, Finished, Supervised
+from runners.verdict import (
+    FAILURE_FILE_VARIABLE,
+    Failed,
+    Skipped,
+    exit_text,
+    failure_file,
+    read_failure,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-# Run metadata of a round's run: its round (1-based), its place in the round's order (0-based)
-# and the runner's session, which keeps runs appended from another run from being paired.
 # A run this many times pyperf's --min-time or longer makes one value per worker.
 LONG_RUN = 4
-# Lines of a cell's error output shown to people.
-TAIL_SHOWN = 8
-ROUND_KEYS = ("round", "round_position", "rounds_session")
 # The variables pyperf itself hands its workers (``pyperf._utils.create_environ``): the
 # workers run here as they would under pyperf's manager.
 _WORKER_ENVIRON = (
@@ -139,18 +142,6 @@ def worker_argv(
     return argv
 
 
-@contextmanager
-def failure_file() -> Iterator[str]:
-    """An empty file for a measuring process to leave its verdict in
-    (``runners.verdict.report_failure``), removed after it whatever became of it."""
-    fd, path = tempfile.mkstemp(prefix="concbench-failure-", suffix=".json")
-    os.close(fd)
-    try:
-        yield path
-    finally:
-        os.unlink(path)
-
-
 class ProcessFailed(Exception):
     def __init__(self, verdict: Failed | Skipped, output: tuple[str, ...]) -> None:
         super().__init__(verdict.reason)
@@ -160,10 +151,6 @@ class ProcessFailed(Exception):
 
 class Interrupted(Exception):
     """The run was asked to stop while a process of the row ran."""
-
-
-def _nonblank(tail: list[str]) -> tuple[str, ...]:
-    return tuple(line for line in tail if line.strip())
 
 
 class RowRunner:
@@ -206,21 +193,15 @@ class RowRunner:
         latency.remove_orphans()
         if finished.stopped:
             raise Interrupted
-        output = _nonblank(finished.stderr_tail)
+        output = finished.error_lines()
         if finished.timed_out:
-            stopped = f"; stopped {len(finished.leftovers)} processes" if finished.leftovers else ""
-            reason = f"{what} timed out after {self.args.cell_timeout:g} s (--cell-timeout)"
-            raise ProcessFailed(Failed(reason + stopped), output)
+            raise ProcessFailed(
+                Failed(f"{what} {finished.timeout_reason(self.args.cell_timeout)}"), output
+            )
         if finished.returncode != 0:
             raise ProcessFailed(reported or Failed(exit_text(what, finished.returncode)), output)
         if finished.leftovers:
-            shown = ", ".join(finished.leftovers[:3])
-            more = f" and {len(finished.leftovers) - 3} more" if len(finished.leftovers) > 3 else ""
-            raise ProcessFailed(
-                Failed(f"{what} left {len(finished.leftovers)} process(es) running after it "
-                       f"ended: {shown}{more}; killed"),
-                output,
-            )  # fmt: skip
+            raise ProcessFailed(Failed(f"{what} {finished.leftovers_reason()}"), output)
         if not finished.result.strip():
             raise ProcessFailed(Failed(f"{what} wrote no result"), output)
         return finished.result, finished
@@ -275,7 +256,7 @@ class _CellState:
         """Count a process of the cell: its wall time, and its error output for people (a
         measured cell's is shown too, as the per-cell path does)."""
         self.seconds += finished.elapsed
-        self.output = [*self.output, *_nonblank(finished.stderr_tail)][-TAIL_SHOWN:]
+        self.output = [*self.output, *finished.error_lines()][-TAIL_SHOWN:]
         return finished.elapsed
 
     def add(self, bench: pyperf.Benchmark) -> None:
@@ -336,8 +317,8 @@ def _measure(
     while sampling:
         round_number += 1
         for position, state in enumerate(round_order(sampling, round_number)):
-            tags = {"round": round_number, "round_position": position,
-                    "rounds_session": runner.session}  # fmt: skip
+            tags = {ROUND_KEY: round_number, ROUND_POSITION_KEY: position,
+                    ROUNDS_SESSION_KEY: runner.session}  # fmt: skip
             try:
                 bench, finished = runner.worker(state.cell, state.loops, tags, state.values)
             except ProcessFailed as exc:

@@ -37,6 +37,8 @@ PR_SET_CHILD_SUBREAPER = 36
 TERMINATE_GRACE = 1.0
 LEAK_GRACE = 2.0
 TAIL_LINES = 40
+# Lines of a process's error output shown to people (the last ones that are not blank).
+TAIL_SHOWN = 8
 
 
 def become_subreaper() -> bool:
@@ -149,6 +151,20 @@ class Finished:
     result: str = ""
     stderr_tail: list[str] = field(default_factory=list)
     leftovers: list[str] = field(default_factory=list)
+
+    def error_lines(self) -> tuple[str, ...]:
+        """The last lines of its error output that are not blank, as people are shown them."""
+        return tuple(line for line in self.stderr_tail if line.strip())[-TAIL_SHOWN:]
+
+    def timeout_reason(self, timeout: float) -> str:
+        stopped = f"; stopped {len(self.leftovers)} processes" if self.leftovers else ""
+        return f"timed out after {timeout:g} s (--cell-timeout){stopped}"
+
+    def leftovers_reason(self) -> str:
+        shown = ", ".join(self.leftovers[:3])
+        more = f" and {len(self.leftovers) - 3} more" if len(self.leftovers) > 3 else ""
+        count = len(self.leftovers)
+        return f"left {count} process(es) running after it ended: {shown}{more}; killed"
 
 
 class Supervised:

@@ -19,6 +19,9 @@ from __future__ import annotations
 import json
 import os
 import signal
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -104,6 +107,18 @@ def parse(text: str) -> Verdict:
             raise ValueError("a skipped verdict needs a reason text")
         return Skipped(reason)
     raise ValueError(f"unknown verdict {kind!r}")
+
+
+@contextmanager
+def failure_file() -> Iterator[str]:
+    """An empty file for the measuring processes of one cell to leave their verdict in
+    (``report_failure``), removed afterwards whatever became of them."""
+    fd, path = tempfile.mkstemp(prefix="concbench-failure-", suffix=".json")
+    os.close(fd)
+    try:
+        yield path
+    finally:
+        os.unlink(path)
 
 
 def report_failure(exc: BaseException) -> None:

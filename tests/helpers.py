@@ -3,9 +3,11 @@ call leaves no thread or process behind, and test doubles (clocks, meters, specs
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -221,3 +223,21 @@ def assert_items_then_one_sentinel_per_consumer(
     assert len(fifo.puts) == items + consumers
     assert all(item is not None for item in fifo.puts[:items])
     assert fifo.puts[items:] == [None] * consumers
+
+
+# Placement variants pin with os.sched_setaffinity, which only Linux has.
+needs_affinity = pytest.mark.skipif(
+    not hasattr(os, "sched_setaffinity"), reason="needs os.sched_setaffinity (Linux)"
+)
+
+
+@contextlib.contextmanager
+def confined_to_one_cpu() -> Iterator[int]:
+    """This process (and what it starts meanwhile) allowed on one CPU only, for the block."""
+    before = os.sched_getaffinity(0)
+    cpu = min(before)
+    os.sched_setaffinity(0, {cpu})
+    try:
+        yield cpu
+    finally:
+        os.sched_setaffinity(0, before)

@@ -12,7 +12,7 @@ import types
 
 import pytest
 
-from bench.measure import mpcontext
+from bench.measure import affinity
 from bench.measure.cells import Cell, CellError, ResourceLimitError, resource_limit_reason, run_cell
 from bench.measure.meters import Clock, Meter, MeterMisuse, Outcome, ProfilingClock
 from bench.planning import plan
@@ -188,7 +188,7 @@ def test_every_model_records_the_bound_of_the_concurrency_it_declares() -> None:
     """Serial runs one task at a time, the process and interpreter pools one per usable CPU,
     and every other model lets all its tasks wait at once; the metadata records it for each."""
     spec = FanOut(tasks=50, work="sleep", delay_ms=2.0)
-    pool = min(50, mpcontext.usable_cpus())
+    pool = min(50, affinity.usable_cpus())
     for model in all_models():
         expected = {"serial": 1, "processes": pool, "subinterpreters": pool}.get(model.base, 50)
         assert model.fan_out_concurrency(spec.tasks) == expected, model.name

@@ -24,7 +24,8 @@ from typing import Any, ClassVar
 import psutil
 import pytest
 
-from bench.measure import mpcontext
+from bench.measure import affinity, mpcontext
+from bench.measure.affinity import placement_cpus
 from bench.measure.cells import Cell, ResourceLimitError, run_cell
 from bench.measure.meters import Clock
 from bench.models import processes
@@ -42,7 +43,14 @@ from bench.spec.workloads import (
     Spec,
 )
 from runners.verdict import Skipped, verdict_of
-from tests.helpers import TINY_SPECS, SnapshotMeter, spec_id, task_processes
+from tests.helpers import (
+    TINY_SPECS,
+    SnapshotMeter,
+    confined_to_one_cpu,
+    needs_affinity,
+    spec_id,
+    task_processes,
+)
 from tests.pingpong_faults import FAULTS, Fault, assert_caught
 
 MODEL = get_model("processes")
@@ -331,11 +339,6 @@ def test_the_start_method_of_a_cell_is_its_variant_s_else_the_run_s() -> None:
         method_for({"start": "vfork"})
 
 
-needs_affinity = pytest.mark.skipif(
-    not hasattr(os, "sched_setaffinity"), reason="needs os.sched_setaffinity (Linux)"
-)
-
-
 def _where_i_run() -> tuple[list[int], int]:
     return sorted(os.sched_getaffinity(0)), psutil.Process().cpu_num()
 
@@ -385,20 +388,9 @@ def test_unpinned_partners_are_seen_unpinned(
         assert mine == theirs == cpus
 
 
-@contextlib.contextmanager
-def _confined_to_one_cpu() -> Iterator[int]:
-    before = os.sched_getaffinity(0)
-    cpu = min(before)
-    os.sched_setaffinity(0, {cpu})
-    try:
-        yield cpu
-    finally:
-        os.sched_setaffinity(0, before)
-
-
 @needs_affinity
 def test_spread_on_one_usable_cpu_is_skipped_not_measured_elsewhere(reports: Reports) -> None:
-    with _confined_to_one_cpu() as cpu:
+    with confined_to_one_cpu() as cpu:
         with pytest.raises(ResourceLimitError, match=f"it may use only CPU {cpu}") as error:
             run_cell(Cell(get_model("processes[placement=spread]"), PingPong(rounds=3)), Clock())
         assert reports() == []  # no partner was started
@@ -471,7 +463,7 @@ def test_the_pool_variant_runs_every_task_on_an_executor_started_before_the_regi
     probe = SnapshotMeter(_task_pids)
     run_cell(Cell(get_model("processes[executor=pool]"), spec), probe)
     (executor,) = recording_executor.made
-    workers = mpcontext.usable_cpus()
+    workers = affinity.usable_cpus()
     assert (executor.workers, executor.method) == (workers, mpcontext.start_method())
     # A warm-up call per worker, then one work item per task.
     assert executor.submitted == workers + spec.tasks
@@ -497,7 +489,7 @@ def test_the_pool_variant_starts_every_worker_before_the_region_whatever_the_sta
     finds none idle: the warm-up holds each worker so that all of them start."""
     probe = SnapshotMeter(_task_pids)
     run_cell(Cell(get_model("processes[executor=pool]"), Spawn(tasks=3)), probe)
-    assert len(probe.at_start) == mpcontext.usable_cpus()
+    assert len(probe.at_start) == affinity.usable_cpus()
     assert probe.at_stop == probe.at_start
     _assert_nothing_left()
 
@@ -539,4 +531,4 @@ def test_an_unknown_executor_or_placement_is_a_declaration_error() -> None:
     with pytest.raises(DeclarationError, match="no executor named 'thread'; valid: pool"):
         processes._uses_executor(VariantParameters({"executor": "thread"}))
     with pytest.raises(DeclarationError, match="no placement named 'numa'; valid: same, spread"):
-        processes._placement(VariantParameters({"placement": "numa"}))
+        placement_cpus("processes", VariantParameters({"placement": "numa"}))

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from bench.measure import mpcontext
+from bench.measure import affinity
 from bench.measure.cells import Cell, run_cell
 from bench.measure.meters import Clock
 from bench.models import subinterpreters as model
@@ -120,7 +120,7 @@ def test_producers_and_consumers_are_parked_in_their_interpreters_before_the_reg
 
 @needs_interpreters
 def test_the_pool_s_workers_start_before_the_region_and_no_interpreter_inside_it() -> None:
-    workers = mpcontext.usable_cpus()
+    workers = affinity.usable_cpus()
 
     def pool_ready() -> None:
         assert len(_alive_interpreters()) == 1 + workers

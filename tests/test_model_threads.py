@@ -36,7 +36,7 @@ from bench.spec.workloads import (
     Spec,
 )
 from runners.verdict import Skipped, verdict_of
-from tests.helpers import SnapshotMeter
+from tests.helpers import SnapshotMeter, confined_to_one_cpu, needs_affinity
 
 MODEL = get_model("threads")
 
@@ -233,11 +233,6 @@ def test_an_interval_left_behind_is_caught(monkeypatch: pytest.MonkeyPatch) -> N
         sys.setswitchinterval(before)
 
 
-needs_affinity = pytest.mark.skipif(
-    not hasattr(os, "sched_setaffinity"), reason="needs os.sched_setaffinity (Linux)"
-)
-
-
 class _AffinityLock:
     """A real lock that notes, at every acquire, which OS thread acquires it and the CPUs that
     thread may run on: pingpong's two sides both acquire, so this reads inside each of them."""
@@ -294,23 +289,12 @@ def test_placement_pins_both_threads_as_claimed(
     assert _masks_seen(monkeypatch, name) == expected(cpus)
 
 
-@contextlib.contextmanager
-def _confined_to_one_cpu() -> Iterator[int]:
-    before = os.sched_getaffinity(0)
-    cpu = min(before)
-    os.sched_setaffinity(0, {cpu})
-    try:
-        yield cpu
-    finally:
-        os.sched_setaffinity(0, before)
-
-
 @needs_affinity
 def test_spread_on_one_usable_cpu_is_skipped_not_measured_unpinned(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    with _confined_to_one_cpu() as cpu:
-        with pytest.raises(ResourceLimitError, match=f"it may run only on CPU {cpu}") as error:
+    with confined_to_one_cpu() as cpu:
+        with pytest.raises(ResourceLimitError, match=f"it may use only CPU {cpu}") as error:
             run_cell(Cell(get_model("threads[placement=spread]"), PingPong(rounds=3)), Clock())
         assert threading.active_count() == 1
         verdict = verdict_of(error.value)

@@ -30,9 +30,12 @@ from bench.spec.workloads import Memory, PingPong, Spawn
 from runners import rounds
 from runners.campaign import _units
 from runners.rounds import Interrupted, ProcessFailed, RowRunner, measure_row
+from runners.supervisor import Finished
 from runners.verdict import Failed
 
 SPEC = PingPong(rounds=5)
+# How every fake worker or probe ended: cleanly, in half a second.
+FINISHED = Finished(returncode=0, elapsed=0.5)
 
 
 def _cells(*models: str) -> list[Cell]:
@@ -186,15 +189,10 @@ class FakeRunner(RowRunner):
             metadata={"name": cell.name, "unit": "second", "loops": loops, **tags},
             collect_metadata=False,
         )
-        return pyperf.Benchmark([run]), _FakeFinished()
+        return pyperf.Benchmark([run]), FINISHED
 
     def probe(self, cell: Cell, kind: str) -> tuple[dict[str, Any], Any]:
         raise AssertionError("no probe in these tests")
-
-
-class _FakeFinished:
-    elapsed = 0.5
-    stderr_tail: tuple[str, ...] = ()
 
 
 def _steady(value: float) -> Iterator[list[float]]:
@@ -306,7 +304,7 @@ class ProfilingFakeRunner(FakeRunner):
             "ctx_involuntary_per_op": 0.0, "peak_rss_self": 1, "peak_rss_children_max": 0,
             "gil_measured": "enabled",
         }  # fmt: skip
-        return profile, _FakeFinished()
+        return profile, FINISHED
 
 
 @pytest.mark.parametrize(

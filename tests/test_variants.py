@@ -355,3 +355,16 @@ def test_no_two_models_share_a_place_or_a_colour() -> None:
         seen = [getattr(model, attribute) for model in models]
         clashes = sorted({str(value) for value in seen if seen.count(value) > 1})
         assert not clashes, (attribute, clashes)
+
+
+def test_a_primitive_note_is_added_to_the_base_primitive_it_does_not_override() -> None:
+    plain, shortened = (
+        registry.get_model("threads"),
+        registry.get_model("threads[switch_interval=1]"),
+    )
+    for workload in ("pingpong", "producer_consumer"):
+        expected = f"{plain.primitive(workload)}; sys.setswitchinterval(1 ms)"
+        assert shortened.primitive(workload) == expected
+    # a variant's own primitive for a workload replaces the base's, note or not
+    pool = registry.get_model("threads[executor=pool]")
+    assert pool.primitive("spawn").startswith("ThreadPoolExecutor(")

@@ -35,7 +35,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from bench.analysis.findings import Row, Table
-from bench.results.schema import Entry, ResultSet, collect_model_facts, ordered_models
+from bench.results.schema import (
+    ROUND_KEY,
+    ROUNDS_SESSION_KEY,
+    Entry,
+    ResultSet,
+    collect_model_facts,
+    ordered_models,
+)
 from bench.spec.precision import t_quantile_975
 from bench.spec.workloads import SPECS, workload_facts
 
@@ -43,8 +50,6 @@ TITLE = "Ratios within each row, from paired rounds"
 ANCHOR = "ratios"
 TIMES = "\N{MULTIPLICATION SIGN}"
 DASH = "\N{EN DASH}"
-ROUND_KEY = "round"
-SESSION_KEY = "rounds_session"
 # Digits of a ratio; more only where the interval's ends would otherwise print alike.
 RATIO_DIGITS = 3
 MAX_RATIO_DIGITS = 6
@@ -109,7 +114,7 @@ class RepeatedRound(ValueError):
 
 def round_key(metadata: Mapping[str, object]) -> RoundKey | None:
     """A run's (session, round), None for a run measured outside rounds."""
-    number, session = metadata.get(ROUND_KEY), metadata.get(SESSION_KEY)
+    number, session = metadata.get(ROUND_KEY), metadata.get(ROUNDS_SESSION_KEY)
     if not isinstance(number, int) or isinstance(number, bool) or number < 1:
         return None
     return (session if isinstance(session, str) else None), number

@@ -11,7 +11,6 @@ for its cells only (``method_for``).
 from __future__ import annotations
 
 import multiprocessing
-import os
 from collections.abc import Mapping
 from multiprocessing.context import BaseContext
 
@@ -64,11 +63,3 @@ def method_for(parameters: Mapping[str, str], run_method: str | None = None) -> 
 def context(method: str | None = None) -> BaseContext:
     """The context of ``method``, by default the one selected for this process."""
     return multiprocessing.get_context(method or start_method())
-
-
-def usable_cpus() -> int:
-    """CPUs this process may run on: a pool larger than that would only oversubscribe them (the
-    process pool's and the interpreter pool's size)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1

@@ -63,7 +63,8 @@ from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event, Semaphore
 from typing import TYPE_CHECKING, Any
 
-from bench.measure.mpcontext import context, method_for, usable_cpus
+from bench.measure.affinity import placement_cpus, usable_cpus
+from bench.measure.mpcontext import context, method_for
 from bench.models._echo import connect, echo_each, exchange
 from bench.spec.models import DeclarationError, ModelRecord, Variant, VariantParameters
 from bench.spec.workloads import (
@@ -314,33 +315,6 @@ def _pingpong_partner(inbox: Connection, outbox: Connection, rounds: int) -> Non
 Placement = tuple[int, int]
 
 
-def _placement(variant: VariantParameters) -> Placement | None:
-    """The CPUs of ``placement=same|spread``, taken from those this process may use; None
-    without the parameter. Raises ResourceLimitError (the cell is skipped) where the placement
-    cannot be had, rather than letting the cell measure another one."""
-    placement = variant.get("placement")
-    if placement is None:
-        return None
-    if placement not in ("same", "spread"):
-        raise DeclarationError(f"processes: no placement named {placement!r}; valid: same, spread")
-    # Imported here: bench.measure.cells pulls in psutil, a cost every spawn or forkserver
-    # child would pay on import of this module (see _outcome).
-    from bench.measure.cells import ResourceLimitError
-
-    if not hasattr(os, "sched_setaffinity"):
-        raise ResourceLimitError(
-            f"placement={placement} needs os.sched_setaffinity, which this platform lacks"
-        )
-    cpus = sorted(os.sched_getaffinity(0))
-    if placement == "same":
-        return cpus[0], cpus[0]
-    if len(cpus) < 2:
-        raise ResourceLimitError(
-            f"placement=spread needs two CPUs this process may use; it may use only CPU {cpus[0]}"
-        )
-    return cpus[0], cpus[1]
-
-
 @contextmanager
 def _pinned(placement: Placement | None, partner: BaseProcess) -> Iterator[None]:
     """This process and its started ``partner`` each on the CPU ``placement`` gives it; this
@@ -363,7 +337,7 @@ def _pinned(placement: Placement | None, partner: BaseProcess) -> Iterator[None]
 
 def pingpong(spec: PingPong, meter: Meter, variant: VariantParameters) -> Outcome:
     ctx = _context(variant)
-    placement = _placement(variant)
+    placement = placement_cpus(MODEL.name, variant)
     # Two one-way pipes rather than one duplex Pipe: on Linux an OS pipe hands off faster than
     # the socketpair a duplex Pipe is built on (about 5.5 against 8.5 us per switch).
     partner_inbox, to_partner = ctx.Pipe(duplex=False)

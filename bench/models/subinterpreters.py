@@ -54,8 +54,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from bench.measure.affinity import usable_cpus
 from bench.measure.meters import Meter, Outcome
-from bench.measure.mpcontext import usable_cpus
 from bench.models._echo import connect, echo_each, exchange
 from bench.spec.models import ModelRecord, VariantParameters
 from bench.spec.workloads import (

@@ -51,7 +51,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-from bench.measure.cells import CellError, ResourceLimitError
+from bench.measure.affinity import placement_cpus
+from bench.measure.cells import CellError
 from bench.measure.echoserver import echo_address
 from bench.measure.meters import Meter, Outcome
 from bench.models._echo import connect, echo_each, exchange
@@ -120,16 +121,7 @@ MODEL = ModelRecord(
             summary="the plain threads with sys.setswitchinterval(0.1 ms) (default 5 ms)",
             workloads=("pingpong", "producer_consumer"),
             default_matrix=("pingpong", "producer_consumer:producers=4,work=cpu"),
-            primitives={
-                "pingpong": (
-                    "threading.Lock pair used as binary semaphores; the token in a slot per "
-                    "side, checked on every turn; sys.setswitchinterval(0.1 ms)"
-                ),
-                "producer_consumer": (
-                    "queue.Queue(maxsize=capacity); threading.Event start gate; "
-                    "sys.setswitchinterval(0.1 ms)"
-                ),
-            },
+            primitive_note="sys.setswitchinterval(0.1 ms)",
         ),
         Variant(
             parameters={"switch_interval": "1"},
@@ -137,16 +129,7 @@ MODEL = ModelRecord(
             summary="the plain threads with sys.setswitchinterval(1 ms) (default 5 ms)",
             workloads=("pingpong", "producer_consumer"),
             default_matrix=("pingpong", "producer_consumer:producers=4,work=cpu"),
-            primitives={
-                "pingpong": (
-                    "threading.Lock pair used as binary semaphores; the token in a slot per "
-                    "side, checked on every turn; sys.setswitchinterval(1 ms)"
-                ),
-                "producer_consumer": (
-                    "queue.Queue(maxsize=capacity); threading.Event start gate; "
-                    "sys.setswitchinterval(1 ms)"
-                ),
-            },
+            primitive_note="sys.setswitchinterval(1 ms)",
         ),
         Variant(
             parameters={"switch_interval": "20"},
@@ -154,16 +137,7 @@ MODEL = ModelRecord(
             summary="the plain threads with sys.setswitchinterval(20 ms) (default 5 ms)",
             workloads=("pingpong", "producer_consumer"),
             default_matrix=("pingpong", "producer_consumer:producers=4,work=cpu"),
-            primitives={
-                "pingpong": (
-                    "threading.Lock pair used as binary semaphores; the token in a slot per "
-                    "side, checked on every turn; sys.setswitchinterval(20 ms)"
-                ),
-                "producer_consumer": (
-                    "queue.Queue(maxsize=capacity); threading.Event start gate; "
-                    "sys.setswitchinterval(20 ms)"
-                ),
-            },
+            primitive_note="sys.setswitchinterval(20 ms)",
         ),
         Variant(
             parameters={"placement": "same"},
@@ -171,13 +145,10 @@ MODEL = ModelRecord(
             summary="pingpong's two threads pinned to one CPU",
             workloads=("pingpong",),
             default_matrix=("pingpong",),
-            primitives={
-                "pingpong": (
-                    "threading.Lock pair used as binary semaphores; the token in a slot per "
-                    "side, checked on every turn; both threads pinned by "
-                    "os.sched_setaffinity(0, {cpu}) to the first CPU of the process's affinity"
-                ),
-            },
+            primitive_note=(
+                "both threads pinned by os.sched_setaffinity(0, {cpu}) to the first CPU of the "
+                "process's affinity"
+            ),
         ),
         Variant(
             parameters={"placement": "spread"},
@@ -185,14 +156,10 @@ MODEL = ModelRecord(
             summary="pingpong's two threads pinned to two different CPUs",
             workloads=("pingpong",),
             default_matrix=("pingpong",),
-            primitives={
-                "pingpong": (
-                    "threading.Lock pair used as binary semaphores; the token in a slot per "
-                    "side, checked on every turn; the coordinator pinned by "
-                    "os.sched_setaffinity(0, {cpu}) to the first CPU of the process's affinity, "
-                    "the partner to the second"
-                ),
-            },
+            primitive_note=(
+                "the coordinator pinned by os.sched_setaffinity(0, {cpu}) to the first CPU of "
+                "the process's affinity, the partner to the second"
+            ),
         ),
     ),
 )
@@ -225,31 +192,6 @@ def _switch_interval(variant: VariantParameters) -> Iterator[None]:
         sys.setswitchinterval(previous)
 
 
-def _placement(variant: VariantParameters) -> tuple[int, int] | None:
-    """The CPUs (coordinator's, partner's) the variant's ``placement`` pins pingpong's threads
-    to, from those this thread may run on; None for the plain model. ResourceLimitError where
-    the placement cannot be had, so the cell is skipped instead of measuring something else."""
-    placement = variant.get("placement")
-    if placement is None:
-        return None
-    if placement not in ("same", "spread"):
-        raise DeclarationError(f"threads: no placement named {placement!r}; valid: same, spread")
-    if not hasattr(os, "sched_setaffinity"):
-        raise ResourceLimitError(
-            f"placement={placement} pins threads with os.sched_setaffinity, which this "
-            f"platform does not have"
-        )
-    usable = sorted(os.sched_getaffinity(0))
-    if placement == "same":
-        return usable[0], usable[0]
-    if len(usable) < 2:
-        raise ResourceLimitError(
-            f"placement=spread needs two CPUs this process may run on; it may run only on "
-            f"CPU {usable[0]}"
-        )
-    return usable[0], usable[1]
-
-
 @contextlib.contextmanager
 def _pinned(cpu: int | None) -> Iterator[None]:
     """The calling thread pinned to ``cpu`` for the block (None: left alone), its mask
@@ -273,7 +215,7 @@ def _uses_pool(variant: VariantParameters) -> bool:
 
 
 def pingpong(spec: PingPong, meter: Meter, variant: VariantParameters) -> Outcome:
-    cpus = _placement(variant)
+    cpus = placement_cpus(MODEL.name, variant)
     with _switch_interval(variant), _pinned(None if cpus is None else cpus[0]):
         return _pingpong(spec, meter, None if cpus is None else cpus[1])
 

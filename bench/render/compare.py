@@ -306,13 +306,19 @@ def _verdict_counts(comparison: Comparison, index: int) -> str:
     return ", ".join(f"{counts[key]} {words[key]}" for key in parts)
 
 
-def _main_table(comparison: Comparison) -> tuple[list[str], list[list[str]]]:
-    labels = comparison.labels
+def _judgement_header(labels: Sequence[str]) -> list[str]:
+    """The base file's column, then each later file's value, ratio, change, p and verdict (named
+    after the file when there are several)."""
     several = len(labels) > 2
     header = ["benchmark", f"{labels[0]} (base)"]
     for label in labels[1:]:
         suffix = f" {label}" if several else ""
         header += [label, "ratio" + suffix, "change" + suffix, "p" + suffix, "verdict" + suffix]
+    return header
+
+
+def _main_table(comparison: Comparison) -> tuple[list[str], list[list[str]]]:
+    header = _judgement_header(comparison.labels)
     rows = []
     for row in comparison.rows:
         if not row.compared:
@@ -432,12 +438,7 @@ def format_relative(side: Side) -> str:
 
 
 def _normalised_table(comparison: Comparison) -> tuple[list[str], list[list[str]]]:
-    labels = comparison.labels
-    several = len(labels) > 2
-    header = ["benchmark", f"{labels[0]} (base)"]
-    for label in labels[1:]:
-        suffix = f" {label}" if several else ""
-        header += [label, "ratio" + suffix, "change" + suffix, "p" + suffix, "verdict" + suffix]
+    header = _judgement_header(comparison.labels)
     body = []
     for normalised in _normalised_rows(comparison):
         base = normalised.sides[0]

@@ -12,6 +12,7 @@ from bench.analysis import paired
 from bench.analysis.sweep import MEMORY_SLOPE_MIN_SIZES, SlopeFit, fit_line
 from bench.results import gil
 from bench.results.schema import (
+    ROUND_KEY,
     Entry,
     Gap,
     RecordedBound,
@@ -361,7 +362,7 @@ def _cell_precision(bench: Entry) -> CellPrecision:
     """Over the run means for a cell measured in rounds: the values of one worker process
     scatter less than processes do (``bench.measure.sampling``)."""
     measured = [run for run in bench.runs if run.values]
-    if any("round" in bench.run_metadata(run) for run in measured):
+    if any(ROUND_KEY in bench.run_metadata(run) for run in measured):
         means = [statistics.fmean(run.values) for run in measured]
         return CellPrecision(
             bench.name, run_mean_precision(means), pyperf_findings(bench), rounds=len(means)

@@ -87,6 +87,13 @@ GZIP_MAGIC = b"\x1f\x8b"
 GapStatus = Literal["failed", "skipped"]
 GAP_STATUSES: tuple[GapStatus, ...] = get_args(GapStatus)
 
+# The run metadata of a cell measured in rounds (``runners.rounds``): its round (1-based), its
+# place in that round's order (0-based) and the runner's session, so that runs appended by
+# another run of the runner are never paired with these.
+ROUND_KEY = "round"
+ROUND_POSITION_KEY = "round_position"
+ROUNDS_SESSION_KEY = "rounds_session"
+
 # pyperf refuses to merge runs that differ in one of these (``Benchmark.add_run``).
 CHECKED_ON_MERGE = (
     "aslr", "cpu_count", "cpu_model_name", "hostname", "inner_loops", "name", "platform",

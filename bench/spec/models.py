@@ -133,7 +133,9 @@ class Variant:
     ``workloads`` limits the variant to some of its base's workloads (empty: all of them), where
     the parameters make a difference worth a cell of its own. ``default_matrix`` limits which of
     them the default matrix measures (empty: the base's choice); ``--spec`` still runs the rest.
-    ``primitives`` overrides the base's per workload."""
+    ``primitives`` overrides the base's per workload; ``primitive_note`` is added to the base's
+    primitive of every other workload ("base; note"), for a parameter that changes how the same
+    primitives run (a switch interval, a CPU placement)."""
 
     parameters: Mapping[str, str]
     summary: str = ""
@@ -141,6 +143,7 @@ class Variant:
     libraries: tuple[str, ...] = ()
     colour: str = ""
     primitives: Mapping[str, str] = field(default_factory=dict)
+    primitive_note: str = ""
     workloads: tuple[str, ...] = ()
     default_matrix: tuple[str, ...] = ()
     lightweight: bool | None = None
@@ -428,9 +431,13 @@ class Model:
         return VariantParameters(None if self.variant is None else self.variant.parameters)
 
     def primitive(self, workload: str) -> str:
-        if self.variant is not None and workload in self.variant.primitives:
-            return self.variant.primitives[workload]
-        return self.record.primitives.get(workload, "")
+        variant = self.variant
+        if variant is not None and workload in variant.primitives:
+            return variant.primitives[workload]
+        base = self.record.primitives.get(workload, "")
+        if variant is not None and variant.primitive_note and base:
+            return f"{base}; {variant.primitive_note}"
+        return base
 
     def sweep_limit(self, workload: str) -> int | None:
         """The largest size a sweep of ``workload`` attempts on this model (None: no limit)."""
