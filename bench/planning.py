@@ -28,7 +28,8 @@ def plan(
     """Cells of the matrix for these models and workloads, workload-major, in matrix order.
 
     A matrix entry's scope says which models run it: "all", only the models that declare
-    themselves ``lightweight``, or only the others ("heavyweight"). In the default matrix a model
+    themselves ``lightweight``, only the others ("heavyweight"), or the serial baseline and
+    the models that can run CPU work on several cores ("parallel"). In the default matrix a model
     runs only the workloads its record or variant chooses (``default_matrix``).
     """
     ordered = order_models(models)
@@ -44,6 +45,8 @@ def plan(
             if scope == "lightweight" and not model.lightweight:
                 continue
             if scope == "heavyweight" and model.lightweight:
+                continue
+            if scope == "parallel" and not (model.record.baseline or model.parallel != "never"):
                 continue
             cells.append(Cell(model, spec))
     return cells

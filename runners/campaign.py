@@ -234,7 +234,7 @@ def measure_cell(state: RunState, cell: Cell, argv: list[str], args: argparse.Na
             cell_argv(argv, args, cell.name),
             timeout=args.cell_timeout,
             cwd=PROJECT_ROOT,
-            environ={FAILURE_FILE_VARIABLE: path},
+            environ={**cell.model.environ, FAILURE_FILE_VARIABLE: path},
         )
         state.current = supervised
         try:
@@ -298,11 +298,18 @@ def _resume_command(argv: list[str], path: Path) -> str:
     return f"python -m runners.run {options}   (or: tox -e bench -- {tox_options})"
 
 
+def reported_models(models: list[Model], named: bool) -> list[Model]:
+    """The models a run measures or reports unavailable: all of them when ``named`` by
+    --models; otherwise not the GIL-on twins that cannot run here (a build with a GIL, a run
+    started with PYTHON_GIL=1 already), which would only be gaps in every run of all models."""
+    return [m for m in models if named or not m.environ or m.unavailable_reason() is None]
+
+
 def run_conductor(args: argparse.Namespace, argv: list[str]) -> int:
     # Cell processes write to the same stdout unbuffered; keep this process's lines in order.
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(line_buffering=True)
-    requested = [get_model(name) for name in args.models]
+    requested = reported_models([get_model(name) for name in args.models], args.models_named)
     available = [model for model in requested if model.unavailable_reason() is None]
     cells = _cells(args, available)
     unavailable = _cells(args, [model for model in requested if model not in available])

@@ -295,6 +295,9 @@ def check_args(args: argparse.Namespace) -> None:
         valid_models = model_names()
     except RegistryError as exc:
         raise UsageError(str(exc)) from None
+    # A model named by --models is reported even where it cannot run (a GIL-on twin on a build
+    # with a GIL); the run of every model leaves such twins out without a word.
+    args.models_named = args.models is not None
     args.models = _resolve(args.models, valid_models, "model")
     args.workloads = _resolve(args.workloads, workload_names(), "workload")
     timeout = args.cell_timeout

@@ -26,7 +26,7 @@ import json
 import os
 import secrets
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -170,9 +170,11 @@ class RowRunner:
         self.stop_requested = stop_requested
         self.rule = sampling_rule(args)
 
-    def _run(self, argv: list[str], what: str, fd_option: str, environ: dict[str, str] | None
-             ) -> tuple[str, Finished]:  # fmt: skip
-        """One supervised process; its result text, or ProcessFailed/Interrupted."""
+    def _run(
+        self, argv: list[str], what: str, fd_option: str, environ: Mapping[str, str], inherit: bool
+    ) -> tuple[str, Finished]:
+        """One supervised process with ``environ`` (added to this process's variables when
+        ``inherit``, else its only ones); its result text, or ProcessFailed/Interrupted."""
         if self.stop_requested():
             raise Interrupted
         with failure_file() as path:
@@ -181,8 +183,8 @@ class RowRunner:
                 argv,
                 timeout=self.args.cell_timeout,
                 cwd=PROJECT_ROOT,
-                environ={**(environ or {}), **extra},
-                inherit_environ=environ is None,
+                environ={**environ, **extra},
+                inherit_environ=inherit,
             )
             self.on_process(supervised)
             try:
@@ -213,7 +215,9 @@ class RowRunner:
             "runners.probe",
             *probe_argv(cell, kind, self.args.start_method, self.args.affinity),
         ]
-        text, finished = self._run(argv, f"its {kind} probe", "--result-fd", None)
+        text, finished = self._run(
+            argv, f"its {kind} probe", "--result-fd", cell.model.environ, True
+        )
         try:
             data = json.loads(text)
         except ValueError as exc:
@@ -226,9 +230,9 @@ class RowRunner:
         self, cell: Cell, loops: int | None, tags: dict[str, Any], values: int | None = None
     ) -> tuple[pyperf.Benchmark, Finished]:
         argv = worker_argv(self.args, cell, loops, tags, values)
-        environ = worker_environ(self.args, {})
+        environ = worker_environ(self.args, dict(cell.model.environ))
         what = "its loop calibration" if loops is None else "a pyperf worker"
-        text, finished = self._run(argv, what, "--pipe", environ)
+        text, finished = self._run(argv, what, "--pipe", environ, False)
         try:
             suite = pyperf.BenchmarkSuite.loads(text)
             benchmarks = suite.get_benchmarks()

@@ -33,17 +33,22 @@ def unless_available(model: Model) -> tuple[pytest.MarkDecorator, ...]:
     model is unavailable here (a library missing, a free-threaded build)."""
     reason = model.unavailable_reason()
     if reason is None:
-        return ()
+        missing = [f"{k}={v}" for k, v in model.environ.items() if os.environ.get(k) != v]
+        if not missing:
+            return ()
+        reason = f"its processes start with {' '.join(missing)}, which this one did not"
     return (pytest.mark.skip(reason=f"{model.name} is unavailable: {reason}"),)
 
 
 def models_of(workload: str) -> list[Any]:
     """Every model of the registry that runs ``workload``, variants included, as parameters
-    of a contract test: a model unavailable here is a skip with its reason."""
+    of a contract test: a model unavailable here is a skip with its reason. Not the GIL-on
+    twins: they run their model's own code, in processes started with PYTHON_GIL=1, which
+    this test process is not (tests/test_gil.py measures one in such a process)."""
     return [
         pytest.param(model, id=model.name, marks=unless_available(model))
         for model in all_models()
-        if model.supports(workload)
+        if model.supports(workload) and not model.environ
     ]
 
 

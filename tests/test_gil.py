@@ -195,8 +195,13 @@ def test_the_threads_import_path_keeps_the_gil_off_on_the_free_threaded_build(
     assert _import_path(ft_python, CELL) == {"loaded": [], "gil": False}
 
 
-def _run_tiny_cell(python: str, output: Path) -> pyperf.Benchmark:
-    args = ["--spec", "pingpong:rounds=5", "--models", "threads", "-p", "1", "-n", "1", "-w", "0"]
+def _run_tiny_cell(python: str, output: Path, models: str = "threads") -> pyperf.Benchmark:
+    """The threads cell of a tiny run of ``models`` (its other cells: ``_benchmarks``)."""
+    return _benchmarks(python, output, models)[CELL]
+
+
+def _benchmarks(python: str, output: Path, models: str) -> dict[str, pyperf.Benchmark]:
+    args = ["--spec", "pingpong:rounds=5", "--models", models, "-p", "1", "-n", "1", "-w", "0"]
     result = subprocess.run(
         [python, "-m", "runners.run", *args, "--loops", "1", "-o", str(output)],
         cwd=ROOT,
@@ -208,8 +213,8 @@ def _run_tiny_cell(python: str, output: Path) -> pyperf.Benchmark:
         env={name: value for name, value in runner_env().items() if name != "PYTHON_GIL"},
     )
     assert result.returncode == 0, result.stderr
-    (bench,) = pyperf.BenchmarkSuite.load(str(output)).get_benchmarks()
-    return bench
+    benchmarks = pyperf.BenchmarkSuite.load(str(output)).get_benchmarks()
+    return {bench.get_name(): bench for bench in benchmarks}
 
 
 def _readings(bench: pyperf.Benchmark) -> dict[str, str]:
@@ -235,3 +240,20 @@ def test_a_free_threaded_runs_threads_cell_measured_with_the_gil_off(
     assert "free-threading" in bench.get_metadata()["python_build"]
     assert _readings(bench) == dict.fromkeys(gil.MEASURED_KEYS, gil.DISABLED)
     assert gil_warning([Entry.from_pyperf(bench)]) is None
+
+
+@pytest.mark.slow(seconds=5)
+@pytest.mark.timeout(240)
+def test_a_free_threaded_run_measures_its_gil_on_twin_with_the_gil_on(
+    ft_python: str, tmp_path: Path
+) -> None:
+    """One run, two GIL states: the twin's worker and probes start with PYTHON_GIL=1, the
+    plain model's do not, and neither is flagged, since each measured what it asked for."""
+    twin = f"{CELL}[gil=on]"
+    benchmarks = _benchmarks(ft_python, tmp_path / "ft.json", "threads,threads[gil=on]")
+    assert _readings(benchmarks[CELL]) == dict.fromkeys(gil.MEASURED_KEYS, gil.DISABLED)
+    assert _readings(benchmarks[twin]) == dict.fromkeys(gil.MEASURED_KEYS, gil.ENABLED)
+    assert benchmarks[twin].get_metadata()["environ"] == "PYTHON_GIL=1"
+    entries = [Entry.from_pyperf(bench) for bench in benchmarks.values()]
+    assert gil_warning(entries) is None
+    assert load(tmp_path / "ft.json").label.endswith("t GIL off")

@@ -34,6 +34,7 @@ from bench.registry import all_models, get_model
 from bench.spec.models import DeclarationError, VariantParameters
 from bench.spec.workloads import (
     DEFAULT_MATRIX,
+    PARALLEL_SPECS,
     SPECS,
     FanOut,
     Memory,
@@ -515,9 +516,17 @@ def test_each_variant_is_in_the_default_matrix_for_its_workloads_only() -> None:
     plain = rows.pop("processes")
     assert {row.partition("[")[0] for row in plain} == set(SPECS)
     pingpong, spawn = "pingpong[rounds=2000]", "spawn[tasks=100]"
-    cpu_fan_out = next(row for row in plain if row.startswith("fan_out") and "work=cpu" in row)
+    cpu_fan_outs = {row for row in plain if row.startswith("fan_out") and "work=cpu" in row}
+    parallel = {
+        Cell(get_model("processes"), spec).name.rpartition("/")[0] for spec, _ in PARALLEL_SPECS
+    }
+    parallel_fan_out = {row for row in parallel if row.startswith("fan_out")}
+    assert len(cpu_fan_outs) == 2 and parallel <= plain
     assert rows == {
-        "processes[executor=pool]": {cpu_fan_out, spawn},
+        "processes[executor=pool]": {*cpu_fan_outs, spawn},
+        # GIL-on twins: the parallel rows (bench.spec.models.ModelRecord.gil_on)
+        "processes[gil=on]": parallel,
+        "processes[executor=pool,gil=on]": parallel_fan_out,
         "processes[start=fork]": {pingpong, spawn},
         "processes[start=forkserver]": {pingpong, spawn},
         # 100 spawned interpreters take seconds a run: its spawn cell runs with --spec

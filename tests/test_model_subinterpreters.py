@@ -22,6 +22,7 @@ from bench.planning import plan
 from bench.registry import all_models, get_model
 from bench.spec.workloads import (
     DEFAULT_MATRIX,
+    PARALLEL_SPECS,
     SPECS,
     FanOut,
     Memory,
@@ -72,8 +73,13 @@ def test_the_model_is_available_exactly_where_pep_734_is() -> None:
 def test_the_default_matrix_measures_it_in_the_workloads_of_its_record() -> None:
     cells = plan(all_models(), list(SPECS), DEFAULT_MATRIX)
     workloads = {cell.spec.workload for cell in cells if cell.model.name == MODEL.name}
-    # its queues poll every 10 ms: only spawn fits the default run's time (the module's record)
-    assert workloads == {"spawn"}
+    # its queues poll every 10 ms: spawn and the parallel fan-out (an interpreter pool, no queue)
+    # fit the default run's time (the module's record)
+    assert workloads == {"spawn", "fan_out"}
+    fan_outs = {cell.spec for cell in cells if cell.model.name == MODEL.name} - {
+        cell.spec for cell in cells if cell.spec.workload == "spawn"
+    }
+    assert fan_outs == {spec for spec, _ in PARALLEL_SPECS if spec.workload == "fan_out"}
 
 
 def test_the_faulty_partners_hand_back_what_the_suites_faults_do() -> None:

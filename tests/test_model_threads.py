@@ -27,6 +27,7 @@ from bench.registry import all_models, get_model
 from bench.spec.models import VariantParameters
 from bench.spec.workloads import (
     DEFAULT_MATRIX,
+    PARALLEL_SPECS,
     SPECS,
     FanOut,
     Memory,
@@ -398,7 +399,9 @@ def test_a_pool_short_of_workers_fails_before_its_region(
     monkeypatch.setattr(threads, "_POOL_START_SECONDS", 0.2)
     probe = SnapshotMeter(threading.active_count)
     with pytest.raises(CellError, match="did not run 4 warm-up calls at once"):
-        run_cell(Cell(get_model("threads[executor=pool]"), FanOut(tasks=4, work="cpu")), probe)
+        # sleep: a worker per task (a cpu fan-out's pool has one per usable CPU)
+        spec = FanOut(tasks=4, work="sleep", delay_ms=0.0)
+        run_cell(Cell(get_model("threads[executor=pool]"), spec), probe)
     assert probe.at_start is None
     assert threading.active_count() == 1
 
@@ -412,8 +415,19 @@ def test_each_variant_is_in_the_default_matrix_for_its_workloads_only() -> None:
     assert {row.partition("[")[0] for row in plain} == set(SPECS)
     pingpong = "pingpong[rounds=2000]"
     cpu_pipeline = next(row for row in plain if "producers=4" in row and "work=cpu" in row)
+    parallel = {
+        Cell(get_model("threads"), spec).name.rpartition("/")[0] for spec, _ in PARALLEL_SPECS
+    }
+    (parallel_fan_out,) = {row for row in parallel if row.startswith("fan_out")}
+    no_work = next(
+        row for row in plain if "capacity=64" in row and "producers=1" in row and "work=none" in row
+    )
+    assert parallel <= plain
     assert rows == {
-        "threads[executor=pool]": {"spawn[tasks=100]"},
+        "threads[executor=pool]": {"spawn[tasks=100]", parallel_fan_out},
+        "threads[executor=pool,gil=on]": {parallel_fan_out},
+        # GIL-on twin: a switch, a pipeline, a thread's start and the parallel rows
+        "threads[gil=on]": {pingpong, no_work, "spawn[tasks=100]", *parallel},
         "threads[switch_interval=0.1]": {pingpong, cpu_pipeline},
         "threads[switch_interval=1]": {pingpong, cpu_pipeline},
         "threads[switch_interval=20]": {pingpong, cpu_pipeline},

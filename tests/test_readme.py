@@ -17,8 +17,9 @@ import pytest
 from bench.analysis import findings
 from bench.commands.cli import run_command
 from bench.render import readmegen
-from bench.results.schema import load
+from bench.results.schema import load, load_all
 from bench.units import format_duration
+from tests.test_freethreading import three_files, write_three
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "readme.py"
@@ -279,3 +280,157 @@ def test_write_to_a_missing_readme_is_one_line(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "cannot read" in done.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+# --- several files: the free-threaded section ---------------------------------------------------
+
+FREETHREADED_HEADER = "| cell | model | 3.13.0 | 3.13.15t GIL off | 3.13.15t GIL on |"
+
+
+def test_the_freethreaded_section_compares_the_files_it_is_given() -> None:
+    text = readmegen.render(three_files(), "freethreaded")
+    assert text.startswith("### Key cells on each build\n")
+    assert FREETHREADED_HEADER in text
+    for title in readmegen.FREETHREADED_TOPICS.values():
+        assert f"\n**{title}**\n\n- " in text
+    assert text.endswith(".\n") and "\n\n\n" not in text
+
+
+def test_a_multi_file_marker_names_every_file_and_reads_back() -> None:
+    marker = readmegen.start_marker(["a.json", "my b.json", "c.json"], "freethreaded")
+    assert marker == (
+        "<!-- generated: python scripts/readme.py a.json 'my b.json' c.json "
+        "--section freethreaded -->"
+    )
+    (block,) = readmegen.find_blocks(f"{marker}\n{END}\n")
+    assert (block.files, block.file, block.section) == (
+        ("a.json", "my b.json", "c.json"), "a.json", "freethreaded"
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("files", "section", "message"),
+    [
+        (["a.json"], "freethreaded", "section freethreaded needs at least 2 files, got 1"),
+        (["a.json", "b.json"], "numbers", "section numbers is rendered from one file, got 2"),
+    ],
+)
+def test_a_marker_naming_the_wrong_number_of_files_is_an_error(
+    files: list[str], section: str, message: str
+) -> None:
+    text = f"Prose.\n{readmegen.start_marker(files, section)}\n{END}\n"
+    with pytest.raises(readmegen.ReadmeError, match=re.escape(f"README:2: {message}")):
+        readmegen.find_blocks(text)
+
+
+def test_several_files_print_the_freethreaded_section(tmp_path: Path) -> None:
+    files = [str(path) for path in write_three(tmp_path)]
+    done = run_script(*files, "--section", "freethreaded")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == readmegen.render(load_all(files), "freethreaded")
+    assert FREETHREADED_HEADER in done.stdout
+    every = run_script(*files)
+    assert every.returncode == 0, every.stderr
+    marker = readmegen.start_marker(files, "freethreaded")
+    assert every.stdout == f"{marker}\n{done.stdout}{END}\n"
+
+
+@pytest.mark.slow(seconds=2)
+def test_a_multi_file_block_is_what_its_command_prints(tmp_path: Path) -> None:
+    files = [str(path) for path in write_three(tmp_path)]  # absolute: commands run from ROOT
+    printed = run_script(*files, "--section", "freethreaded").stdout
+    honest = f"Prose.\n\n{readmegen.start_marker(files, 'freethreaded')}\n{printed}{END}\n"
+    assert stale_blocks(honest) == []
+    tampered = honest.replace(f"(1.20{findings.TIMES})", f"(1.21{findings.TIMES})", 1)
+    assert tampered != honest
+    assert stale_blocks(tampered) == [readmegen.command(files, "freethreaded")]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([SMALL, "--section", "freethreaded"], "section freethreaded needs at least 2 files"),
+        ([SMALL, SMALL, "--section", "numbers"], "section numbers is rendered from one file"),
+        ([SMALL, "tests/data/missing.json", "--section", "freethreaded"], "no such file"),
+        ([SMALL, "tests/data/foreign_timeit.json"], "not a concbench result file"),
+    ],
+)
+def test_bad_input_with_several_files_is_one_line_and_exit_2(args: list[str], message: str) -> None:
+    done = run_script(*args)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("readme: error: ")
+    assert message in done.stderr
+
+
+def _two_blocks(tmp_path: Path) -> tuple[Path, list[Path], list[str]]:
+    """A README with a stale single-file block and a stale free-threaded block whose marker
+    names three files below it."""
+    paths = write_three(tmp_path / "results")
+    names = [f"results/{path.name}" for path in paths]
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        page(
+            f"{readmegen.start_marker('old.json', 'environment')}\n{END}\n\nBetween.\n\n"
+            f"{readmegen.start_marker(names, 'freethreaded')}\n| a stale | table |\n{END}\n"
+        )
+    )
+    return readme, paths, names
+
+
+def test_write_renders_each_block_from_the_files_its_marker_names(tmp_path: Path) -> None:
+    readme, paths, names = _two_blocks(tmp_path)
+    small = str(ROOT / SMALL)  # not below the README: named as given, so absolute
+    done = run_script(small, "--write", str(readme))
+    assert done.returncode == 0, done.stderr
+    assert "rewrote 2 generated blocks" in done.stdout
+    text = readme.read_text()
+    single, multi = readmegen.find_blocks(text)
+    assert (single.files, multi.files) == ((small,), tuple(names))
+    assert readmegen.block_text(text, single) == readmegen.render(load(ROOT / SMALL), "environment")
+    assert readmegen.block_text(text, multi) == readmegen.render(load_all(paths), "freethreaded")
+    assert "\nBetween.\n" in text and "stale" not in text
+    # the three files rewrite the block they fill, named relative to the README: as it was
+    again = run_script(*map(str, paths), "--write", str(readme))
+    assert again.returncode == 0 and "already current" in again.stdout, again.stderr
+    assert readme.read_text() == text
+    # another base: the block names the files in their new order and compares with it
+    swapped = [paths[1], paths[0], paths[2]]
+    done = run_script(*map(str, swapped), "--write", str(readme))
+    assert done.returncode == 0, done.stderr
+    rewritten = readme.read_text()
+    single_after, multi_after = readmegen.find_blocks(rewritten)
+    assert multi_after.files == (names[1], names[0], names[2])
+    assert readmegen.block_text(rewritten, single_after) == readmegen.block_text(text, single)
+    assert "| cell | model | 3.13.15t GIL off | 3.13.0 | 3.13.15t GIL on |" in rewritten
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md", "results"]
+
+
+def test_write_with_a_missing_file_of_another_block_writes_nothing(tmp_path: Path) -> None:
+    readme, paths, _names = _two_blocks(tmp_path)
+    before = readme.read_text()
+    paths[2].unlink()
+    done = run_script(SMALL, "--write", str(readme))
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1
+    assert f"{readme}:" in done.stderr and "c.json" in done.stderr
+    assert readme.read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md", "results"]
+
+
+def test_write_needs_a_block_for_the_files_given(tmp_path: Path) -> None:
+    paths = write_three(tmp_path / "results")
+    readme = tmp_path / "README.md"
+    readme.write_text(page(f"{START}\n{END}\n"))
+    before = readme.read_text()
+    done = run_script(*map(str, paths), "--write", str(readme))
+    assert done.returncode == 2
+    assert "has no generated block rendered from 3 files (sections: freethreaded)" in done.stderr
+    assert readme.read_text() == before
+
+
+def test_replacing_without_the_files_of_another_block_is_an_error() -> None:
+    text = page(f"{START}\n{END}\n{readmegen.start_marker(['a.json', 'b.json'], 'freethreaded')}\n"
+                f"{END}\n")  # fmt: skip
+    with pytest.raises(readmegen.ReadmeError, match="the files its marker names"):
+        readmegen.replace_blocks(text, load(ROOT / SMALL), SMALL)

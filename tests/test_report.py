@@ -19,6 +19,9 @@ from pathlib import Path
 import pytest
 from matplotlib import image
 
+from bench.render import htmlreport
+from bench.results.schema import load_all
+
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "report.py"
 DATA = ROOT / "tests" / "data"
@@ -395,3 +398,17 @@ def test_screenshot_bad_input_is_one_line_exit_2(
     for word in words:
         assert word in lines[0], lines[0]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_overview_of_three_files_compares_every_file_with_the_first() -> None:
+    data = ROOT / "tests" / "data"
+    results = load_all([data / "py311.json", data / "py313.json", data / "py311_regressed.json"])
+    page = htmlreport.content(results, title="three")
+    text = htmlreport.render_html(page)
+    overview = text[text.index('<section id="overview">') : text.index('<section id="findings">')]
+    assert overview.count('class="grid change-grid"') == 2
+    assert "py313 against py311: " in overview
+    assert "py311_regressed against py311: " in overview
+    # one comparison: each later file's grid holds its own verdicts
+    assert "1.30\N{MULTIPLICATION SIGN}</b><small>worse</small>" in overview
+    assert [group.title for group in page.groups][-1] == "Changes against py311"

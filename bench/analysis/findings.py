@@ -43,6 +43,7 @@ from bench.results.schema import (
     recorded_bound,
     sweep_data,
 )
+from bench.spec.models import GIL_PARAMETER, split_model_name
 from bench.spec.resolution import BELOW_RESOLUTION, RESOLUTION
 from bench.spec.workloads import (
     LATENCY_WORKLOADS,
@@ -932,8 +933,16 @@ def parallel_models(result: ResultSet) -> set[str]:
     (``ModelFacts.parallel``): processes, and threads when the interpreter runs without a GIL."""
     gil_disabled = str(result.environment.get("python_gil", "enabled")) == "disabled"
     return {
-        model for model, facts in result.model_facts.items() if facts.runs_in_parallel(gil_disabled)
+        model
+        for model, facts in result.model_facts.items()
+        if facts.runs_in_parallel(gil_disabled and not gil_on_twin(model))
     }
+
+
+def gil_on_twin(model: str) -> bool:
+    """Whether ``model`` is a GIL-on twin (``threads[gil=on]``), measured with PYTHON_GIL=1."""
+    parameters = split_model_name(model)[1].split(",")
+    return f"{GIL_PARAMETER}=on" in parameters
 
 
 def parallel_findings(result: ResultSet) -> list[Finding]:
@@ -958,6 +967,15 @@ def parallel_findings(result: ResultSet) -> list[Finding]:
         return []
     text = "CPU time above wall time, so the work ran in parallel: " + "; ".join(parallel)
     return [Finding("parallel", text + ".")]
+
+
+def speedup_findings(result: ResultSet) -> list[Finding]:
+    """Per parallel row (``PARALLEL_SPECS``): each model's speedup over serial, paired where the
+    rounds allow, with the CPUs and the file's GIL state (``bench.analysis.freethreading``)."""
+    # Imported here: freethreading builds on this module and on paired, which imports it too.
+    from bench.analysis import freethreading
+
+    return freethreading.speedup_findings(result)
 
 
 def gil_findings(result: ResultSet) -> list[Finding]:
@@ -1003,6 +1021,7 @@ def file_findings(result: ResultSet) -> list[Finding]:
         *scaling_findings(result),
         *winner_findings(result),
         *parallel_findings(result),
+        *speedup_findings(result),
         *gap_findings(result),
     ]
 

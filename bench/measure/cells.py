@@ -15,6 +15,7 @@ records it with the cell's result (``bench.results.schema.bound_metadata``).
 from __future__ import annotations
 
 import errno
+import os
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -94,6 +95,10 @@ def reference(spec: Spec) -> tuple[int, ...]:
 
 def run_cell(cell: Cell, meter: Meter) -> Outcome:
     """One run of the cell, measured by ``meter``, verified against the spec."""
+    missing = [f"{k}={v}" for k, v in cell.model.environ.items() if os.environ.get(k) != v]
+    if missing:
+        # Only the interpreter's start applies these (PYTHON_GIL): the runner sets them.
+        raise CellError(f"{cell.name}: its process must start with {' '.join(missing)}")
     variant = cell.model.parameters()
     try:
         outcome = cell.model.function(cell.spec.workload)(cell.spec, meter, variant)

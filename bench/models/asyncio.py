@@ -71,6 +71,8 @@ MODEL = ModelRecord(
     colour="#d62728",
     task_noun="asyncio task",
     parallel="never",
+    # On a free-threaded build, what the GIL costs an event loop's switch and task start.
+    gil_on=("pingpong", "spawn:tasks=10000"),
     primitives={
         "pingpong": (
             "a fresh loop.create_future() per hand-off, awaited by the receiver, the token as its "

@@ -93,6 +93,8 @@ MODEL = ModelRecord(
     colour="#ff7f0e",
     task_noun="process",
     parallel="always",
+    # Each process has its own GIL: on a free-threaded build the twins show it does not matter.
+    gil_on=("fan_out:cpu_iterations=20000", "producer_consumer:cpu_iterations=20000"),
     # Summed over the tree, PSS counts the pages a forked child still shares with its parent
     # once; USS would drop them from the parent and undercount (see
     # bench.measure.meters.MemoryMeter).
@@ -128,6 +130,7 @@ MODEL = ModelRecord(
             colour="#ffbb78",
             workloads=("fan_out", "spawn"),
             default_matrix=("fan_out:work=cpu", "spawn"),
+            gil_on=("fan_out:cpu_iterations=20000",),
             primitives={
                 "fan_out": (
                     "ProcessPoolExecutor(usable CPUs, mp_context).map with its default "

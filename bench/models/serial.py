@@ -35,6 +35,14 @@ MODEL = ModelRecord(
     parallel="never",
     baseline=True,
     fan_out_concurrency=1,
+    # On a free-threaded build: the reference of the GIL-on twins' speedups, and what turning
+    # the GIL on costs one thread.
+    gil_on=(
+        "pingpong",
+        "producer_consumer:capacity=64,producers=1,work=none",
+        "fan_out:cpu_iterations=20000",
+        "producer_consumer:cpu_iterations=20000",
+    ),
     primitives={
         "pingpong": "function call with the token, returned unchanged",
         "producer_consumer": "direct call of the consumer, no buffer",

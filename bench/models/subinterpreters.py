@@ -79,7 +79,7 @@ MODEL = ModelRecord(
     requires=("bench.models._interpreters",),
     libraries=("interpreters-pep-734",),
     lightweight=False,
-    order=18,
+    order=19,
     colour="#7f7f7f",
     task_noun="interpreter",
     # Every interpreter has its own GIL: their threads run Python on several cores at once.
@@ -90,8 +90,9 @@ MODEL = ModelRecord(
     fan_out_concurrency=usable_cpus,
     # Its queues poll every 10 ms (see above): a pingpong or capacity-1 pipeline of the default
     # sizes takes tens of seconds per run, and 1,000 idle interpreters about 4 GB. The default
-    # matrix measures spawn; the other workloads run with --spec at smaller sizes.
-    default_matrix=("spawn",),
+    # matrix measures spawn and the parallel cpu fan-out (a pool of one interpreter per CPU);
+    # the other workloads run with --spec at smaller sizes.
+    default_matrix=("spawn", "fan_out:cpu_iterations=20000"),
     primitives={
         "pingpong": (
             "two create_queue(1) cross-interpreter queues, put/get of the token (get polls every "

@@ -22,8 +22,10 @@ The variants run the same code with one thing changed:
   ``concurrent.futures.ThreadPoolExecutor``. Every worker thread is started before the measured
   region (each parks in a warm-up call until all have started); the region is one ``submit``
   per task and the ``result()`` of every future, so no thread starts inside it; the pool is shut
-  down after it. fan_out's pool has N workers, the plain model's concurrency: every task can
-  wait at once, so its ideal makespan is the plain model's. spawn's has min(32, usable CPUs + 4)
+  down after it. fan_out's pool has N workers for sleep and echo, the plain model's
+  concurrency: every task can wait at once, so its ideal makespan is the plain model's; for cpu
+  it has one worker per usable CPU (at most N), the pool CPU-bound work is given, which runs in
+  parallel only on a free-threaded build with the GIL off. spawn's has min(32, usable CPUs + 4)
   workers, ``ThreadPoolExecutor``'s default in CPython 3.13 (3.11 and 3.12 count every CPU
   rather than the usable ones), made explicit so that it is the same on every version: spawn
   times handing N trivial callables to running workers and taking their results back.
@@ -51,7 +53,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-from bench.measure.affinity import placement_cpus
+from bench.measure.affinity import placement_cpus, usable_cpus
 from bench.measure.cells import CellError
 from bench.measure.echoserver import echo_address
 from bench.measure.meters import Meter, Outcome
@@ -80,6 +82,15 @@ MODEL = ModelRecord(
     colour="#2ca02c",
     task_noun="thread",
     parallel="without-gil",
+    # On a free-threaded build the same cells with the GIL on: the parallel rows show what the
+    # GIL costs parallel work, the others what it costs a switch and a thread's start.
+    gil_on=(
+        "pingpong",
+        "producer_consumer:capacity=64,producers=1,work=none",
+        "fan_out:cpu_iterations=20000",
+        "producer_consumer:cpu_iterations=20000",
+        "spawn:tasks=100",
+    ),
     primitives={
         "pingpong": (
             "threading.Lock pair used as binary semaphores; the token in a slot per side, "
@@ -100,13 +111,15 @@ MODEL = ModelRecord(
             summary="tasks submitted to a concurrent.futures.ThreadPoolExecutor started beforehand",
             workloads=("fan_out", "spawn"),
             # a pool of N threads per fan_out run costs seconds a cell in set-up outside the
-            # region; the default run measures spawn (submit to running workers), --spec the rest
-            default_matrix=("spawn",),
+            # region; the default run measures spawn (submit to running workers) and the
+            # parallel cpu fan-out (a worker per CPU), --spec the rest
+            default_matrix=("spawn", "fan_out:cpu_iterations=20000"),
+            gil_on=("fan_out:cpu_iterations=20000",),
             primitives={
                 "fan_out": (
-                    "ThreadPoolExecutor(max_workers=N), its N workers started before the region; "
-                    "timed: N submit() and every future's result(); time.sleep; blocking sockets "
-                    "for echo"
+                    "ThreadPoolExecutor(max_workers=N; usable CPUs for cpu), its workers started "
+                    "before the region; timed: N submit() and every future's result(); "
+                    "time.sleep; blocking sockets for echo"
                 ),
                 "spawn": (
                     "ThreadPoolExecutor(max_workers=min(32, usable CPUs + 4)), its workers "
@@ -348,7 +361,9 @@ def fan_out(spec: FanOut, meter: Meter, variant: VariantParameters) -> Outcome:
                 time.sleep(delay)
             return result(number)
 
-        return _pool_per_task(work, spec.tasks, spec.tasks, meter)
+        # Waiting tasks want a worker each; computing ones a worker per core, more only switch.
+        workers = spec.tasks if sleeps else min(spec.tasks, usable_cpus())
+        return _pool_per_task(work, spec.tasks, workers, meter)
     results: list[int | None] = [None] * spec.tasks
 
     def task(number: int) -> None:

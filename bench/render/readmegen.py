@@ -1,12 +1,20 @@
 """The README's generated sections: rendered from one result file with the report's tables and
-statements, and written between markers that name the command which prints them, so that a test
+statements, or from several (``MULTI_SECTIONS``: the free-threaded comparison, the first file
+its base), and written between markers that name the command which prints them, so that a test
 can rerun that command and compare.
 
-A block in the README::
+Blocks in the README::
 
     <!-- generated: python scripts/readme.py results/baselines/X.json --section numbers -->
     ...exactly what that command prints...
     <!-- end generated -->
+    <!-- generated: python scripts/readme.py A.json B.json C.json --section freethreaded -->
+    ...
+    <!-- end generated -->
+
+Rewriting a README renders the blocks of the sections the given files fill (one file: the
+single-file sections; several: the multi-file ones) from them, and every other block from the
+files its own marker names, so that blocks of different files coexist.
 """
 
 from __future__ import annotations
@@ -16,11 +24,11 @@ import os
 import re
 import shlex
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from bench.analysis import findings, variants
+from bench.analysis import findings, freethreading, variants
 from bench.analysis.findings import Table
 from bench.render import markdownreport
 from bench.results.schema import Entry, ResultSet
@@ -40,6 +48,7 @@ TOPIC_TITLES = {
     "tail": "Tail latency",
     "winner": "Best model per cell",
     "parallel": "Parallelism",
+    freethreading.TOPIC: "Parallel speedup over serial",
     FanOut.workload: "What a fan-out adds to its waits",
     "scaling": "Scaling",
     "gaps": "Gaps",
@@ -77,8 +86,13 @@ class Block:
 
     start: int
     end: int
-    file: str
+    files: tuple[str, ...]
     section: str
+
+    @property
+    def file(self) -> str:
+        """The block's first file: the only one of a single-file section, else the base."""
+        return self.files[0]
 
 
 def environment_section(result: ResultSet) -> str:
@@ -170,11 +184,56 @@ def statements_section(result: ResultSet) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+# How a heading names the statements of the free-threaded section, in this order.
+FREETHREADED_TOPICS = {
+    freethreading.TOPIC: "Parallel speedup over serial, file by file",
+    freethreading.COST_TOPIC: "Single-thread cost of the build",
+    freethreading.MISSING_TOPIC: "Numbers not measured",
+}
+
+
+def freethreaded_section(results: Sequence[ResultSet]) -> str:
+    """Free-threaded Python from several files, the first the base: the key cells and the
+    speedups over serial side by side, then the speedup statements of each file, the
+    single-thread cost of each build against the first, and why a number is missing."""
+    tables = [
+        table
+        for table in (freethreading.key_table(results), freethreading.speedup_table(results))
+        if table is not None
+    ]
+    if not tables:
+        names = ", ".join(result.path.name for result in results)
+        raise ReadmeError(f"{names}: no key cell of the free-threaded comparison in these files")
+    lines = [line for table in tables for line in markdownreport.table(table)]
+    grouped: dict[str, list[str]] = {}
+    statements = [
+        *freethreading.comparison_findings(results),
+        *freethreading.missing_findings(results),
+    ]
+    for finding in statements:
+        grouped.setdefault(finding.topic, []).append(finding.text)
+    for topic, title in FREETHREADED_TOPICS.items():
+        if topic in grouped:
+            lines += [f"**{title}**", "", *(f"- {text}" for text in grouped[topic]), ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+# Sections rendered from one file, and from several (at least ``MIN_FILES``, the first the base).
 SECTIONS: Mapping[str, Callable[[ResultSet], str]] = {
     "environment": environment_section,
     "numbers": numbers_section,
     "statements": statements_section,
 }
+MULTI_SECTIONS: Mapping[str, Callable[[Sequence[ResultSet]], str]] = {
+    "freethreaded": freethreaded_section,
+}
+SECTION_NAMES = (*SECTIONS, *MULTI_SECTIONS)
+MIN_FILES = 2
+
+
+def sections_for(count: int) -> tuple[str, ...]:
+    """The sections rendered from ``count`` files."""
+    return tuple(SECTIONS) if count == 1 else tuple(MULTI_SECTIONS)
 
 
 def check_suite_file(result: ResultSet) -> None:
@@ -182,46 +241,75 @@ def check_suite_file(result: ResultSet) -> None:
         raise ReadmeError(f"{result.path}: not a concbench result file (no benchmark of the suite)")
 
 
-def render(result: ResultSet, section: str) -> str:
-    check_suite_file(result)
-    if section not in SECTIONS:
-        raise ReadmeError(f"unknown section {section!r} (valid: {', '.join(SECTIONS)})")
-    return SECTIONS[section](result)
+def check_section(section: str, count: int) -> None:
+    """That ``section`` exists and is rendered from ``count`` files."""
+    if section not in SECTION_NAMES:
+        raise ReadmeError(f"unknown section {section!r} (valid: {', '.join(SECTION_NAMES)})")
+    if section in SECTIONS and count != 1:
+        raise ReadmeError(f"section {section} is rendered from one file, got {count}")
+    if section in MULTI_SECTIONS and count < MIN_FILES:
+        raise ReadmeError(f"section {section} needs at least {MIN_FILES} files, got {count}")
 
 
-def command(file: str, section: str) -> str:
-    return f"python {SCRIPT} {shlex.quote(file)} --section {section}"
+def _results(results: ResultSet | Sequence[ResultSet]) -> tuple[ResultSet, ...]:
+    return (results,) if isinstance(results, ResultSet) else tuple(results)
 
 
-def start_marker(file: str, section: str) -> str:
-    return f"<!-- generated: {command(file, section)} -->"
+def _files(files: str | Sequence[str]) -> tuple[str, ...]:
+    return (files,) if isinstance(files, str) else tuple(files)
 
 
-def render_all(result: ResultSet, file: str) -> str:
-    """Every section inside its markers, ready to paste into a README."""
+def render(results: ResultSet | Sequence[ResultSet], section: str) -> str:
+    """One section from one file or, for a multi-file section, several."""
+    chosen = _results(results)
+    for result in chosen:
+        check_suite_file(result)
+    check_section(section, len(chosen))
+    if section in SECTIONS:
+        return SECTIONS[section](chosen[0])
+    return MULTI_SECTIONS[section](chosen)
+
+
+def command(files: str | Sequence[str], section: str) -> str:
+    names = " ".join(shlex.quote(file) for file in _files(files))
+    return f"python {SCRIPT} {names} --section {section}"
+
+
+def start_marker(files: str | Sequence[str], section: str) -> str:
+    return f"<!-- generated: {command(files, section)} -->"
+
+
+def render_all(results: ResultSet | Sequence[ResultSet], files: str | Sequence[str]) -> str:
+    """Every section rendered from these files inside its markers, ready to paste into a
+    README: the single-file sections from one file, the multi-file ones from several."""
+    chosen = _results(results)
     return "\n".join(
-        f"{start_marker(file, name)}\n{render(result, name)}{END_MARKER}\n" for name in SECTIONS
+        f"{start_marker(files, name)}\n{render(chosen, name)}{END_MARKER}\n"
+        for name in sections_for(len(chosen))
     )
 
 
-def _parse_start(command_text: str, where: str) -> tuple[str, str]:
+def _parse_start(command_text: str, where: str) -> tuple[tuple[str, ...], str]:
     try:
         words = shlex.split(command_text)
     except ValueError as exc:
         raise ReadmeError(f"{where}: cannot parse the marker's command ({exc})") from None
-    if len(words) != 5 or words[:2] != ["python", SCRIPT] or words[3] != "--section":
+    if len(words) < 5 or words[:2] != ["python", SCRIPT] or words[-2] != "--section":
         raise ReadmeError(
-            f"{where}: the marker's command must be 'python {SCRIPT} FILE --section NAME'"
+            f"{where}: the marker's command must be 'python {SCRIPT} FILE... --section NAME'"
         )
-    if words[4] not in SECTIONS:
-        raise ReadmeError(f"{where}: unknown section {words[4]!r} (valid: {', '.join(SECTIONS)})")
-    return words[2], words[4]
+    files, section = tuple(words[2:-2]), words[-1]
+    try:
+        check_section(section, len(files))
+    except ReadmeError as exc:
+        raise ReadmeError(f"{where}: {exc}") from None
+    return files, section
 
 
 def find_blocks(text: str, name: str = "README") -> list[Block]:
     """The generated blocks of a Markdown text; a marker out of place is an error."""
     blocks = []
-    open_at: tuple[int, str, str] | None = None
+    open_at: tuple[int, tuple[str, ...], str] | None = None
     for index, line in enumerate(text.splitlines()):
         where = f"{name}:{index + 1}"
         stripped = line.strip()
@@ -252,18 +340,44 @@ def block_text(text: str, block: Block) -> str:
     return "".join(lines[block.start + 1 : block.end])
 
 
-def replace_blocks(text: str, result: ResultSet, file: str, name: str = "README") -> str:
-    """The text with every generated block rendered anew from ``result``, its marker naming
-    ``file``."""
-    check_suite_file(result)
+def replace_blocks(
+    text: str,
+    results: ResultSet | Sequence[ResultSet],
+    files: str | Sequence[str],
+    name: str = "README",
+    marked: Callable[[Block], Sequence[ResultSet]] | None = None,
+) -> str:
+    """The text with every generated block rendered anew. A block of a section rendered from as
+    many files as ``files`` (``sections_for``) is rendered from ``results``, its marker then
+    naming ``files``; any other block from the files its own marker names, as ``marked`` reads
+    them (without ``marked``, such a block is an error). At least one block must take
+    ``files``."""
+    chosen, names = _results(results), _files(files)
+    for result in chosen:
+        check_suite_file(result)
     blocks = find_blocks(text, name)
+    given = sections_for(len(names))
+    if not any(block.section in given for block in blocks):
+        what = "one file" if len(names) == 1 else f"{len(names)} files"
+        raise ReadmeError(
+            f"{name}: has no generated block rendered from {what} (sections: {', '.join(given)})"
+        )
     lines = text.splitlines(keepends=True)
     pieces: list[str] = []
     done = 0
     for block in blocks:
         pieces += lines[done : block.start]
-        pieces.append(start_marker(file, block.section) + "\n")
-        pieces.append(render(result, block.section))
+        if block.section in given:
+            pieces.append(start_marker(names, block.section) + "\n")
+            pieces.append(render(chosen, block.section))
+        elif marked is None:
+            raise ReadmeError(
+                f"{name}:{block.start + 1}: the block of {block.section} is rendered from "
+                "the files its marker names, which are not given"
+            )
+        else:
+            pieces.append(start_marker(block.files, block.section) + "\n")
+            pieces.append(render(marked(block), block.section))
         pieces.append(lines[block.end])
         done = block.end + 1
     pieces += lines[done:]

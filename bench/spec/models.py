@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import importlib
 import math
+import os
 import re
+import sysconfig
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType, ModuleType
@@ -48,6 +50,11 @@ ModelFunction = Callable[..., object]
 # in the colour every undeclared model shares.
 DEFAULT_ORDER = 1000
 FALLBACK_COLOUR = "#17becf"
+
+# The parameter and the variable of a GIL-on twin (``ModelRecord.gil_on``): the variable must be
+# set when the interpreter starts, so the harness, not the model function, applies it.
+GIL_PARAMETER = "gil"
+GIL_ON_ENVIRON: Mapping[str, str] = MappingProxyType({"PYTHON_GIL": "1"})
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
 _PARAMETER_KEY = re.compile(r"[a-z][a-z0-9_]*")
@@ -126,6 +133,13 @@ def shade(colour: str, position: int) -> str:
     return "#" + "".join(f"{round(c + (target - c) * amount):02x}" for c in channels)
 
 
+def greyed(colour: str) -> str:
+    """A GIL-on twin's colour: its model's, most of the way to grey, so that it sits apart from
+    the variants' lighter and darker shades."""
+    channels = (int(colour[index : index + 2], 16) for index in (1, 3, 5))
+    return "#" + "".join(f"{round(c + (128 - c) * 0.6):02x}" for c in channels)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Variant:
     """The base model run with ``parameters``; everything it does not declare is its base's.
@@ -135,7 +149,12 @@ class Variant:
     them the default matrix measures (empty: the base's choice); ``--spec`` still runs the rest.
     ``primitives`` overrides the base's per workload; ``primitive_note`` is added to the base's
     primitive of every other workload ("base; note"), for a parameter that changes how the same
-    primitives run (a switch interval, a CPU placement)."""
+    primitives run (a switch interval, a CPU placement).
+
+    ``environ`` holds variables every process that measures the variant starts with, for what
+    only the interpreter's start can set (``PYTHON_GIL``); the parameters named in
+    ``harness_parameters`` are applied that way, so the model function need not read them.
+    ``gil_on`` declares a GIL-on twin of the variant (see ``ModelRecord``)."""
 
     parameters: Mapping[str, str]
     summary: str = ""
@@ -148,6 +167,9 @@ class Variant:
     default_matrix: tuple[str, ...] = ()
     lightweight: bool | None = None
     fan_out_concurrency: FanOutConcurrency = None
+    environ: Mapping[str, str] = field(default_factory=dict)
+    harness_parameters: tuple[str, ...] = ()
+    gil_on: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         parameters = _frozen_mapping(self.parameters, "a variant's parameters")
@@ -170,7 +192,21 @@ class Variant:
         object.__setattr__(self, "default_matrix", default_matrix)
         primitives = _frozen_mapping(self.primitives, f"{what}: primitives")
         object.__setattr__(self, "primitives", primitives)
-        _workloads([*self.workloads, *_matrix_workloads(default_matrix), *primitives], what)
+        gil_on = _names(self.gil_on, f"{what}: gil_on")
+        object.__setattr__(self, "gil_on", gil_on)
+        _workloads(
+            [*self.workloads, *_matrix_workloads((*default_matrix, *gil_on)), *primitives], what
+        )
+        environ = _frozen_mapping(self.environ, f"{what}: environ")
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in environ.items()):
+            raise DeclarationError(f"{what}: environ must map names to strings")
+        object.__setattr__(self, "environ", environ)
+        harness = _names(self.harness_parameters, f"{what}: harness_parameters")
+        if not set(harness) <= set(parameters) or (harness and not environ):
+            raise DeclarationError(
+                f"{what}: harness_parameters must be parameters the variant's environ applies"
+            )
+        object.__setattr__(self, "harness_parameters", harness)
         if self.colour and not _COLOUR.fullmatch(self.colour):
             raise DeclarationError(f"{what}: colour must be #rrggbb, got {self.colour!r}")
         _check_concurrency(self.fan_out_concurrency, what)
@@ -207,6 +243,10 @@ class ModelRecord:
       supports), so that a model added for a few comparisons does not double the run's time:
       ``"workload"`` for all of a workload's entries, ``"workload:k=v,..."`` for those whose
       parameters include these; ``--spec`` runs any workload it supports.
+    - ``gil_on``: on a free-threaded build, the default-matrix entries (as ``default_matrix``)
+      of a GIL-on twin, ``name[gil=on]``: the same model in processes started with
+      ``PYTHON_GIL=1``, so that one run separates what the build costs from what the GIL does.
+      A variant declares its own (``base[k=v,gil=on]``). The twins are added to ``variants``.
     """
 
     name: str
@@ -225,6 +265,7 @@ class ModelRecord:
     fan_out_concurrency: FanOutConcurrency = None
     variants: tuple[Variant, ...] = ()
     default_matrix: tuple[str, ...] = ()
+    gil_on: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
@@ -263,6 +304,20 @@ class ModelRecord:
         variants = tuple(self.variants)
         if not all(isinstance(variant, Variant) for variant in variants):
             raise DeclarationError(f"{what}: variants must be Variant(...) records")
+        gil_on = _names(self.gil_on, f"{what}: gil_on")
+        object.__setattr__(self, "gil_on", gil_on)
+        _workloads(_matrix_workloads(gil_on), what)
+        # A record made from another (dataclasses.replace) holds its twins already: make them anew.
+        variants = tuple(v for v in variants if GIL_PARAMETER not in v.harness_parameters)
+        if any(GIL_PARAMETER in variant.parameters for variant in variants):
+            raise DeclarationError(f"{what}: '{GIL_PARAMETER}' is the twins' parameter: use gil_on")
+        twins = [self._gil_on_twin(None, gil_on, self.colour)] if gil_on else []
+        twins += [
+            self._gil_on_twin(v, v.gil_on, v.colour or shade(self.colour, position))
+            for position, v in enumerate(variants, start=1)
+            if v.gil_on
+        ]
+        variants += tuple(twins)
         names = [variant.name for variant in variants]
         if len(set(names)) != len(names):
             duplicate = next(name for name in names if names.count(name) > 1)
@@ -274,6 +329,50 @@ class ModelRecord:
     def __hash__(self) -> int:
         return hash(self.name)
 
+    def _gil_on_twin(self, base: Variant | None, matrix: tuple[str, ...], colour: str) -> Variant:
+        """The GIL-on twin of the plain model (``base`` None) or of a variant: everything the
+        same, the processes started with ``PYTHON_GIL=1``; in charts, its colour greyed."""
+        note = "PYTHON_GIL=1"
+        colour = greyed(colour)
+        summary = (base.summary if base is not None else "") or self.summary
+        if base is None:
+            return Variant(
+                parameters={GIL_PARAMETER: "on"},
+                summary=f"{summary}; the GIL turned on (PYTHON_GIL=1)",
+                colour=colour,
+                primitive_note=note,
+                default_matrix=matrix,
+                environ=GIL_ON_ENVIRON,
+                harness_parameters=(GIL_PARAMETER,),
+            )
+        return Variant(
+            parameters={**base.parameters, GIL_PARAMETER: "on"},
+            summary=f"{summary}; the GIL turned on (PYTHON_GIL=1)",
+            colour=colour,
+            requires=base.requires,
+            libraries=base.libraries,
+            primitives={w: f"{p}; {note}" for w, p in base.primitives.items()},
+            primitive_note="; ".join(filter(None, (base.primitive_note, note))),
+            workloads=base.workloads,
+            default_matrix=matrix,
+            lightweight=base.lightweight,
+            fan_out_concurrency=base.fan_out_concurrency,
+            environ={**base.environ, **GIL_ON_ENVIRON},
+            harness_parameters=(*base.harness_parameters, GIL_PARAMETER),
+        )
+
+
+def environ_unavailable(environ: Mapping[str, str]) -> str | None:
+    """Why processes started with ``environ`` cannot measure a variant here, None if they can:
+    ``PYTHON_GIL`` means something on a free-threaded build only, and a run that already sets
+    it to the variant's value measures the same thing in its plain cells."""
+    if "PYTHON_GIL" in environ and not sysconfig.get_config_var("Py_GIL_DISABLED"):
+        return "PYTHON_GIL selects the GIL of a free-threaded build; this build always has one"
+    if environ and all(os.environ.get(name) == value for name, value in environ.items()):
+        settings = " ".join(f"{name}={value}" for name, value in environ.items())
+        return f"the run itself has {settings}, so its plain cells measure this"
+    return None
+
 
 class VariantParameters(Mapping[str, str]):
     """What a model function receives as ``variant``: the parameters of the variant it runs,
@@ -282,9 +381,13 @@ class VariantParameters(Mapping[str, str]):
 
     __slots__ = ("_read", "_values")
 
-    def __init__(self, parameters: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, parameters: Mapping[str, str] | None = None, applied: Iterable[str] = ()
+    ) -> None:
+        """``applied``: parameters the harness applied (``Variant.harness_parameters``), which
+        count as read."""
         self._values: Mapping[str, str] = MappingProxyType(dict(parameters or {}))
-        self._read: set[str] = set()
+        self._read: set[str] = set(applied) & set(self._values)
 
     def __getitem__(self, key: str) -> str:
         value = self._values[key]
@@ -428,7 +531,9 @@ class Model:
 
     def parameters(self) -> VariantParameters:
         """A fresh view of the variant's parameters for one run (it notes what the run read)."""
-        return VariantParameters(None if self.variant is None else self.variant.parameters)
+        if self.variant is None:
+            return VariantParameters()
+        return VariantParameters(self.variant.parameters, self.variant.harness_parameters)
 
     def primitive(self, workload: str) -> str:
         variant = self.variant
@@ -461,10 +566,19 @@ class Model:
             )
         return min(count, tasks)
 
+    @property
+    def environ(self) -> Mapping[str, str]:
+        """Variables every process that measures this model starts with (``Variant.environ``)."""
+        return {} if self.variant is None else self.variant.environ
+
     def unavailable_reason(self) -> str | None:
-        """None when the module and every library it requires import; otherwise why not."""
+        """None when the module and every library it requires import and its processes can be
+        started as it asks (``environ_unavailable``); otherwise why not. The runner asks, not
+        the processes it starts: those have the variant's environ already."""
         if self.import_error is not None:
             return self.import_error
+        if self.environ and (reason := environ_unavailable(self.environ)) is not None:
+            return reason
         for name in self.requires:
             try:
                 importlib.import_module(name)

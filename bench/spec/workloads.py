@@ -26,7 +26,9 @@ from bench.units import format_bytes, format_duration, format_rate
 SPEC_VERSION = 2
 
 Checksum = tuple[int, ...]
-Scope = Literal["all", "lightweight", "heavyweight"]
+# Which models run a matrix entry: every one, the lightweight ones, the others, or the serial
+# baseline and the models that can run CPU work on several cores at once ("parallel").
+Scope = Literal["all", "lightweight", "heavyweight", "parallel"]
 
 # A small payload travels with each producer-consumer item, so that models that copy or
 # serialise items (processes) pay for it as a real pipeline would.
@@ -617,6 +619,23 @@ TIME_SWEEP_WORKLOADS = tuple(
 # the kernel column of threads needs 1,000 of them to rise above the machine's noise); 100
 # generators or coroutines add less than one of CPython's 1 MiB memory arenas, so their delta
 # would be allocator noise: they are measured at 10,000.
+# About 2 ms of pure-Python work on a 3.11 core of this decade (3 ms on a free-threaded 3.13).
+PARALLEL_CPU_ITERATIONS = 20_000
+PARALLEL_SPECS: tuple[tuple[Spec, Scope], ...] = (
+    (FanOut(tasks=32, work="cpu", cpu_iterations=PARALLEL_CPU_ITERATIONS), "parallel"),
+    (
+        ProducerConsumer(
+            producers=1,
+            consumers=4,
+            capacity=8,
+            items=64,
+            work="cpu",
+            cpu_iterations=PARALLEL_CPU_ITERATIONS,
+        ),
+        "parallel",
+    ),
+)
+
 DEFAULT_MATRIX: tuple[tuple[Spec, Scope], ...] = (
     (PingPong(rounds=2000), "all"),
     (ProducerConsumer(producers=1, consumers=1, capacity=1), "all"),
@@ -632,6 +651,10 @@ DEFAULT_MATRIX: tuple[tuple[Spec, Scope], ...] = (
     # server holds 10 ms each, which only the models that overlap them can afford.
     (FanOut(tasks=100, work="echo", delay_ms=0.0), "all"),
     (FanOut(tasks=1000, work="echo", delay_ms=10.0), "lightweight"),
+    # Parallel CPU work: each task or item computes for milliseconds (PARALLEL_CPU_ITERATIONS),
+    # so that the work, not starting or handing over tasks, dominates and a speedup over serial
+    # shows how many cores the model kept busy.
+    *PARALLEL_SPECS,
     (Spawn(tasks=100), "all"),
     (Spawn(tasks=10_000), "lightweight"),
     (Memory(tasks=100), "heavyweight"),
