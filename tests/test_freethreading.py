@@ -20,6 +20,7 @@ from bench.render import readmegen
 from bench.results import schema
 from bench.results.schema import Entry, Gap, ResultSet
 from bench.spec.cellnames import cell_name
+from bench.spec.models import gil_off_of, gil_on_twin_of, is_gil_on_twin
 from bench.spec.workloads import PARALLEL_SPECS, PingPong, ProducerConsumer, Spawn, Spec
 from bench.units import format_bytes, format_duration
 from tests.result_sets import X, make_entry, make_set
@@ -309,11 +310,11 @@ def test_the_statement_goes_through_the_findings_the_report_and_readme_read() ->
 
 
 def test_twins_are_told_from_plain_models() -> None:
-    assert freethreading.is_twin("threads[executor=pool,gil=on]")
-    assert not freethreading.is_twin("threads[executor=pool]")
-    assert freethreading.twin_of("threads[executor=pool]") == "threads[executor=pool,gil=on]"
-    assert freethreading.twin_of("serial") == "serial[gil=on]"
-    assert freethreading.plain_of("processes[executor=pool,gil=on]") == "processes[executor=pool]"
+    assert is_gil_on_twin("threads[executor=pool,gil=on]")
+    assert not is_gil_on_twin("threads[executor=pool]")
+    assert gil_on_twin_of("threads[executor=pool]") == "threads[executor=pool,gil=on]"
+    assert gil_on_twin_of("serial") == "serial[gil=on]"
+    assert gil_off_of("processes[executor=pool,gil=on]") == "processes[executor=pool]"
     assert freethreading.with_twins(["serial", "threads", "serial[gil=on]", "x[gil=on]"]) == [
         "serial", "serial[gil=on]", "threads", "x[gil=on]"
     ]  # fmt: skip
@@ -422,7 +423,7 @@ def test_every_missing_number_says_why() -> None:
             if text != findings.MISSING:
                 continue
             said = [t for t in texts if t.startswith(f"{label}: ")]
-            twin = freethreading.is_twin(line[1]) and any("no GIL-on twin" in t for t in said)
+            twin = is_gil_on_twin(line[1]) and any("no GIL-on twin" in t for t in said)
             assert twin or any(f"{line[1]} in {line[0]}" in t for t in said), (label, line)
 
 

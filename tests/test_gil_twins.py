@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from bench import planning, registry
-from bench.analysis.findings import gil_on_twin, parallel_models
+from bench.analysis.findings import parallel_models
 from bench.measure.cells import Cell, CellError, run_cell
 from bench.measure.meters import Clock
 from bench.spec.models import (
@@ -23,6 +23,7 @@ from bench.spec.models import (
     ModelRecord,
     Variant,
     environ_unavailable,
+    is_gil_on_twin,
 )
 from bench.spec.workloads import DEFAULT_MATRIX, PARALLEL_SPECS, SPECS, PingPong
 from runners.campaign import reported_models
@@ -53,7 +54,7 @@ def free_threaded(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _twins() -> set[str]:
-    return {name for name in registry.model_names() if gil_on_twin(name)}
+    return {name for name in registry.model_names() if is_gil_on_twin(name)}
 
 
 def test_the_built_in_twins_and_what_they_inherit() -> None:
@@ -135,7 +136,7 @@ def test_on_a_free_threaded_build_a_twin_runs_unless_the_run_has_pythongil_1(
 def _planned_twins() -> list[str]:
     models = [registry.get_model(name) for name in registry.model_names()]
     return [
-        cell.name for cell in planning.plan(models, list(SPECS)) if gil_on_twin(cell.model.name)
+        cell.name for cell in planning.plan(models, list(SPECS)) if is_gil_on_twin(cell.model.name)
     ]
 
 

@@ -43,7 +43,7 @@ from bench.results.schema import (
     recorded_bound,
     sweep_data,
 )
-from bench.spec.models import GIL_PARAMETER, split_model_name
+from bench.spec.models import is_gil_on_twin
 from bench.spec.resolution import BELOW_RESOLUTION, RESOLUTION
 from bench.spec.workloads import (
     LATENCY_WORKLOADS,
@@ -524,7 +524,14 @@ def _positive_means(cells: Mapping[str, Entry]) -> dict[str, Entry]:
 
 
 def _row_models(result: ResultSet, row: Row) -> dict[str, Entry]:
-    cells = {model: entry for (r, model), entry in grid(result).items() if r == row}
+    """The row's cells that compete in rankings and statements, in model order: not the GIL-on
+    twins, each its model under another interpreter state (stated against its model by
+    ``bench.analysis.variants``, and in the speedups of ``bench.analysis.freethreading``)."""
+    cells = {
+        model: entry
+        for (r, model), entry in grid(result).items()
+        if r == row and not is_gil_on_twin(model)
+    }
     return {model: cells[model] for model in model_order(cells, [result])}
 
 
@@ -935,14 +942,8 @@ def parallel_models(result: ResultSet) -> set[str]:
     return {
         model
         for model, facts in result.model_facts.items()
-        if facts.runs_in_parallel(gil_disabled and not gil_on_twin(model))
+        if facts.runs_in_parallel(gil_disabled and not is_gil_on_twin(model))
     }
-
-
-def gil_on_twin(model: str) -> bool:
-    """Whether ``model`` is a GIL-on twin (``threads[gil=on]``), measured with PYTHON_GIL=1."""
-    parameters = split_model_name(model)[1].split(",")
-    return f"{GIL_PARAMETER}=on" in parameters
 
 
 def parallel_findings(result: ResultSet) -> list[Finding]:

@@ -32,7 +32,7 @@ from bench.analysis import findings, paired
 from bench.analysis.findings import Finding, MemoryFigure, Row, Table
 from bench.results import gil
 from bench.results.schema import Entry, ResultSet
-from bench.spec.models import GIL_PARAMETER, model_name, parameters_name, split_model_name
+from bench.spec.models import gil_off_of, gil_on_twin_of, is_gil_on_twin, split_model_name
 from bench.spec.workloads import PARALLEL_SPECS, Memory, PingPong, ProducerConsumer, Spawn
 from bench.units import format_bytes, format_duration
 
@@ -68,35 +68,11 @@ TWINS_ONLY_BESIDE_GIL_OFF = (
 # --- models and files -------------------------------------------------------------------------
 
 
-def parameters(model: str) -> dict[str, str]:
-    """A model name's variant parameters: ``threads[executor=pool,gil=on]`` -> both."""
-    _base, text = split_model_name(model)
-    return dict(item.partition("=")[::2] for item in text.split(",") if item)
-
-
-def is_twin(model: str) -> bool:
-    """Whether the model is a GIL-on twin, measured with ``PYTHON_GIL=1``."""
-    return parameters(model).get(GIL_PARAMETER) == "on"
-
-
-def twin_of(model: str) -> str:
-    """``threads[executor=pool]`` -> ``threads[executor=pool,gil=on]``."""
-    base, _text = split_model_name(model)
-    return model_name(base, parameters_name({**parameters(model), GIL_PARAMETER: "on"}))
-
-
-def plain_of(model: str) -> str:
-    """The model a GIL-on twin is the twin of; any other model itself."""
-    base, _text = split_model_name(model)
-    kept = {key: value for key, value in parameters(model).items() if key != GIL_PARAMETER}
-    return model_name(base, parameters_name(kept))
-
-
 def with_twins(models: Sequence[str]) -> list[str]:
     """``models`` with each GIL-on twin right after its plain model (a twin without one last)."""
     present = set(models)
-    plain = [model for model in models if not is_twin(model)]
-    ordered = [m for model in plain for m in (model, twin_of(model)) if m in present]
+    plain = [model for model in models if not is_gil_on_twin(model)]
+    ordered = [m for model in plain for m in (model, gil_on_twin_of(model)) if m in present]
     return ordered + [model for model in models if model not in ordered]
 
 
@@ -135,7 +111,7 @@ def build_of(result: ResultSet) -> Build:
     asked = {
         gil.requested(entry.metadata)
         for entry in findings.suite_entries(result)
-        if not is_twin(str(entry.model))
+        if not is_gil_on_twin(str(entry.model))
     } - {None}
     state = asked.pop() if len(asked) == 1 else gil.requested(result.environment)
     return Build(result.label, gil.FREE_THREADING_FLAG in build, state)
@@ -246,15 +222,15 @@ def row_speedups(result: ResultSet) -> list[RowSpeedups]:
         if not is_parallel_row(row):
             continue
         cells = {model: entry for (r, model), entry in cells_of.items() if r == row}
-        baseline = findings.baseline_of({m: e for m, e in cells.items() if not is_twin(m)})
+        baseline = findings.baseline_of({m: e for m, e in cells.items() if not is_gil_on_twin(m)})
         if baseline is None:
             continue
-        serial, serial_twin = cells[baseline], cells.get(twin_of(baseline))
+        serial, serial_twin = cells[baseline], cells.get(gil_on_twin_of(baseline))
         speedups = []
         for model in with_twins(findings.model_order(cells, [result])):
-            if model in (baseline, twin_of(baseline)):
+            if model in (baseline, gil_on_twin_of(baseline)):
                 continue
-            reference = serial_twin if is_twin(model) and serial_twin is not None else serial
+            reference = serial_twin if is_gil_on_twin(model) and serial_twin is not None else serial
             measured = speedup(cells[model], reference)
             if measured is not None:
                 speedups.append(measured)
@@ -295,12 +271,12 @@ def row_text(row: RowSpeedups, build: Build) -> str:
         cpus = f" on {count} {'usable ' if usable else ''}CPU{'s' if count != 1 else ''}"
     parts: list[str] = []
     for found in row.speedups:
-        if not is_twin(found.model):
+        if not is_gil_on_twin(found.model):
             parts.append(f"{found.model} {speedup_text(found)}")
-        elif parts and row.speedup(plain_of(found.model)) is not None:
+        elif parts and row.speedup(gil_off_of(found.model)) is not None:
             parts[-1] += f", {_twin_text(found, serial)}"
         else:
-            parts.append(f"{plain_of(found.model)} {_twin_text(found, serial)}")
+            parts.append(f"{gil_off_of(found.model)} {_twin_text(found, serial)}")
     said = "; ".join(parts) if parts else "no other model measured"
     return f"{row.row.label}{cpus}, {build.words}, speedup over serial ({per}): {said}"
 
@@ -336,7 +312,7 @@ def single_thread(entry: Entry) -> bool:
     model = str(entry.model)
     return (
         entry.model_facts.parallel == "never"
-        and not is_twin(model)
+        and not is_gil_on_twin(model)
         and split_model_name(model)[0] not in NOT_SINGLE_THREAD_COST
     )
 
@@ -422,7 +398,7 @@ def key_cells(results: Sequence[ResultSet]) -> list[KeyCell]:
         if not is_parallel_row(row):
             if row.spec not in KEY_SPECS:
                 continue
-            models = [model for model in models if plain_of(model) in KEY_MODELS]
+            models = [model for model in models if gil_off_of(model) in KEY_MODELS]
         cells += [KeyCell(row.label, model, row) for model in with_twins(models)]
     figures = [memory_per_task(result) for result in results]
     for model, noun in MEMORY_MODELS:
@@ -450,7 +426,7 @@ def why_missing(result: ResultSet, cell: KeyCell) -> str:
     for gap in result.gaps:
         if (gap.workload, gap.params, gap.model) == (row.workload, row.params, cell.model):
             return f"{gap.status}: {gap.reason}"
-    if is_twin(cell.model) and not build_of(result).measures_twins:
+    if is_gil_on_twin(cell.model) and not build_of(result).measures_twins:
         return TWINS_ONLY_BESIDE_GIL_OFF
     if row not in findings.rows([result]):
         return f"no {row.label} cell in the file"
@@ -487,7 +463,7 @@ def key_table(results: Sequence[ResultSet]) -> Table | None:
         + "; ".join(f"{result.label} = {build_of(result).words}" for result in results)
         + ". "
     )
-    if any(is_twin(cell.model) for cell in cells):
+    if any(is_gil_on_twin(cell.model) for cell in cells):
         note += "X[gil=on]: the GIL-on twin of X, measured with PYTHON_GIL=1 beside a GIL-off run. "
     note += (
         "Memory per parked task: the slope of total bytes over N where a file measured three "

@@ -1,6 +1,7 @@
 """What each variant changes against its base model: one statement per variant, over the rows
 where both were measured ("asyncio[loop=uvloop] against asyncio: pingpong rounds=2000 1.31x
-faster, ...").
+faster, ..."); a GIL-on twin against its model with the GIL off ("threads[executor=pool,gil=on]
+against threads[executor=pool]").
 
 A ratio is the variant's value per operation over its base's. For cells measured in rounds it
 is paired: the geometric mean over the rounds both ran of the ratio of their run means
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from bench.analysis import findings, paired
 from bench.analysis.findings import Finding, Row
 from bench.results.schema import Entry, ResultSet
+from bench.spec.models import gil_off_of, is_gil_on_twin
 from bench.spec.workloads import Memory
 
 TOPIC = "variants"
@@ -52,15 +54,17 @@ def changes(result: ResultSet) -> dict[tuple[str, str], list[VariantChange]]:
         models = {model: entry for (r, model), entry in cells.items() if r == row}
         for model, entry in models.items():
             facts = entry.model_facts
-            base = models.get(facts.base)
-            if not facts.variant or base is None or facts.base == model:
+            # A GIL-on twin against the same model with the GIL off: what the GIL changes.
+            base_name = gil_off_of(model) if is_gil_on_twin(model) else facts.base
+            base = models.get(base_name)
+            if not facts.variant or base is None or base_name == model:
                 continue
             ratio = _ratio(entry, base)
             if ratio is None:
                 continue
             shown = findings.show_entry(entry), findings.show_entry(base)
             change = VariantChange(row, ratio[0], ratio[1], *shown)
-            found.setdefault((model, facts.base), []).append(change)
+            found.setdefault((model, base_name), []).append(change)
     return found
 
 

@@ -123,6 +123,29 @@ def split_model_name(name: str) -> tuple[str, str]:
     return name, ""
 
 
+def parameters_of(name: str) -> dict[str, str]:
+    """A model name's variant parameters: ``threads[executor=pool,gil=on]`` -> both."""
+    return dict(item.partition("=")[::2] for item in split_model_name(name)[1].split(",") if item)
+
+
+def is_gil_on_twin(name: str) -> bool:
+    """Whether the model named is a GIL-on twin (``threads[gil=on]``), measured with
+    ``PYTHON_GIL=1``."""
+    return parameters_of(name).get(GIL_PARAMETER) == "on"
+
+
+def gil_on_twin_of(name: str) -> str:
+    """``threads[executor=pool]`` -> ``threads[executor=pool,gil=on]``."""
+    base = split_model_name(name)[0]
+    return model_name(base, parameters_name({**parameters_of(name), GIL_PARAMETER: "on"}))
+
+
+def gil_off_of(name: str) -> str:
+    """The model a GIL-on twin is the twin of (``threads[executor=pool]``); any other itself."""
+    kept = {k: v for k, v in parameters_of(name).items() if k != GIL_PARAMETER}
+    return model_name(split_model_name(name)[0], parameters_name(kept))
+
+
 def shade(colour: str, position: int) -> str:
     """A variant's colour when it declares none: its base model's hue, lighter for the first
     variant, darker for the second, lighter again and further for the third, and so on."""
