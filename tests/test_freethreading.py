@@ -68,7 +68,7 @@ def _rounds(
     return rounds_entry(model, means, workload=spec.workload, params=spec.params, **state)
 
 
-def _cell(spec: Spec, model: str, mean: float, state: Mapping[str, str]) -> Entry:
+def _cell(spec: Spec, model: str, mean: float, state: Mapping[str, object]) -> Entry:
     return make_entry(spec.workload, spec.params, model, [mean] * 3, **state)
 
 
@@ -455,3 +455,21 @@ def test_files_written_and_read_back_are_labelled_by_build_and_gil(tmp_path: Pat
         freethreading.memory_per_task(loaded[1])["threads"].user, 20_000.0, rel_tol=1e-9
     )
     assert statement(loaded[1]) == statement(gil_off())
+
+
+def test_a_speedup_says_when_the_model_spent_more_cpu_time_than_serial_on_the_same_work() -> None:
+    """Two processes busy but each slower (1.7x serial's CPU time per task): the statement
+    gives that ratio beside the speedup, which it caps; at 1.1x it says nothing."""
+    slowed: dict[str, object] = {**GIL_OFF, "cpu_per_op": 1.7 * WORK}
+    entries = [
+        _cell(FAN, "serial", WORK, {**GIL_OFF, "cpu_per_op": WORK}),
+        _cell(FAN, "processes", WORK / 1.15, slowed),
+        _cell(FAN, "threads", WORK / 1.8, {**GIL_OFF, "cpu_per_op": 1.1 * WORK}),
+    ]
+    (said,) = [f.text for f in freethreading.speedup_findings(make_set(entries, "3.13.15t"))]
+    assert f"processes 1.15{X} (ratio of the means) (CPU time per task 1.70{X} serial's)" in said
+    assert f"threads 1.80{X} (ratio of the means)." in said  # 1.1x serial's CPU: not stated
+    assert "which caps its speedup" in said
+    plain = [_cell(FAN, "serial", WORK, GIL_OFF), _cell(FAN, "processes", WORK / 1.15, GIL_OFF)]
+    (quiet,) = [f.text for f in freethreading.speedup_findings(make_set(plain, "3.13.15t"))]
+    assert "CPU time" not in quiet

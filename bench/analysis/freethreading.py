@@ -57,6 +57,8 @@ MEMORY_MODELS = (("threads", "thread"), ("asyncio", "asyncio task"))
 NOT_SINGLE_THREAD_COST = frozenset({"greenlet", "gevent"})
 # Metadata that say how many CPUs a measuring process could use: the runner's count, pyperf's
 # --affinity list; else the machine's count.
+# A parallel model's CPU time per operation this many times serial's is stated with its speedup.
+CPU_INFLATION = 1.25
 USABLE_CPUS_KEY = "usable_cpus"
 AFFINITY_KEY = "cpu_affinity"
 CPU_COUNT_KEY = "cpu_count"
@@ -168,6 +170,8 @@ class Speedup:
     value: float
     interval: tuple[float, float] | None
     rounds: int
+    # The model's CPU time per operation over the reference's (profile pass), None unrecorded.
+    cpu_ratio: float | None = None
 
     @property
     def unclear(self) -> bool:
@@ -193,6 +197,8 @@ def speedup(entry: Entry, reference: Entry) -> Speedup | None:
     """``entry`` against ``reference``: paired over their shared rounds, else the ratio of the
     means; None when a mean is not positive."""
     model, against = str(entry.model), str(reference.model)
+    cpu, reference_cpu = (findings.profile_value(e, "cpu_per_op") for e in (entry, reference))
+    cpu_ratio = cpu / reference_cpu if cpu and reference_cpu and reference_cpu > 0 else None
     try:
         ratio, rounds = paired.paired_ratio(
             paired.round_means(entry), paired.round_means(reference)
@@ -204,9 +210,9 @@ def speedup(entry: Entry, reference: Entry) -> Speedup | None:
         if ratio.interval is not None:
             low, high = ratio.interval
             inverted = (1 / high, 1 / low)
-        return Speedup(model, against, 1 / ratio.value, inverted, rounds)
+        return Speedup(model, against, 1 / ratio.value, inverted, rounds, cpu_ratio)
     if entry.values and reference.values and entry.mean > 0 and reference.mean > 0:
-        return Speedup(model, against, reference.mean / entry.mean, None, 0)
+        return Speedup(model, against, reference.mean / entry.mean, None, 0, cpu_ratio)
     return None
 
 
@@ -247,14 +253,19 @@ def ratio_text(found: Speedup) -> str:
     return paired.ratio_text(paired.Ratio(found.value, found.interval))
 
 
-def speedup_text(found: Speedup) -> str:
-    """The speedup, or "no clear difference from serial (...)" when its interval contains 1."""
-    return f"{SAME} ({ratio_text(found)})" if found.unclear else ratio_text(found)
+def speedup_text(found: Speedup, operation: str = "") -> str:
+    """The speedup, or "no clear difference from serial (...)" when its interval contains 1;
+    with ``operation``, also the CPU time the model spent on the same work when it was at least
+    ``CPU_INFLATION`` times serial's."""
+    text = f"{SAME} ({ratio_text(found)})" if found.unclear else ratio_text(found)
+    if operation and found.cpu_ratio is not None and found.cpu_ratio >= CPU_INFLATION:
+        text += f" (CPU time per {operation} {findings.times(found.cpu_ratio)} serial's)"
+    return text
 
 
-def _twin_text(found: Speedup, serial: str) -> str:
+def _twin_text(found: Speedup, serial: str, operation: str) -> str:
     against = "" if found.reference != serial else " (against serial with the GIL off)"
-    return f"with the GIL on {speedup_text(found)}{against}"
+    return f"with the GIL on {speedup_text(found, operation)}{against}"
 
 
 def row_text(row: RowSpeedups, build: Build) -> str:
@@ -269,16 +280,25 @@ def row_text(row: RowSpeedups, build: Build) -> str:
     if row.cpus is not None:
         count, usable = row.cpus
         cpus = f" on {count} {'usable ' if usable else ''}CPU{'s' if count != 1 else ''}"
+    operation = findings.operation_word(row.row.workload)
     parts: list[str] = []
     for found in row.speedups:
         if not is_gil_on_twin(found.model):
-            parts.append(f"{found.model} {speedup_text(found)}")
+            parts.append(f"{found.model} {speedup_text(found, operation)}")
         elif parts and row.speedup(gil_off_of(found.model)) is not None:
-            parts[-1] += f", {_twin_text(found, serial)}"
+            parts[-1] += f", {_twin_text(found, serial, operation)}"
         else:
-            parts.append(f"{gil_off_of(found.model)} {_twin_text(found, serial)}")
+            parts.append(f"{gil_off_of(found.model)} {_twin_text(found, serial, operation)}")
     said = "; ".join(parts) if parts else "no other model measured"
-    return f"{row.row.label}{cpus}, {build.words}, speedup over serial ({per}): {said}"
+    text = f"{row.row.label}{cpus}, {build.words}, speedup over serial ({per}): {said}"
+    if any(f.cpu_ratio is not None and f.cpu_ratio >= CPU_INFLATION for f in row.speedups):
+        text += (
+            f". Where a model's CPU time per {operation} is above serial's, the same work cost "
+            "more CPU time while its cores were busy (the model's own overhead, or cores that "
+            "run slower when all are busy, as virtual CPUs sharing a physical core do), which "
+            "caps its speedup"
+        )
+    return text
 
 
 def speedup_findings(result: ResultSet) -> list[Finding]:
