@@ -23,11 +23,14 @@ from tests.scheduling import SharedFixtureScheduling
 # modules are left out of collection there, and the header of the run says which and why.
 NEEDS = {
     "matplotlib": (
+        "test_calibration.py",
         "test_charts.py",
+        "test_freethreading.py",
         "test_page.py",
         "test_readme.py",
         "test_report.py",
         "test_report_browser.py",
+        "test_variant_findings.py",
     ),
     "greenlet": ("test_echo.py", "test_model_greenlet.py"),
     "gevent": ("test_model_gevent.py",),

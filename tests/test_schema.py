@@ -906,6 +906,7 @@ def test_every_committed_baseline_goes_through_compare_and_report(
     """The files as committed: compare reads each against itself and the report builds its page
     (HTML with the SVG charts, and Markdown); their models keep the order and colours their
     facts give (recorded in the file; for version 1 files, the ones they were drawn in)."""
+    pytest.importorskip("matplotlib", reason="the report draws its charts with matplotlib")
     from bench.commands import compare as compare_command
     from bench.render import htmlreport, markdownreport
 

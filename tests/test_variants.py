@@ -143,6 +143,8 @@ def test_every_built_in_record_is_read_the_same_from_its_source() -> None:
     """The stand-in of a module that cannot be imported is read from its source: it must say
     what the imported record says, save what only running the module can evaluate."""
     for model in registry.all_models():
+        if model.import_error is not None:
+            continue  # its record is the one read from the source (a free-threaded build)
         path = Path(sys.modules[f"bench.models.{model.base}"].__file__ or "")
         declared = registry.declared_record(path)
         callables: dict[str, Any] = {
