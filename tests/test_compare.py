@@ -787,6 +787,34 @@ def machine_pair(tmp_path: Path, **kwargs: Any) -> tuple[Path, Path]:
     )
 
 
+def test_a_slower_calibration_on_another_interpreter_does_not_blame_the_machine(
+    tmp_path: Path,
+) -> None:
+    """The loop runs in each file's own interpreter: a free-threaded build 1.8x slower on the
+    same machine must not read as a slower machine."""
+    a, slower = machine_pair(tmp_path)
+
+    def other_build(document: dict[str, Any]) -> None:
+        build = "CPython 3.13.15 (free-threading)"
+        document.setdefault("metadata", {})["python_build"] = build
+        for bench in document["benchmarks"]:
+            bench["metadata"]["python_build"] = build
+
+    b = variant(tmp_path, slower, "b_ft.json", other_build)
+    text = run(a, b, "--labels", "A,B")
+    assert text.returncode == 0, text.stderr
+    first = text.stdout.splitlines()[0]
+    assert first.startswith("WARNING: the machines or the interpreters differ: the calibration ")
+    assert (
+        "1.80x slower in B than in A (other interpreters: CPython 3.13.15 (free-threading) "
+        in first
+    )
+    assert first.endswith(" against CPython 3.11.7 (shared))")
+    assert "Relative to serial in the same file:" in text.stdout
+    document = json_output(a, b, "--labels", "A,B")
+    assert document["normalised"]["reason"] == "the machines or the interpreters differ"
+
+
 def test_a_slower_machine_is_said_first_and_the_normalised_view_shows_no_change(
     tmp_path: Path,
 ) -> None:

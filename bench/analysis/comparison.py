@@ -258,16 +258,23 @@ class EnvironmentDifference:
 @dataclass(frozen=True)
 class MachineDifference:
     """A file whose machine calibration differs from the base's beyond the threshold:
-    ``factor`` is its nanoseconds per loop iteration over the base's (above 1: slower)."""
+    ``factor`` is its nanoseconds per loop iteration over the base's (above 1: slower).
+    ``interpreters``: "B's build against A's" when the files' interpreters differ, whose own
+    speed the loop measures too, so that the difference need not be the machine's."""
 
     label: str
     base_label: str
     factor: float
+    interpreters: str | None = None
 
     def describe(self) -> str:
         if self.factor >= 1:
-            return f"{self.factor:.2f}x slower in {self.label} than in {self.base_label}"
-        return f"{1 / self.factor:.2f}x faster in {self.label} than in {self.base_label}"
+            text = f"{self.factor:.2f}x slower in {self.label} than in {self.base_label}"
+        else:
+            text = f"{1 / self.factor:.2f}x faster in {self.label} than in {self.base_label}"
+        if self.interpreters is not None:
+            text += f" (other interpreters: {self.interpreters})"
+        return text
 
 
 @dataclass(frozen=True)
@@ -463,6 +470,15 @@ def compare(results: Sequence[ResultSet], options: Options | None = None) -> Com
     )
 
 
+def _interpreters(base: ResultSet, other: ResultSet) -> str | None:
+    """ "CPython 3.13.15 (free-threading) against CPython 3.13.15" when the two files' builds
+    differ, None when they match or either is unrecorded."""
+    builds = [result.environment.get("python_build") for result in (base, other)]
+    if not all(isinstance(build, str) and build for build in builds) or builds[0] == builds[1]:
+        return None
+    return f"{builds[1]} against {builds[0]}"
+
+
 def machine_differences(
     results: Sequence[ResultSet], threshold_pct: float
 ) -> list[MachineDifference]:
@@ -478,7 +494,8 @@ def machine_differences(
             continue
         factor = other.ns_per_iteration / base.ns_per_iteration
         if (max(factor, 1 / factor) - 1) * 100 > threshold_pct:
-            found.append(MachineDifference(result.label, results[0].label, factor))
+            interpreters = _interpreters(results[0], result)
+            found.append(MachineDifference(result.label, results[0].label, factor, interpreters))
     return found
 
 

@@ -228,15 +228,17 @@ def change_grids(result: comparison.Comparison) -> list[ChangeGrid]:
             ChangeRow(row, cells)
             for row, cells in sorted(by_row.items(), key=lambda item: order.get(item[0], 0))
         )
+        # Only the models compared with this file: not a GIL-on twin the base never measured.
+        shown = tuple(name for name in names if any(name in row.cells for row in body))
         if body:
             grids.append(
                 ChangeGrid(
                     base,
                     label,
-                    tuple(names),
+                    shown,
                     body,
                     _change_summary(result, index),
-                    model_colours(names, result.files),
+                    model_colours(shown, result.files),
                 )
             )
     return grids

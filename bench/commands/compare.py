@@ -68,7 +68,9 @@ gate: --fail-above counts a benchmark only when its verdict is slower/larger/hig
   a latency pass of 3 runs a side cannot reach p < 0.05, and says "too few runs").
 machines: a run records its machine's calibration (ns per iteration of a fixed reference
   loop). When a file's differs from the base's by more than --calibration-threshold, the output
-  opens with "the machines differ: the calibration loop is 1.80x slower in B than in A", and
+  opens with "the machines differ: the calibration loop is 1.80x slower in B than in A" (or,
+  when the files' interpreters differ, whose own speed the loop measures too, "the machines or
+  the interpreters differ: ...", naming both builds), and
   adds a section "relative to serial in the same file": each time benchmark divided by its own
   file's serial baseline for the same cell, a dimensionless figure that survives a change of
   machine. --normalise adds it whatever the calibrations; files without one never warn.

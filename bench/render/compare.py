@@ -416,11 +416,25 @@ def _calibration_text(calibration: Calibration | None) -> str:
     return f"{calibration.ns_per_iteration:.1f} ns/iteration (loop v{calibration.version})"
 
 
+def _difference_reason(comparison: Comparison) -> str:
+    differences = comparison.machine_differences
+    if any(difference.interpreters is not None for difference in differences):
+        return "the machines or the interpreters differ"
+    return "the machines differ"
+
+
 def machine_warning(comparison: Comparison) -> str | None:
     """One line when the machines' calibrations differ beyond the threshold, else None."""
     if not comparison.machine_differences:
         return None
-    described = "; ".join(difference.describe() for difference in comparison.machine_differences)
+    differences = comparison.machine_differences
+    described = "; ".join(difference.describe() for difference in differences)
+    if any(difference.interpreters is not None for difference in differences):
+        # The loop runs in each file's own interpreter: a faster build looks like a faster machine.
+        return (
+            "the machines or the interpreters differ: the calibration loop, which each file's "
+            f"interpreter runs, is {described}"
+        )
     return f"the machines differ: the calibration loop is {described}"
 
 
@@ -1065,7 +1079,7 @@ def _normalised_document(comparison: Comparison) -> dict[str, Any] | None:
     return {
         "what": f"{RELATIVE_UNIT} in the same file: each value / the mean of the file's serial "
         "baseline for the same workload and parameters",
-        "reason": "--normalise" if normalisation.forced else "the machines differ",
+        "reason": "--normalise" if normalisation.forced else _difference_reason(comparison),
         "benchmarks": [
             {
                 "benchmark": n.row.key,
