@@ -20,6 +20,7 @@ from bench.measure import mpcontext
 from bench.measure.environment import forwarded_environ
 from bench.registry import RegistryError, model_names, workload_names
 from bench.results import gil
+from bench.spec.cpulist import parse_cpu_list
 from bench.spec.precision import PRECISION_TARGET
 from bench.spec.workloads import MATRICES, SPECS, SWEEP_MATRICES, Spec, SpecError
 
@@ -318,21 +319,6 @@ def check_args(args: argparse.Namespace) -> None:
     ) if value]  # fmt: skip
     if len(targets) > 1:
         raise UsageError(f"{' and '.join(targets)} exclude each other: give one result file")
-
-
-def parse_cpu_list(text: str) -> set[int]:
-    """pyperf's ``--affinity`` syntax, ``0,2-3``, as a set of CPU numbers; ValueError when
-    malformed."""
-    cpus: set[int] = set()
-    for part in text.split(","):
-        first, dash, last = part.strip().partition("-")
-        if not first.isdigit() or (dash and not last.isdigit()):
-            raise ValueError(f"{text!r} is not a list of CPUs such as 0,2-3")
-        low, high = int(first), int(last) if dash else int(first)
-        if high < low:
-            raise ValueError(f"{text!r}: the range {part.strip()} is empty")
-        cpus.update(range(low, high + 1))
-    return cpus
 
 
 def _check_affinity(args: argparse.Namespace) -> None:

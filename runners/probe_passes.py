@@ -41,10 +41,10 @@ from bench.measure.meters import (
 from bench.measure.proctree import KERNEL_FIELDS, ZERO, children_peak_rss, self_peak_rss
 from bench.registry import get_model
 from bench.results import gil
+from bench.spec.cpulist import parse_cpu_list
 from bench.spec.resolution import RESOLUTION, is_resolved
 from bench.spec.workloads import SPECS, PingPong
 from runners.facts import model_facts
-from runners.options import parse_cpu_list
 from runners.verdict import report_failure
 
 # The profile pass repeats the cell until its measured regions add up to this much time, so

@@ -33,7 +33,7 @@ def unless_available(model: Model) -> tuple[pytest.MarkDecorator, ...]:
     model is unavailable here (a library missing, a free-threaded build)."""
     reason = model.unavailable_reason()
     if reason is None:
-        missing = [f"{k}={v}" for k, v in model.environ.items() if os.environ.get(k) != v]
+        missing = model.missing_environ()
         if not missing:
             return ()
         reason = f"its processes start with {' '.join(missing)}, which this one did not"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bench.measure import calibration
-from bench.render import htmlreport, markdownreport
+from bench.render import htmlreport
 from bench.results.schema import ENVIRONMENT_KEYS, RESUME_KEYS, Calibration, load_all
 
 PY311 = Path(__file__).resolve().parent / "data" / "py311.json"
@@ -93,17 +93,7 @@ def test_the_report_says_the_machines_differ_first_and_shows_the_normalised_grid
     assert overview.index(warning) < overview.index("What changed")
     assert "Relative to serial in the same file" in overview
     assert "calibration_ns" in html  # the environment table
-    summary = markdownreport.render(
-        title="machines",
-        results=page.results,
-        groups=page.groups,
-        charts=[],
-        tables=page.tables,
-        environment=page.environment,
-        gaps=page.gaps,
-        machines=page.machines,
-        normalised=page.normalised,
-    )
+    summary = htmlreport.render_summary(page)
     assert summary.splitlines()[2] == f"> **WARNING: {warning}**"
     assert "## Relative to serial in the same file" in summary
     assert "| calibration_ns | 100.0 | 180.0 |" in summary

@@ -311,7 +311,7 @@ def test_terminal_has_no_section_without_rounds() -> None:
 
 def test_report_pages_show_the_table_in_their_style() -> None:
     pytest.importorskip("matplotlib")
-    from bench.render import htmlreport, markdownreport
+    from bench.render import htmlreport
 
     page = htmlreport.content([make_set(mixed_row_set())], title="rounds")
     titles = [table.title for table in page.tables]
@@ -323,15 +323,7 @@ def test_report_pages_show_the_table_in_their_style() -> None:
     html = htmlreport.render_html(page)
     assert 'id="ratios"' in html and f"2.00{X} [" in html
     assert f'<a href="#ratios">{paired.TITLE}</a>' in html
-    summary = markdownreport.render(
-        title=page.title,
-        results=page.results,
-        groups=page.groups,
-        charts=(),
-        tables=page.tables,
-        environment=page.environment,
-        gaps=page.gaps,
-    )
+    summary = htmlreport.render_summary(page)
     assert f"### {paired.TITLE}" in summary
     lines = summary.splitlines()
     ratios = lines[lines.index(f"### {paired.TITLE}") :]

@@ -32,6 +32,7 @@ from bench.analysis import findings, paired
 from bench.analysis.findings import Finding, MemoryFigure, Row, Table
 from bench.results import gil
 from bench.results.schema import Entry, ResultSet
+from bench.spec.cpulist import parse_cpu_list
 from bench.spec.models import gil_off_of, gil_on_twin_of, is_gil_on_twin, split_model_name
 from bench.spec.workloads import PARALLEL_SPECS, Memory, PingPong, ProducerConsumer, Spawn
 from bench.units import format_bytes, format_duration
@@ -125,16 +126,10 @@ def _positive_int(value: object) -> int | None:
 
 def cpu_list_count(text: str) -> int | None:
     """How many CPUs a list such as ``0-3,6`` names; None when it is not one."""
-    cpus: set[int] = set()
-    for part in text.split(","):
-        first, dash, last = part.strip().partition("-")
-        if not first.isdigit() or (dash and not last.isdigit()):
-            return None
-        low, high = int(first), int(last) if dash else int(first)
-        if high < low:
-            return None
-        cpus.update(range(low, high + 1))
-    return len(cpus) or None
+    try:
+        return len(parse_cpu_list(text)) or None
+    except ValueError:
+        return None
 
 
 def cpus_of(entry: Entry, environment: Mapping[str, object]) -> tuple[int, bool] | None:

@@ -15,7 +15,6 @@ records it with the cell's result (``bench.results.schema.bound_metadata``).
 from __future__ import annotations
 
 import errno
-import os
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -95,7 +94,7 @@ def reference(spec: Spec) -> tuple[int, ...]:
 
 def run_cell(cell: Cell, meter: Meter) -> Outcome:
     """One run of the cell, measured by ``meter``, verified against the spec."""
-    missing = [f"{k}={v}" for k, v in cell.model.environ.items() if os.environ.get(k) != v]
+    missing = cell.model.missing_environ()
     if missing:
         # Only the interpreter's start applies these (PYTHON_GIL): the runner sets them.
         raise CellError(f"{cell.name}: its process must start with {' '.join(missing)}")

@@ -513,6 +513,21 @@ def render_html(page: Content, chart_files: Sequence[Path] = ()) -> str:
 # --- writing ----------------------------------------------------------------------------------
 
 
+def render_summary(page: Content, drawn: Sequence[charts.Chart] = ()) -> str:
+    """The page as Markdown (summary.md), linking the PNG charts ``drawn`` beside it."""
+    return markdownreport.render(
+        title=page.title,
+        results=page.results,
+        groups=page.groups,
+        charts=drawn,
+        tables=page.tables,
+        environment=page.environment,
+        gaps=page.gaps,
+        machines=page.machines,
+        normalised=page.normalised,
+    )
+
+
 def write(page: Content, directory: Path, replace: bool) -> list[charts.Chart]:
     """Build the whole report beside ``directory``, then move it into place."""
     check_output(directory, replace)
@@ -527,18 +542,7 @@ def write(page: Content, directory: Path, replace: bool) -> list[charts.Chart]:
         built = charts.build(page.results, page.comparison)
         pngs = charts.save_all(built, staging)
         (staging / "index.html").write_text(render_html(page, pngs), encoding="utf-8")
-        summary = markdownreport.render(
-            title=page.title,
-            results=page.results,
-            groups=page.groups,
-            charts=built,
-            tables=page.tables,
-            environment=page.environment,
-            gaps=page.gaps,
-            machines=page.machines,
-            normalised=page.normalised,
-        )
-        (staging / "summary.md").write_text(summary, encoding="utf-8")
+        (staging / "summary.md").write_text(render_summary(page, built), encoding="utf-8")
         staging.chmod(0o755)
         _publish(staging, directory)
         published = True

@@ -27,7 +27,7 @@ import os
 import re
 import sysconfig
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType, ModuleType
 from typing import Literal, TypeVar, get_args
 
@@ -356,32 +356,18 @@ class ModelRecord:
         """The GIL-on twin of the plain model (``base`` None) or of a variant: everything the
         same, the processes started with ``PYTHON_GIL=1``; in charts, its colour greyed."""
         note = "PYTHON_GIL=1"
-        colour = greyed(colour)
-        summary = (base.summary if base is not None else "") or self.summary
-        if base is None:
-            return Variant(
-                parameters={GIL_PARAMETER: "on"},
-                summary=f"{summary}; the GIL turned on (PYTHON_GIL=1)",
-                colour=colour,
-                primitive_note=note,
-                default_matrix=matrix,
-                environ=GIL_ON_ENVIRON,
-                harness_parameters=(GIL_PARAMETER,),
-            )
-        return Variant(
-            parameters={**base.parameters, GIL_PARAMETER: "on"},
-            summary=f"{summary}; the GIL turned on (PYTHON_GIL=1)",
-            colour=colour,
-            requires=base.requires,
-            libraries=base.libraries,
-            primitives={w: f"{p}; {note}" for w, p in base.primitives.items()},
-            primitive_note="; ".join(filter(None, (base.primitive_note, note))),
-            workloads=base.workloads,
+        start = base or Variant(parameters={GIL_PARAMETER: "on"})
+        return replace(
+            start,
+            parameters={**start.parameters, GIL_PARAMETER: "on"},
+            summary=f"{start.summary or self.summary}; the GIL turned on ({note})",
+            colour=greyed(colour),
+            primitives={w: f"{p}; {note}" for w, p in start.primitives.items()},
+            primitive_note="; ".join(filter(None, (start.primitive_note, note))),
             default_matrix=matrix,
-            lightweight=base.lightweight,
-            fan_out_concurrency=base.fan_out_concurrency,
-            environ={**base.environ, **GIL_ON_ENVIRON},
-            harness_parameters=(*base.harness_parameters, GIL_PARAMETER),
+            environ={**start.environ, **GIL_ON_ENVIRON},
+            harness_parameters=(*start.harness_parameters, GIL_PARAMETER),
+            gil_on=(),
         )
 
 
@@ -593,6 +579,10 @@ class Model:
     def environ(self) -> Mapping[str, str]:
         """Variables every process that measures this model starts with (``Variant.environ``)."""
         return {} if self.variant is None else self.variant.environ
+
+    def missing_environ(self) -> list[str]:
+        """The ``NAME=value`` settings of ``environ`` this process did not start with."""
+        return [f"{k}={v}" for k, v in self.environ.items() if os.environ.get(k) != v]
 
     def unavailable_reason(self) -> str | None:
         """None when the module and every library it requires import and its processes can be
